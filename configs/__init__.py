@@ -1,0 +1,1 @@
+"""Built-in YAML configuration, installed as the package `genai_cli.configs`."""

@@ -1,0 +1,1 @@
+"""Thin Typer layers: parse flags, build config, call the core, render the result."""

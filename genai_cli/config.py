@@ -1,0 +1,186 @@
+"""Layered, typed configuration.
+
+Layers, last wins:
+
+1. built-in defaults      configs/default.yaml (shipped as genai_cli.configs)
+2. the user's config file $GENAI_CONFIG, else <platform config dir>/genai/config.yaml
+3. --config FILE          given on the command line
+4. flags                  applied by the command layer (typer has already type-checked them)
+
+Each file layer is validated on its own (merged over the layers below it) by the pydantic
+models in `schema.py`, so an error names both the key path and the file it came from.
+Unknown keys are errors.
+
+Reading YAML and importing pydantic costs more than a whole `genai embed analogy`
+is allowed to take, so the merged, validated result is cached as JSON in the cache
+directory, keyed by the size and mtime of every layer file and of the schema itself.
+`load()` returns that plain nested dict; `load_model()` returns the pydantic object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from genai_cli import __version__
+from genai_cli.errors import UsageError
+
+
+def builtin_config_dir() -> Path:
+    import genai_cli.configs
+
+    return Path(genai_cli.configs.__file__).parent
+
+
+def default_config_path() -> Path:
+    return builtin_config_dir() / "default.yaml"
+
+
+def user_config_path() -> Path | None:
+    """$GENAI_CONFIG if set (it must exist), else the platform config file if it exists."""
+    env = os.environ.get("GENAI_CONFIG")
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_file():
+            raise UsageError(
+                f"GENAI_CONFIG points to {path}, which is not a file",
+                hint="create it, or unset GENAI_CONFIG",
+            )
+        return path
+    from platformdirs import user_config_dir
+
+    path = Path(user_config_dir("genai", appauthor=False)) / "config.yaml"
+    return path if path.is_file() else None
+
+
+def cache_dir() -> Path:
+    """$GENAI_CACHE, else the platform cache dir (~/.cache/genai on Linux)."""
+    env = os.environ.get("GENAI_CACHE")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("genai", appauthor=False))
+
+
+def layer_files(config_file: Path | str | None = None) -> list[Path]:
+    """The config files in force, lowest priority first."""
+    files = [default_config_path()]
+    user = user_config_path()
+    if user is not None:
+        files.append(user)
+    if config_file is not None:
+        path = Path(config_file).expanduser()
+        if not path.is_file():
+            raise UsageError(f"config file not found: {path}", hint="check the path given to --config")
+        files.append(path)
+    return files
+
+
+def load(config_file: Path | str | None = None) -> dict[str, Any]:
+    """The merged, validated configuration as a plain nested dict (cached)."""
+    files = layer_files(config_file)
+    key = _cache_key(files)
+    cache_file = cache_dir() / "config" / f"{key}.json"
+    try:
+        return json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        pass
+    merged = _merge_and_validate(files).model_dump(mode="json")
+    _write_cache(cache_file, merged)
+    return merged
+
+
+def load_model(config_file: Path | str | None = None):
+    """The merged configuration as a validated `schema.GenaiConfig`."""
+    from genai_cli.schema import GenaiConfig
+
+    return GenaiConfig.model_validate(load(config_file))
+
+
+def section(name: str, config_file: Path | str | None = None, **flags: Any) -> dict[str, Any]:
+    """One section of the merged config with the flags that were given (not None) on top."""
+    values = dict(load(config_file)[name])
+    values.update({k: v for k, v in flags.items() if v is not None})
+    return values
+
+
+# --- internals ------------------------------------------------------------------------
+
+
+def _cache_key(files: list[Path]) -> str:
+    schema = Path(__file__).with_name("schema.py")
+    parts: list[Any] = [__version__]
+    for path in [schema, *files]:
+        st = path.stat()
+        parts.append([str(path.resolve()), st.st_size, st.st_mtime_ns])
+    return hashlib.sha1(json.dumps(parts).encode()).hexdigest()[:16]
+
+
+def _write_cache(cache_file: Path, merged: dict[str, Any]) -> None:
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(merged))
+        os.replace(tmp, cache_file)
+    except OSError:
+        pass  # a read-only cache only costs speed
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise UsageError(f"{path}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
+    except OSError as e:
+        raise UsageError(f"cannot read config file {path}: {e.strerror}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: a config file must be a mapping of sections, not {type(data).__name__}")
+    return data
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _merge_and_validate(files: list[Path]):
+    from pydantic import ValidationError
+
+    from genai_cli.schema import GenaiConfig
+
+    merged: dict[str, Any] = {}
+    model = None
+    for path in files:
+        merged = deep_merge(merged, read_yaml(path))
+        try:
+            model = GenaiConfig.model_validate(merged)
+        except ValidationError as e:
+            first = e.errors()[0]
+            key = ".".join(str(p) for p in first["loc"])
+            msg = first["msg"]
+            if first["type"] == "extra_forbidden":
+                msg = "unknown key"
+            elif not isinstance(first.get("input"), (dict, list)):
+                msg += f" (got {first.get('input')!r})"
+            extra = f" ({e.error_count() - 1} more)" if e.error_count() > 1 else ""
+            raise UsageError(
+                f"{path}: {key}: {msg}{extra}",
+                hint="`genai config show` prints every key with its current value",
+            ) from None
+    assert model is not None
+    return model

@@ -1,0 +1,48 @@
+"""The configuration schema: one pydantic model per section, unknown keys rejected.
+
+configs/default.yaml holds the same defaults with a comment per key; a test checks
+that the two agree. Add a section here and in default.yaml together.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RuntimeConfig(Section):
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+    seed: int | None = Field(default=None, ge=0, lt=2**32)
+
+
+class EmbedTrainConfig(Section):
+    vector_size: int = Field(default=100, ge=1, le=10000)
+    window: int = Field(default=5, ge=1, le=100)
+    min_count: int = Field(default=5, ge=1)
+    epochs: int = Field(default=5, ge=1, le=1000)
+    sg: bool = False
+    negative: int = Field(default=5, ge=0, le=100)
+    workers: int = Field(default=2, ge=1, le=256)
+    seed: int = Field(default=1, ge=0)
+    format: Literal["word2vec-binary", "word2vec", "gensim"] = "word2vec-binary"
+
+
+class EmbedConfig(Section):
+    vectors: str = "glove-6b-50d"
+    format: Literal["auto", "gensim", "word2vec", "word2vec-binary", "glove", "fasttext"] = "auto"
+    topn: int = Field(default=10, ge=1, le=10000)
+    method: Literal["add", "mul"] = "add"
+    restrict: int = Field(default=300000, ge=1)
+    plot_dir: str = "."
+    train: EmbedTrainConfig = EmbedTrainConfig()
+
+
+class GenaiConfig(Section):
+    runtime: RuntimeConfig = RuntimeConfig()
+    embed: EmbedConfig = EmbedConfig()

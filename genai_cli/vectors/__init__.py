@@ -1,0 +1,1 @@
+"""Word vectors: loading (store), arithmetic (ops), evaluation, context matrices, plots, training."""

@@ -1,0 +1,83 @@
+"""Shared fixtures: every test runs offline, with its own config and a session-wide cache."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory) -> Path:
+    """One cache dir for the whole run, so built stores (GloVe, converted models) are built once."""
+    return tmp_path_factory.mktemp("genai-cache")
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch, session_cache, tmp_path):
+    """No user config, the session cache, no network, no colour; run in a temp dir."""
+    monkeypatch.setenv("GENAI_CACHE", str(session_cache))
+    monkeypatch.setenv("GENAI_CONFIG", str(_empty_config(tmp_path)))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("GENAI_DEBUG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    from genai_cli import console
+
+    console.reset()
+    yield
+    console.reset()
+
+
+def _empty_config(tmp_path: Path) -> Path:
+    path = tmp_path / "user-config.yaml"
+    path.write_text("# empty user config for tests\n")
+    return path
+
+
+class Result:
+    def __init__(self, exit_code: int, stdout: str, stderr: str):
+        self.exit_code, self.stdout, self.stderr = exit_code, stdout, stderr
+
+    def __repr__(self) -> str:
+        return f"Result(exit_code={self.exit_code}, stdout={self.stdout[:500]!r}, stderr={self.stderr[:800]!r})"
+
+
+@pytest.fixture
+def cli():
+    """Run the Typer app in-process: cli("embed", "analogy", ..., input="...") -> Result."""
+    from typer.testing import CliRunner
+
+    from genai_cli.app import app
+
+    def run(*args: str, input: str | None = None) -> Result:
+        from genai_cli import console
+
+        console.reset()
+        runner = CliRunner()
+        r = runner.invoke(app, list(args), input=input, catch_exceptions=False)
+        console.reset()
+        return Result(r.exit_code, r.stdout, r.stderr)
+
+    return run
+
+
+@pytest.fixture
+def genai_exe():
+    """Run the installed `genai` entry point as a real subprocess."""
+    exe = shutil.which("genai", path=str(Path(sys.executable).parent)) or shutil.which("genai")
+    assert exe, "the genai console script is not installed"
+
+    def run(*args: str, input: str | None = None, env: dict | None = None, timeout: float = 300) -> Result:
+        full_env = {**os.environ, **(env or {})}
+        p = subprocess.run([exe, *args], input=input, capture_output=True, text=True, env=full_env, timeout=timeout)
+        return Result(p.returncode, p.stdout, p.stderr)
+
+    return run

@@ -1,0 +1,133 @@
+"""The skeleton: help, version, config layering, the error boundary, lazy imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from genai_cli import __version__
+
+
+def test_version(cli):
+    r = cli("--version")
+    assert r.exit_code == 0
+    assert r.stdout.strip() == f"genai {__version__}"
+
+
+def test_help_lists_groups(cli):
+    r = cli("--help")
+    assert r.exit_code == 0
+    for group in ("config", "embed"):
+        assert group in r.stdout
+
+
+def test_unknown_command_is_usage_error(cli):
+    r = cli("no-such-command")
+    assert r.exit_code == 2
+    assert r.stdout == ""
+    assert "no-such-command" in r.stderr
+
+
+def test_config_show_defaults_match_schema(cli):
+    """configs/default.yaml and the pydantic schema hold the same defaults."""
+    from genai_cli.config import default_config_path
+    from genai_cli.schema import GenaiConfig
+
+    r = cli("config", "show", "--json")
+    assert r.exit_code == 0, r
+    shown = json.loads(r.stdout)
+    assert shown == GenaiConfig().model_dump(mode="json")
+    assert yaml.safe_load(default_config_path().read_text()) == shown
+
+
+def test_every_default_key_has_a_comment():
+    from genai_cli.config import default_config_path
+
+    for line in default_config_path().read_text().splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        key, _, value = stripped.partition(":")
+        if value.strip():  # a leaf key (sections have nothing after the colon)
+            assert "#" in value, f"default.yaml: {key} has no comment"
+
+
+def test_config_layers_last_wins(cli, tmp_path, monkeypatch):
+    user = tmp_path / "user.yaml"
+    user.write_text("embed:\n  topn: 7\n  method: mul\n")
+    monkeypatch.setenv("GENAI_CONFIG", str(user))
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("embed:\n  topn: 3\n")
+    r = cli("config", "show", "--json", "--config", str(extra))
+    assert r.exit_code == 0, r
+    shown = json.loads(r.stdout)["embed"]
+    assert shown["topn"] == 3  # --config beats the user config
+    assert shown["method"] == "mul"  # the user config beats the defaults
+    assert shown["restrict"] == 300000  # the defaults fill the rest
+    r = cli("config", "show")
+    assert yaml.safe_load(r.stdout)["embed"]["topn"] == 7
+
+
+def test_config_unknown_key_names_key_and_file(cli, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("embed:\n  train:\n    epoch: 3\n")
+    r = cli("config", "show", "--config", str(bad))
+    assert r.exit_code == 2
+    assert r.stdout == ""
+    assert "embed.train.epoch" in r.stderr and "unknown key" in r.stderr and str(bad) in r.stderr
+
+
+def test_config_bad_value_names_key_and_file(cli, tmp_path, monkeypatch):
+    user = tmp_path / "user.yaml"
+    user.write_text("embed:\n  method: cubic\n")
+    monkeypatch.setenv("GENAI_CONFIG", str(user))
+    r = cli("config", "show")
+    assert r.exit_code == 2
+    assert "embed.method" in r.stderr and str(user) in r.stderr and "cubic" in r.stderr
+
+
+def test_config_not_yaml(cli, tmp_path):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("embed: [unclosed\n")
+    r = cli("config", "show", "--config", str(bad))
+    assert r.exit_code == 2
+    assert "not valid YAML" in r.stderr and "line" in r.stderr
+
+
+def test_config_missing_file(cli, tmp_path):
+    r = cli("config", "show", "--config", str(tmp_path / "nope.yaml"))
+    assert r.exit_code == 2
+    assert "nope.yaml" in r.stderr
+
+
+def test_config_cache_sees_edits(cli, tmp_path):
+    """The JSON cache of the merged config is keyed by the files' mtimes and sizes."""
+    import os
+
+    f = tmp_path / "c.yaml"
+    f.write_text("embed:\n  topn: 4\n")
+    assert json.loads(cli("config", "show", "--json", "-c", str(f)).stdout)["embed"]["topn"] == 4
+    f.write_text("embed:\n  topn: 55\n")
+    os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 10**9))
+    assert json.loads(cli("config", "show", "--json", "-c", str(f)).stdout)["embed"]["topn"] == 55
+
+
+def _imported_modules(code: str) -> set[str]:
+    out = subprocess.run([sys.executable, "-c", code + "\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
+                         capture_output=True, text=True, check=True)
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+HEAVY = ("torch", "transformers", "diffusers", "gensim", "accelerate", "matplotlib", "scipy", "pydantic")
+
+
+def test_help_imports_nothing_heavy():
+    mods = _imported_modules(
+        "import sys\nsys.argv=['genai','--help']\nfrom genai_cli.app import app\n"
+        "try:\n    app(prog_name='genai')\nexcept SystemExit:\n    pass"
+    )
+    assert not [m for m in HEAVY if m in mods]
