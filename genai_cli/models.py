@@ -32,10 +32,6 @@ def offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
 
-def looks_like_path(name: str) -> bool:
-    return name.startswith((".", "/", "~")) or os.sep in name.replace("/", os.sep) and Path(name).expanduser().exists()
-
-
 def resolve(name: str, kind: str, allow_patterns: list[str] | None = None) -> Path:
     """A local path holding the model named `name` (alias, local path or hub id)."""
     name = name.strip()
