@@ -1,7 +1,429 @@
-"""`genai embed`: word vectors and their arithmetic."""
+"""`genai embed`: word vectors and their arithmetic.
+
+Every query command answers the words given on the command line, or, with `-` or no words
+and a piped stdin, one query per line: one answer line (or JSON object) per query, flushed
+as it is written. In stdin mode a bad line is reported (on stderr, or as a JSON error object)
+and the rest go on; the exit code is then 2.
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Annotated, Callable, Iterator, Optional
+
 import typer
 
+from genai_cli.commands.common import ConfigOpt, JsonOpt
+
 app = typer.Typer(help="Word vectors: analogies, neighbours, evaluation, plots, training.", no_args_is_help=True)
+
+VectorsOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--vectors",
+        "-v",
+        help="glove-6b-50d (built-in), slide (the talk's 2-D example), or a gensim / word2vec / GloVe / fastText file. [config: embed.vectors]",
+        show_default=False,
+    ),
+]
+FormatOpt = Annotated[
+    Optional[str],
+    typer.Option("--format", help="Vector file format: auto, gensim, word2vec, word2vec-binary, glove, fasttext. [config: embed.format]", show_default=False),
+]
+TopnOpt = Annotated[
+    Optional[int], typer.Option("--topn", "-n", min=1, max=10000, help="How many words to list. [config: embed.topn]", show_default=False)
+]
+WordsArg = Annotated[Optional[list[str]], typer.Argument(help="Words; `-` or none (with piped stdin) reads one query per line.", show_default=False)]
+
+
+def _settings(config: Optional[Path], **flags) -> dict:
+    from genai_cli import config as cfg
+
+    return cfg.section("embed", config, **flags)
+
+
+def _open(settings: dict):
+    from genai_cli.vectors import store
+
+    return store.load(settings["vectors"], settings["format"])
+
+
+def _stdin_mode(words: Optional[list[str]]) -> bool:
+    if words == ["-"]:
+        return True
+    return not words and not sys.stdin.isatty()
+
+
+def _stdin_queries() -> Iterator[tuple[int, list[str]]]:
+    for lineno, line in enumerate(sys.stdin, start=1):
+        parts = line.split()
+        if parts:
+            yield lineno, parts
+
+
+def _run_queries(
+    words: Optional[list[str]],
+    answer: Callable[[list[str]], tuple[dict, str]],
+    as_json: bool,
+    usage: str,
+) -> None:
+    """Answer the command-line query, or every stdin line. `answer(words) -> (json_obj, text)`."""
+    from genai_cli import console
+    from genai_cli.errors import UsageError
+
+    if not _stdin_mode(words):
+        if not words:
+            raise UsageError(f"no words given: {usage}", hint="or pipe queries on stdin, one per line")
+        obj, text = answer(list(words))
+        console.emit(obj, text, as_json)
+        return
+    failed = 0
+    for lineno, query in _stdin_queries():
+        try:
+            obj, text = answer(query)
+        except UsageError as e:
+            failed += 1
+            if as_json:
+                err = {"query": query, "error": e.message}
+                if e.hint:
+                    err["hint"] = e.hint
+                if getattr(e, "suggestions", None):
+                    err["suggestions"] = e.suggestions
+                console.result_json(err)
+            else:
+                console.error(f"line {lineno}: {e.message}", e.hint)
+            continue
+        console.emit(obj, text, as_json)
+    if failed:
+        raise typer.Exit(2)
+
+
+def _arity(words: list[str], n: int, usage: str) -> None:
+    from genai_cli.errors import UsageError
+
+    if len(words) != n:
+        raise UsageError(f"expected {n} word{'s' if n > 1 else ''}, got {len(words)}: {' '.join(words)!r}", hint=usage)
+
+
+# --- analogy ---------------------------------------------------------------------------
+
+
+@app.command()
+def analogy(
+    words: WordsArg = None,
+    method: Annotated[Optional[str], typer.Option("--method", "-m", help="add (3CosAdd) or mul (3CosMul). [config: embed.method]", show_default=False)] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Show the arithmetic: each vector, the result vector, the words nearest to it.")] = False,
+    vectors: VectorsOpt = None,
+    fmt: FormatOpt = None,
+    topn: TopnOpt = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """A - B + C: the word that is to C what A is to B (`paris france england` -> paris - france + england)."""
+    from genai_cli.vectors import ops
+
+    s = _settings(config, vectors=vectors, format=fmt, topn=topn, method=method)
+    vs = _open(s)
+    usage = "genai embed analogy A B C   (A - B + C, e.g. paris france england)"
+
+    def answer(q: list[str]) -> tuple[dict, str]:
+        _arity(q, 3, usage)
+        res = ops.analogy(vs, q[0], q[1], q[2], s["topn"], s["method"])
+        obj = res.as_dict()
+        obj["expression"] = f"{q[0]} - {q[1]} + {q[2]}"
+        if explain:
+            obj["explain"] = ops.explain(vs, q[0], q[1], q[2], topn=min(5, s["topn"] + 3))
+            return obj, _explain_text(obj["explain"], res)
+        if multi:
+            return obj, "  ".join(f"{w} {v:.4f}" for w, v in zip(res.words, res.scores))
+        return obj, "\n".join(res.text_lines())
+
+    multi = _stdin_mode(words)
+    _run_queries(words, answer, json_out, usage)
+
+
+def _fmt_vec(v: list[float], width: int = 6) -> str:
+    shown = ", ".join(f"{x:.2f}" for x in v[:width])
+    return f"[{shown}{', …' if len(v) > width else ''}]" + (f"  ({len(v)} dims)" if len(v) > width else "")
+
+
+def _explain_text(ex: dict, res) -> str:
+    width = max(len(t["word"]) for t in ex["terms"]) + 2
+    lines = []
+    for t in ex["terms"]:
+        lines.append(f"{t['sign'] or ' '} {t['word']:<{width}}{_fmt_vec(t['vector'])}")
+    lines.append(f"= {'result':<{width}}{_fmt_vec(ex['result'])}")
+    lines.append("")
+    lines.append(f"nearest to the result{'':<8}cosine  distance")
+    for n in ex["nearest"]:
+        lines.append(f"  {n['word']:<27}{n['cosine']:.4f}  {n['distance']:8.4f}")
+    lines.append("")
+    lines.append(f"answer ({res.method}, input words excluded):")
+    lines.extend("  " + line for line in res.text_lines())
+    return "\n".join(lines)
+
+
+# --- neighbours and similarity ---------------------------------------------------------
+
+
+@app.command()
+def similar(
+    words: WordsArg = None,
+    vectors: VectorsOpt = None,
+    fmt: FormatOpt = None,
+    topn: TopnOpt = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """The words nearest to WORD (cosine similarity)."""
+    from genai_cli.vectors import ops
+
+    s = _settings(config, vectors=vectors, format=fmt, topn=topn)
+    vs = _open(s)
+    multi = _stdin_mode(words)
+
+    def answer(q: list[str]) -> tuple[dict, str]:
+        _arity(q, 1, "genai embed similar WORD")
+        res = ops.similar(vs, q[0], s["topn"])
+        if multi:
+            return res.as_dict(), "  ".join(f"{w} {v:.4f}" for w, v in zip(res.words, res.scores))
+        return res.as_dict(), "\n".join(res.text_lines())
+
+    _run_queries(words, answer, json_out, "genai embed similar WORD")
+
+
+@app.command()
+def similarity(
+    words: WordsArg = None,
+    vectors: VectorsOpt = None,
+    fmt: FormatOpt = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """The cosine similarity of two words."""
+    from genai_cli.vectors import ops
+
+    s = _settings(config, vectors=vectors, format=fmt)
+    vs = _open(s)
+
+    def answer(q: list[str]) -> tuple[dict, str]:
+        _arity(q, 2, "genai embed similarity W1 W2")
+        value = ops.similarity(vs, q[0], q[1])
+        return {"words": q, "similarity": round(value, 6)}, f"{value:.4f}"
+
+    _run_queries(words, answer, json_out, "genai embed similarity W1 W2")
+
+
+@app.command("doesnt-match")
+def doesnt_match(
+    words: WordsArg = None,
+    vectors: VectorsOpt = None,
+    fmt: FormatOpt = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """The word that does not belong with the others."""
+    from genai_cli.vectors import ops
+
+    s = _settings(config, vectors=vectors, format=fmt)
+    vs = _open(s)
+
+    def answer(q: list[str]) -> tuple[dict, str]:
+        res = ops.doesnt_match(vs, q)
+        return res, res["odd_one_out"]
+
+    _run_queries(words, answer, json_out, "genai embed doesnt-match W1 W2 W3 ...")
+
+
+@app.command()
+def vector(
+    words: WordsArg = None,
+    vectors: VectorsOpt = None,
+    fmt: FormatOpt = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """The vector of WORD (space-separated numbers, or JSON)."""
+    from genai_cli.vectors import ops
+
+    s = _settings(config, vectors=vectors, format=fmt)
+    vs = _open(s)
+
+    def answer(q: list[str]) -> tuple[dict, str]:
+        _arity(q, 1, "genai embed vector WORD")
+        v = ops.vector(vs, q[0])
+        return {"word": q[0], "dim": len(v), "vector": v}, " ".join(f"{x:.6g}" for x in v)
+
+    _run_queries(words, answer, json_out, "genai embed vector WORD")
+
+
+# --- evaluate ----------------------------------------------------------------------------
+
+
+@app.command()
+def evaluate(
+    restrict: Annotated[Optional[int], typer.Option("--restrict", min=1, help="Only the N most frequent words are candidates (gensim: restrict_vocab). [config: embed.restrict]", show_default=False)] = None,
+    analogies: Annotated[Optional[Path], typer.Option("--analogies", help="An analogy file in the Google format (default: questions-words.txt shipped with gensim).", show_default=False)] = None,
+    method: Annotated[Optional[str], typer.Option("--method", "-m", help="add (3CosAdd, as gensim) or mul (3CosMul). [config: embed.method]", show_default=False)] = None,
+    skip_pairs: Annotated[bool, typer.Option("--skip-pairs", help="Only the analogy test, not SimLex-999 / WordSim-353.")] = False,
+    vectors: VectorsOpt = None,
+    fmt: FormatOpt = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Analogy accuracy (Google set) per section, and correlation with human judgements (SimLex-999, WordSim-353)."""
+    import time
+
+    from genai_cli import console
+    from genai_cli.vectors import evaluate as ev
+
+    s = _settings(config, vectors=vectors, format=fmt, restrict=restrict, method=method)
+    vs = _open(s)
+    t0 = time.perf_counter()
+    report = ev.evaluate_analogies(vs, analogies or ev.dataset_path("questions-words.txt"), s["restrict"], method=s["method"])
+    pairs = [] if skip_pairs else [ev.evaluate_pairs(vs, ev.dataset_path(n), s["restrict"]) for n in ev.PAIR_SETS]
+    elapsed = time.perf_counter() - t0
+    if json_out:
+        console.result_json({"vectors": vs.name, "analogies": report, "word_pairs": pairs, "seconds": round(elapsed, 3)})
+        return
+    console.print_table(_analogy_table(report, vs.name))
+    if pairs:
+        console.print_table(_pairs_table(pairs))
+    console.info(f"evaluated in {elapsed:.2f} s")
+
+
+def _analogy_table(report: dict, name: str):
+    from rich.table import Table
+
+    t = Table(
+        title=f"Google analogies on {name}: {report['method']}, candidates = the {report['restrict']:,} most frequent words",
+        title_justify="left",
+    )
+    t.add_column("section")
+    t.add_column("correct", justify="right")
+    t.add_column("asked", justify="right")
+    t.add_column("accuracy", justify="right")
+    t.add_column("skipped (unknown words)", justify="right")
+    for sec in report["sections"]:
+        t.add_row(sec["section"], str(sec["correct"]), str(sec["asked"]), f"{sec['accuracy']:.4f}", str(sec["skipped"]))
+    o = report["overall"]
+    t.add_row("[b]overall[/b]", str(o["correct"]), str(o["asked"]), f"[b]{o['accuracy']:.4f}[/b]", str(o["skipped"]))
+    t.caption = f"coverage: {o['asked']:,} of {o['total']:,} questions ({o['coverage']:.1%}); questions with a word outside the candidates are skipped, as gensim does"
+    return t
+
+
+def _pairs_table(pairs: list[dict]):
+    from rich.table import Table
+
+    t = Table(title="Word-pair similarity vs human judgement", title_justify="left")
+    for col in ("dataset", "pairs used", "skipped", "pearson r", "spearman rho"):
+        t.add_column(col, justify="left" if col == "dataset" else "right")
+    for p in pairs:
+        t.add_row(p["dataset"], str(p["used"]), str(p["skipped"]), f"{p['pearson']:.4f}", f"{p['spearman']:.4f}")
+    return t
+
+
+# --- plot ------------------------------------------------------------------------------------
+
+
+@app.command()
+def plot(
+    words: Annotated[list[str], typer.Argument(help="Words to place on the plane (two or more).")],
+    pairs: Annotated[bool, typer.Option("--pairs", help="Read the words as pairs (country capital country capital ...) and draw an arrow for each.")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="PNG path (default: embed-plot.png in embed.plot_dir; a fresh name if it exists).", show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
+    title: Annotated[Optional[str], typer.Option("--title", help="Figure title.", show_default=False)] = None,
+    vectors: VectorsOpt = None,
+    fmt: FormatOpt = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """A PNG of the words projected to 2-D with PCA (arrows for analogy pairs with --pairs)."""
+    from genai_cli import console
+    from genai_cli.vectors import plot as vplot
+
+    s = _settings(config, vectors=vectors, format=fmt)
+    vs = _open(s)
+    target = out if out is not None else Path(s["plot_dir"]) / "embed-plot.png"
+    info = vplot.plot_words(vs, words, target, pairs=pairs, force=force, fresh_name=out is None, title=title)
+    console.emit(info, info["path"], json_out)
+
+
+# --- context ----------------------------------------------------------------------------------
+
+
+@app.command()
+def context(
+    file: Annotated[Optional[Path], typer.Argument(help="A YAML file with `contexts` (slot sentences) and `words` (a row of 0/1 per word). Default: the talk's tezgüino example.", show_default=False)] = None,
+    word: Annotated[Optional[str], typer.Option("--word", "-w", help="The word whose neighbours to show (default: the file's `target`, else its first word).", show_default=False)] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The talk's tezgüino demonstration: words that fit the same contexts mean similar things."""
+    from genai_cli import console
+    from genai_cli.vectors import context as ctx
+
+    example = ctx.load_example(file)
+    res = ctx.analyse(example, word)
+    if json_out:
+        console.result_json(res)
+        return
+    console.print_table(_context_table(res))
+    console.print_table(_context_sim_table(res))
+
+
+def _context_table(res: dict):
+    from rich.table import Table
+
+    t = Table(title="Which words fit which context (1 = fits)", title_justify="left")
+    t.add_column("word")
+    for i, c in enumerate(res["contexts"], start=1):
+        t.add_column(f"({i}) {c}", justify="center")
+    for w, row in zip(res["words"], res["matrix"]):
+        t.add_row(w, *[f"{x:g}" for x in row])
+    return t
+
+
+def _context_sim_table(res: dict):
+    from rich.table import Table
+
+    t = Table(title=f"Words whose context vectors are most like {res['target']!r}", title_justify="left")
+    t.add_column("word")
+    t.add_column("cosine", justify="right")
+    for r in res["similar"]:
+        t.add_row(r["word"], f"{r['cosine']:.4f}")
+    return t
+
+
+# --- train ----------------------------------------------------------------------------------------
+
+
+@app.command()
+def train(
+    corpus: Annotated[Path, typer.Argument(help="A text file: one sentence (or paragraph) per line.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to save the vectors (usable with --vectors).")] = Path("vectors.bin"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
+    vector_size: Annotated[Optional[int], typer.Option("--size", min=1, help="Vector dimensions. [config: embed.train.vector_size]", show_default=False)] = None,
+    window: Annotated[Optional[int], typer.Option("--window", min=1, help="Context words on each side. [config: embed.train.window]", show_default=False)] = None,
+    min_count: Annotated[Optional[int], typer.Option("--min-count", min=1, help="Ignore rarer words. [config: embed.train.min_count]", show_default=False)] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Passes over the corpus. [config: embed.train.epochs]", show_default=False)] = None,
+    sg: Annotated[Optional[bool], typer.Option("--sg/--cbow", help="Skip-gram or CBOW. [config: embed.train.sg]", show_default=False)] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Training threads. [config: embed.train.workers]", show_default=False)] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", min=0, help="Seed. [config: embed.train.seed]", show_default=False)] = None,
+    out_format: Annotated[Optional[str], typer.Option("--save-format", help="word2vec-binary, word2vec (text) or gensim. [config: embed.train.format]", show_default=False)] = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Train word2vec (gensim) on a text file and save vectors that --vectors can load."""
+    from genai_cli import config as cfg
+    from genai_cli import console
+    from genai_cli.vectors import train as vtrain
+
+    s = dict(cfg.load(config)["embed"]["train"])
+    flags = dict(vector_size=vector_size, window=window, min_count=min_count, epochs=epochs, sg=sg, workers=workers, seed=seed, format=out_format)
+    s.update({k: v for k, v in flags.items() if v is not None})
+    vtrain.check_inputs(corpus, out, force, s)
+    with console.progress("training word2vec", total=s["epochs"]) as advance:
+        info = vtrain.train(corpus, out, s, progress=advance)
+    console.info(f"{info['vocab_size']:,} words x {info['vector_size']} dims from {info['corpus_words']:,} tokens in {info['seconds']:.1f} s")
+    console.emit(info, info["path"], json_out)

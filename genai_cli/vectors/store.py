@@ -105,7 +105,10 @@ class UnknownWord(UsageError):
 
 
 def unknown_word(vs: Vectors, word: str) -> UnknownWord:
-    return UnknownWord(word, vs.suggestions(word), vs.name)
+    err = UnknownWord(word, vs.suggestions(word), vs.name)
+    if len(vs) <= 20 and not err.suggestions:
+        err.hint = f"the words of {vs.name} are: {', '.join(vs.words)}"
+    return err
 
 
 # --- opening a store ------------------------------------------------------------------
