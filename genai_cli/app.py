@@ -21,13 +21,33 @@ def _debug() -> bool:
     return os.environ.get("GENAI_DEBUG", "").lower() not in ("", "0", "false", "no")
 
 
+# Command groups, loaded lazily: `genai embed ...` imports and builds only genai_cli.commands.embed.
+# name -> module holding a `app = typer.Typer(...)`
+COMMAND_GROUPS = {
+    "config": "genai_cli.commands.config_cmd",
+    "embed": "genai_cli.commands.embed",
+}
+
+
 class GenaiGroup(TyperGroup):
-    """Runs every command inside the error boundary.
+    """The root command: lazy command groups, and the error boundary around every command.
 
     GenaiError -> its message and hint on stderr, its exit code (2 for bad input).
     KeyboardInterrupt -> exit 130 (typer does this for us). Any other exception ->
     a one-line message and exit 1; GENAI_DEBUG=1 shows the traceback instead.
     """
+
+    def list_commands(self, ctx) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMAND_GROUPS))
+
+    def get_command(self, ctx, name: str):
+        module_name = COMMAND_GROUPS.get(name)
+        if module_name is None:
+            return super().get_command(ctx, name)
+        import importlib
+
+        module = importlib.import_module(module_name)
+        return LazyCommands(module.app, name=name, help=module.app.info.help, no_args_is_help=True)
 
     def invoke(self, ctx):
         try:
@@ -51,6 +71,31 @@ class GenaiGroup(TyperGroup):
 
             console.error(f"{type(e).__name__}: {e}", "run again with GENAI_DEBUG=1 to see the traceback")
             raise typer.Exit(EXIT_FAILURE) from None
+
+
+class LazyCommands(TyperGroup):
+    """A command group that builds only the command being run.
+
+    Typer turns every command of a group into a click command (inspecting each signature)
+    before running one; for `genai embed analogy` that was most of the startup time.
+    """
+
+    def __init__(self, typer_app: typer.Typer, **kwargs):
+        super().__init__(**kwargs)
+        self._infos = {
+            info.name or info.callback.__name__.lower().replace("_", "-"): info for info in typer_app.registered_commands
+        }
+
+    def list_commands(self, ctx) -> list[str]:
+        return list(self._infos)
+
+    def get_command(self, ctx, name: str):
+        info = self._infos.get(name)
+        if info is None:
+            return None
+        single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+        single.registered_commands.append(info)
+        return typer.main.get_command(single)
 
 
 def _silence_stdout() -> None:
@@ -84,16 +129,6 @@ def _root(
     version: bool = typer.Option(False, "--version", help="Print the version and exit.", callback=_version, is_eager=True),
 ) -> None:
     """Run the ideas of an introductory generative-AI talk on your own machine."""
-
-
-def _register() -> None:
-    from genai_cli.commands import config_cmd, embed
-
-    app.add_typer(config_cmd.app, name="config")
-    app.add_typer(embed.app, name="embed")
-
-
-_register()
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ import typer
 
 from genai_cli.commands.common import ConfigOpt, JsonOpt
 
-app = typer.Typer(help="Show the merged configuration and where each layer comes from.", no_args_is_help=True)
+app = typer.Typer(help="Show the merged configuration and where each layer comes from.", no_args_is_help=True, add_completion=False)
 
 
 @app.command("show")

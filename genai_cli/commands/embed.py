@@ -16,7 +16,7 @@ import typer
 
 from genai_cli.commands.common import ConfigOpt, JsonOpt
 
-app = typer.Typer(help="Word vectors: analogies, neighbours, evaluation, plots, training.", no_args_is_help=True)
+app = typer.Typer(help="Word vectors: analogies, neighbours, evaluation, plots, training.", no_args_is_help=True, add_completion=False)
 
 VectorsOpt = Annotated[
     Optional[str],
