@@ -400,3 +400,12 @@ def test_damaged_store_is_rebuilt(cli, tmp_path, tiny_kv, session_cache):
     r = cli("embed", "vector", "alpha", "--vectors", str(path), "--json")
     assert r.exit_code == 0, r
     assert json.loads(r.stdout)["vector"] == pytest.approx(tiny_kv["alpha"].tolist(), abs=1e-5)
+
+
+def test_first_use_says_so_on_stderr(cli, tmp_path, tiny_kv):
+    path = tmp_path / "fresh.txt"
+    tiny_kv.save_word2vec_format(str(path))
+    r = cli("embed", "similarity", "alpha", "beta", "--vectors", str(path))
+    assert r.exit_code == 0 and "preparing" in r.stderr and "preparing" not in r.stdout
+    r = cli("embed", "similarity", "alpha", "beta", "--vectors", str(path))
+    assert r.stderr == ""

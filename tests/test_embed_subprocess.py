@@ -8,6 +8,9 @@ import sys
 
 
 def test_pipeline_stdout_has_only_answers(genai_exe):
+    from genai_cli.vectors import store
+
+    store.load("glove-6b-50d")  # built once beforehand: this run then has nothing to say on stderr
     r = genai_exe("embed", "analogy", "-n", "1", input="king man woman\nberlin germany france\n")
     assert r.exit_code == 0, r
     lines = r.stdout.splitlines()

@@ -44,9 +44,10 @@ def _settings(config: Optional[Path], **flags) -> dict:
 
 
 def _open(settings: dict):
+    from genai_cli import console
     from genai_cli.vectors import store
 
-    return store.load(settings["vectors"], settings["format"])
+    return store.load(settings["vectors"], settings["format"], notify=console.info)
 
 
 def _stdin_mode(words: Optional[list[str]]) -> bool:

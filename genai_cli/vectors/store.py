@@ -114,8 +114,11 @@ def unknown_word(vs: Vectors, word: str) -> UnknownWord:
 # --- opening a store ------------------------------------------------------------------
 
 
-def load(spec: str = "glove-6b-50d", fmt: str = "auto", cache: Path | None = None, progress=None) -> Vectors:
-    """Open the vectors named by `spec` (a built-in name or a file path), building the store once."""
+def load(spec: str = "glove-6b-50d", fmt: str = "auto", cache: Path | None = None, notify=None) -> Vectors:
+    """Open the vectors named by `spec` (a built-in name or a file path), building the store once.
+
+    `notify(message)` is called before the one-time conversion (it takes seconds).
+    """
     from genai_cli.config import cache_dir
 
     root = (cache or cache_dir()) / "vectors"
@@ -147,6 +150,8 @@ def load(spec: str = "glove-6b-50d", fmt: str = "auto", cache: Path | None = Non
 
     vs = _open_store(folder, source_id)
     if vs is None:
+        if notify:
+            notify(f"preparing {key} for fast queries (once; stored in {folder})")
         words, matrix, meta = builder()
         write_store(folder, words, matrix, {**meta, **source_id})
         vs = _open_store(folder, source_id)
