@@ -87,10 +87,11 @@ def _root(
 
 
 def _register() -> None:
-    from genai_cli.commands import config_cmd, embed
+    from genai_cli.commands import config_cmd, conv, embed
 
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(embed.app, name="embed")
+    app.add_typer(conv.app, name="conv")
 
 
 _register()
