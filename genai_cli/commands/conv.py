@@ -195,7 +195,7 @@ def apply(
     if cfg["channels"] not in ("gray", "rgb"):
         raise UsageError(f"--channels must be gray or rgb, got {cfg['channels']!r}")
     # 1. check everything that does not need the image
-    k, label = kern.resolve(kernel if kernel_values else cfg["kernel"], kernel_values)
+    k, label = kern.resolve(kernel if kernel_values is not None else cfg["kernel"], kernel_values)
     ops.check_conv_args((10**9, 10**9), k.shape, cfg["stride"], cfg["padding"])
     # 2. the image: (H, W) or (H, W, 3), grey levels 0..255
     pixels, name = images.load(image, cfg["channels"])

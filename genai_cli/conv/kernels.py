@@ -67,9 +67,9 @@ def load_file(path: Path) -> np.ndarray:
 
 def resolve(kernel: str | None, values: str | None) -> tuple[np.ndarray, str]:
     """--kernel NAME|FILE or --kernel-values "..." -> (kernel (kh, kw), a label for titles and file names)."""
-    if kernel and values:
+    if kernel is not None and values is not None:
         raise UsageError("give either --kernel or --kernel-values, not both")
-    if values:
+    if values is not None:
         return parse_values(values), "custom"
     assert kernel
     if kernel in KERNELS:
