@@ -156,11 +156,13 @@ def kernels(as_json: JsonOpt = False) -> None:
         return
     for name, (values, about) in KERNELS.items():
         rows = "; ".join(",".join(_fmt(v) for v in row) for row in values)
-        console.result(f"{name:<17} {rows:<34} {about}")
+        console.result(f"{name:<17} {rows:<42} {about}")
 
 
 def _fmt(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else f"{v:.4g}"
+    from genai_cli.conv.kernels import fmt_value
+
+    return fmt_value(v)
 
 
 # --- apply ------------------------------------------------------------------------------

@@ -94,7 +94,9 @@ def _show_map(fig, ax, data: np.ndarray, title: str, signed: bool | None = None,
 
 
 def _fmt(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else f"{v:.2f}".rstrip("0")
+    from genai_cli.conv.kernels import fmt_value
+
+    return fmt_value(v)
 
 
 def _show_kernel(fig, ax, kernel: np.ndarray, title: str, annotate: bool = True) -> None:

@@ -28,6 +28,17 @@ KERNELS: dict[str, tuple[list[list[float]], str]] = {
 }
 
 
+def fmt_value(v: float) -> str:
+    """A kernel value for people: 1 -> "1", 0.0625 -> "1/16", 0.3 -> "3/10", pi -> "3.142"."""
+    from fractions import Fraction
+
+    v = float(v)
+    if v.is_integer():
+        return str(int(v))
+    f = Fraction(v).limit_denominator(100)
+    return f"{f.numerator}/{f.denominator}" if abs(float(f) - v) < 1e-12 else f"{v:.4g}"
+
+
 def named(name: str) -> np.ndarray:
     """A named kernel as float64 (kh, kw)."""
     return np.array(KERNELS[name][0], dtype=np.float64)
