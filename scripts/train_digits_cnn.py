@@ -4,7 +4,7 @@
 
 Data: sklearn.datasets.load_digits (1797 images, 8x8, grey 0..16; a copy of the UCI
 "Optical Recognition of Handwritten Digits" test set, which ships inside scikit-learn;
-no download). Fixed seed, CPU, one thread: a few seconds, same bytes every run on one machine.
+no download). Fixed seed, CPU, one thread, ~30 s: the same tensors and metadata every run on one machine.
 The layer list is stored in the file's metadata, so genai_cli/conv/cnn.py can rebuild and run
 any such network in NumPy without this script.
 """
