@@ -25,7 +25,7 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite the output fi
 
 
 def _settings(config_file, **flags) -> dict:
-    """The conv config section with the given flags on top, validated like a config file."""
+    """The conv config section with the given flags on top (flags are checked by the core, before any work)."""
     from genai_cli import config
     from genai_cli.errors import UsageError
 
