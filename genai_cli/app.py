@@ -26,6 +26,7 @@ def _debug() -> bool:
 COMMAND_GROUPS = {
     "config": "genai_cli.commands.config_cmd",
     "embed": "genai_cli.commands.embed",
+    "conv": "genai_cli.commands.conv",
 }
 
 

@@ -43,6 +43,20 @@ class EmbedConfig(Section):
     train: EmbedTrainConfig = EmbedTrainConfig()
 
 
+class ConvConfig(Section):
+    kernel: str = "vertical-edges"
+    stride: int = Field(default=1, ge=1, le=1000)
+    padding: int = Field(default=0, ge=0, le=1000)
+    pool: Literal["max", "avg", "none"] = "max"
+    pool_size: int = Field(default=2, ge=1, le=1000)
+    channels: Literal["gray", "rgb"] = "gray"
+    plot_dir: str = "."
+    dpi: int = Field(default=110, ge=30, le=600)
+    model: str = "digits-cnn"
+    layer: int = Field(default=1, ge=1)
+
+
 class GenaiConfig(Section):
     runtime: RuntimeConfig = RuntimeConfig()
     embed: EmbedConfig = EmbedConfig()
+    conv: ConvConfig = ConvConfig()
