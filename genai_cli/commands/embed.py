@@ -127,6 +127,7 @@ def analogy(
     s = _settings(config, vectors=vectors, format=fmt, topn=topn, method=method)
     vs = _open(s)
     usage = "genai embed analogy A B C   (A - B + C, e.g. paris france england)"
+    multi = _stdin_mode(words)  # one line per query: candidates side by side
 
     def answer(q: list[str]) -> tuple[dict, str]:
         _arity(q, 3, usage)
@@ -140,7 +141,6 @@ def analogy(
             return obj, "  ".join(f"{w} {v:.4f}" for w, v in zip(res.words, res.scores))
         return obj, "\n".join(res.text_lines())
 
-    multi = _stdin_mode(words)
     _run_queries(words, answer, json_out, usage)
 
 
