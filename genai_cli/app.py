@@ -87,10 +87,13 @@ def _root(
 
 
 def _register() -> None:
-    from genai_cli.commands import config_cmd, embed
+    from genai_cli.commands import config_cmd, diffuse, embed, imagine, info
 
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(embed.app, name="embed")
+    app.command("imagine")(imagine.imagine)
+    app.command("diffuse")(diffuse.diffuse)
+    app.command("info")(info.info)
 
 
 _register()
