@@ -106,28 +106,39 @@ def imagine(
         size = check_size(s, loading.pipeline_size_limits(pipe))
     pipe = generate.prepare(pipe, s, rt.device)
     run_info = {"model_path": str(source.path), "device": str(rt.device), "precision": rt.precision}
-    failed = 0
+    failed = written = 0
     from contextlib import nullcontext
 
     bar = console.progress("generating", total=len(jobs) * s.steps) if main else nullcontext(None)
-    with bar as advance:
-        on_step = (lambda job: advance(1)) if advance else None
-        for r in generate.generate(pipe, s, jobs, size[0], size[1], source.label, run_info, on_step):
-            for problem in r.problems:
-                failed += problem == "nan"
-                console.warn({
-                    "nan": f"{r.path.name}: the image holds NaN values (fp16 overflow?); try --precision fp32 or bf16",
-                    "black": f"{r.path.name}: the image is black (fp16 overflow, or the safety checker)",
-                    "nsfw": f"{r.path.name}: the model's safety checker flagged this image and blacked it out",
-                }[problem])
-            console.emit(
-                {"path": str(r.path), "seed": r.job.seed, "index": r.job.index, "prompt": r.job.prompt,
-                 "negative": s.negative, "steps": s.steps, "guidance": s.guidance, "width": r.width,
-                 "height": r.height, "scheduler": s.scheduler, "model": s.model, "steps_path": str(r.steps_path) if r.steps_path else None,
-                 "problems": r.problems},
-                str(r.path) + (f"\n{r.steps_path}" if r.steps_path else ""),
-                json_out,
-            )
+    try:
+        with bar as advance:
+            on_step = (lambda job: advance(1)) if advance else None
+            for r in generate.generate(pipe, s, jobs, size[0], size[1], source.label, run_info, on_step):
+                written += 1
+                failed += _report(r, s, json_out)
+    except KeyboardInterrupt:
+        console.warn(f"interrupted: the {written} image(s) already written are kept")
+        raise
     distributed.finish(st)
     if failed:
         raise GenaiError(f"{failed} image(s) came out as NaN", hint="run again with --precision fp32 (or bf16)")
+
+
+def _report(r, s, json_out: bool) -> int:
+    """Print one image's path (or JSON record) on stdout, warn about its problems; 1 if it is NaN."""
+    from genai_cli import console
+
+    warnings = {
+        "nan": "the image holds NaN values (fp16 overflow?); try --precision fp32 or bf16",
+        "black": "the image is black (fp16 overflow, or the safety checker)",
+        "nsfw": "the model's safety checker flagged this image and blacked it out",
+    }
+    for problem in r.problems:
+        console.warn(f"{r.path.name}: {warnings[problem]}")
+    record = {
+        "path": str(r.path), "seed": r.job.seed, "index": r.job.index, "prompt": r.job.prompt, "negative": s.negative,
+        "steps": s.steps, "guidance": s.guidance, "width": r.width, "height": r.height, "scheduler": s.scheduler,
+        "model": s.model, "steps_path": str(r.steps_path) if r.steps_path else None, "problems": r.problems,
+    }
+    console.emit(record, str(r.path) + (f"\n{r.steps_path}" if r.steps_path else ""), json_out)
+    return int("nan" in r.problems)
