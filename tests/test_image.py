@@ -19,6 +19,18 @@ from genai_cli.image import pngmeta
 TINY_STEPS = "3"  # enough to exercise every scheduler, fast on a CPU
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tiny models gain nothing from threads, and on a busy 2-core machine two threads per process spin
+    against each other (a 25-step image: 1 s with one thread, 10-30 s with two)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory) -> Path:
     """A tiny random-weight pipeline saved as a diffusers folder, built once per session."""
@@ -135,11 +147,13 @@ def test_show_steps_writes_a_strip(cli, tiny, scheduler):
 def test_size_flags_and_config_file(cli, tiny, tmp_path):
     cfg = tmp_path / "img.yaml"
     cfg.write_text("image:\n  steps: 2\n  scheduler: euler\n  width: 96\n")
-    r = cli("imagine", "--model", str(tiny), "-c", str(cfg), "--height", "48", "a kite", "-o", "o", "--seed", "9")
+    r = cli("imagine", "--model", str(tiny), "-c", str(cfg), "--height", "48", "a kite", "-o", "o", "--seed", "9",
+            "--low-memory")
     assert r.exit_code == 0, r
     assert Image.open(r.stdout.strip()).size == (96, 48)
     params = json.loads(cli("info", "--json", r.stdout.strip()).stdout)["parameters"]
     assert params["Steps"] == "2" and params["Sampler"] == "Euler" and params["Size"] == "96x48"
+    assert json.loads(cli("info", "--json", r.stdout.strip()).stdout)["genai"]["low_memory"] is True
 
 
 def test_nan_images_are_detected(cli, tiny, tmp_path):
@@ -207,7 +221,7 @@ def test_default_model_offline_and_uncached_fails_fast_with_directions(genai_exe
     assert r.exit_code == 1, r
     assert time.monotonic() - start < 60  # never waits on a network (generous: a loaded CI machine)
     assert "sd15" in r.stderr and "stable-diffusion-v1-5/stable-diffusion-v1-5" in r.stderr
-    assert "hf download" in r.stderr and "--model toy" in r.stderr and "local folder" in r.stderr
+    assert "hf download" in r.stderr and "--model toy" in r.stderr and "local diffusers folder" in r.stderr
     assert r.stdout == ""
 
 
@@ -224,8 +238,9 @@ def test_ctrl_c_keeps_the_images_already_written(genai_exe, tiny, tmp_path):
     exe = Path(sys.executable).parent / "genai"
     out = tmp_path / "ci"
     # SIGINT back to its default in the child (a shell's background job ignores it, and children inherit that)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     p = subprocess.Popen([str(exe), "imagine", "--model", str(tiny), "--steps", "5", "--n", "200", "--seed", "1",
-                          "x", "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          "x", "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 240

@@ -100,7 +100,7 @@ def imagine(
 
     # 3. load the pipeline, then generate
     if main:
-        console.info(f"loading {s.model} ({source.path})")
+        console.info(f"loading {s.model}" + (f" ({source.path})" if str(source.path) != s.model else ""))
     pipe = loading.load_pipeline(source, rt.dtype, s.single_file_config)
     if limits is None:  # a single file: its size range is known only now
         size = check_size(s, loading.pipeline_size_limits(pipe))

@@ -76,9 +76,9 @@ def locate(name: str) -> ModelSource:
     except GenaiError as e:
         raise GenaiError(
             e.message,
-            hint=f"{e.hint}; or try genai offline with a local folder: "
-            "`python scripts/make_tiny_pipeline.py tiny-sd && genai imagine --model tiny-sd ...` "
-            "(--model toy, the built-in model, is not shipped yet)",
+            hint=f"get it with `hf download {target}` on a machine with network (or unset HF_HUB_OFFLINE); offline, "
+            "pass a local diffusers folder or .safetensors file with --model (scripts/make_tiny_pipeline.py writes a "
+            "tiny one); --model toy, the built-in model, is not shipped yet",
             exit_code=e.exit_code,
         ) from None
     if not (folder / "model_index.json").is_file():

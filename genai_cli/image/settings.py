@@ -5,7 +5,7 @@ Like diffusers' `check_inputs`: every bad value is named, with what to use inste
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +32,10 @@ class ImagineSettings:
     step_frames: int = 6  # frames in that strip
     batch_size: int = 1  # images of one prompt generated together in one pipeline call
     single_file_config: str | None = None  # configs for a single-file checkpoint (folder or hub id)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["out"] = str(self.out)
-        d.pop("extra")
         return d
 
 

@@ -110,9 +110,17 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
     ap.add_argument("--steps", type=int, default=25)
-    ap.add_argument("--rounds", type=int, default=15, help="images timed per side (after one warm-up)")
+    ap.add_argument("--rounds", type=int, default=12, help="images timed per side (after one warm-up)")
     ap.add_argument("--n", type=int, default=8, help="images in the whole-command runs")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="CPU threads per process, both sides (default 1: on a small shared machine, more threads spin "
+                    "against each other and make timings noise)")
     args = ap.parse_args()
+    if args.threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the whole-command subprocesses too
+        import torch
+
+        torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         model = args.model
@@ -125,7 +133,8 @@ def main() -> None:
         (tmp / "imgs").mkdir()
         d, g = per_image(model, args.device, args.precision, args.steps, args.rounds, tmp / "imgs")
         md, mg = statistics.median(d), statistics.median(g)
-        print(f"model {model.name}, {args.device} {args.precision}, {args.steps} steps, {args.rounds} images per side")
+        print(f"model {model.name}, {args.device} {args.precision}, {args.steps} steps, {args.rounds} images per side, "
+              f"{args.threads or 'default'} CPU thread(s)")
         print(f"per image  direct diffusers  median {md * 1000:8.1f} ms  (min {min(d) * 1000:.1f})")
         print(f"per image  genai imagine     median {mg * 1000:8.1f} ms  (min {min(g) * 1000:.1f})")
         print(f"per image  ratio genai/direct  {mg / md:.3f}  (target <= 1.05)")
