@@ -225,6 +225,22 @@ def test_default_model_offline_and_uncached_fails_fast_with_directions(genai_exe
     assert r.stdout == ""
 
 
+def test_hub_id_from_the_local_cache(genai_exe, tiny, tmp_path):
+    """A hub id (org/name) resolves to its snapshot in the Hugging Face cache, offline."""
+    import shutil
+
+    repo = tmp_path / "hub" / "models--someone--tiny-sd"
+    shutil.copytree(tiny, repo / "snapshots" / ("0" * 40))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    r = genai_exe("imagine", "--model", "someone/tiny-sd", "--steps", "2", "--seed", "1", "x", "-o", str(tmp_path / "o"),
+                  env={"HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
+    assert r.exit_code == 0, r
+    assert Path(r.stdout.strip()).name == "00000-1-x.png"
+    r = genai_exe("info", "--json", r.stdout.strip())
+    assert json.loads(r.stdout)["parameters"]["Model"] == "someone/tiny-sd"
+
+
 def test_single_file_that_is_not_a_checkpoint(cli, tmp_path):
     from safetensors.numpy import save_file
 
@@ -266,8 +282,8 @@ def test_two_processes_share_the_work(tiny, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     p = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "genai_cli",
-         "imagine", "--model", str(tiny), "--steps", "2", "--seed", "100", "a", "b", "c", "-o", str(out)],
-        capture_output=True, text=True, env=env, timeout=400,
+         "imagine", "--model", str(tiny), "--steps", "2", "--seed", "100", "-o", str(out)],
+        input="a\nb\nc\n", capture_output=True, text=True, env=env, timeout=400,  # process 0 reads stdin
     )
     assert p.returncode == 0, p.stderr[-3000:]
     names = sorted(f.name for f in out.glob("*.png"))

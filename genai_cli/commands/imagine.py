@@ -61,7 +61,7 @@ def imagine(
     """
     from genai_cli import config, console
     from genai_cli.errors import GenaiError
-    from genai_cli.image import loading
+    from genai_cli.image import distributed, loading
     from genai_cli.image.settings import ImagineSettings, check_inputs, check_size
 
     cfg = config.section(
@@ -71,9 +71,12 @@ def imagine(
     )
     if cfg["seed"] is None:
         cfg["seed"] = config.section("runtime", config_file)["seed"]
-    # 1. check every input before any weight is loaded
+    # 1. check every input before any weight is loaded (with several processes, process 0 reads the prompts)
+    st = distributed.state()  # None unless launched with several processes
+    main = st is None or st.is_main_process
+    texts = distributed.from_main(st, _read_prompts(prompts or [], prompts_file) if main else None)
     s = check_inputs(ImagineSettings(
-        prompts=_read_prompts(prompts or [], prompts_file), model=cfg["model"], negative=cfg["negative"],
+        prompts=texts, model=cfg["model"], negative=cfg["negative"],
         steps=cfg["steps"], guidance=cfg["guidance"], width=cfg["width"], height=cfg["height"], n=cfg["n"],
         seed=cfg["seed"], scheduler=cfg["scheduler"], out=Path(cfg["out"]), force=force,
         low_memory=cfg["low_memory"], show_steps=cfg["show_steps"], step_frames=cfg["step_frames"],
@@ -87,14 +90,12 @@ def imagine(
     import secrets
 
     from genai_cli.commands.common import setup_runtime
-    from genai_cli.image import distributed, generate
+    from genai_cli.image import generate
 
-    st = distributed.state()
     rt = setup_runtime(config_file, device, precision, None)
     base_seed = distributed.from_main(st, s.seed if s.seed is not None else secrets.randbits(32))
     start = distributed.from_main(st, generate.next_index(s.out))
     jobs = distributed.my_share(st, generate.plan_jobs(s.prompts, s.n, base_seed, start))
-    main = st is None or st.is_main_process
     if st is not None:
         console.info(f"process {st.process_index}/{st.num_processes}: {len(jobs)} image(s)")
 
