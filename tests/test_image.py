@@ -54,8 +54,21 @@ def _imagine(cli, tiny, *args, input=None):
 
 
 def test_imagine_writes_pngs_and_info_reads_the_recipe_back(cli, tiny, tmp_path):
-    r = _imagine(cli, tiny, "a red fox, in the snow", "--negative", "blurry", "--seed", "5", "--n", "2",
-                 "--guidance", "6", "-o", "out")
+    r = _imagine(
+        cli,
+        tiny,
+        "a red fox, in the snow",
+        "--negative",
+        "blurry",
+        "--seed",
+        "5",
+        "--n",
+        "2",
+        "--guidance",
+        "6",
+        "-o",
+        "out",
+    )
     assert r.exit_code == 0, r
     paths = r.stdout.splitlines()
     assert paths == ["out/00000-5-a-red-fox-in-the-snow.png", "out/00001-6-a-red-fox-in-the-snow.png"]
@@ -115,12 +128,24 @@ def test_prompts_from_stdin_and_file(cli, tiny, tmp_path):
     f = tmp_path / "prompts.txt"
     f.write_text("one house\ntwo houses\nthree houses\n")
     r = _imagine(cli, tiny, "--prompts-file", str(f), "--seed", "1", "-o", "f")
-    assert [Path(p).name for p in r.stdout.splitlines()] == ["00000-1-one-house.png", "00001-2-two-houses.png",
-                                                             "00002-3-three-houses.png"]
+    assert [Path(p).name for p in r.stdout.splitlines()] == [
+        "00000-1-one-house.png",
+        "00001-2-two-houses.png",
+        "00002-3-three-houses.png",
+    ]
 
 
-@pytest.mark.parametrize("name,sampler", [("ddim", "DDIM"), ("euler", "Euler"), ("euler-a", "Euler a"),
-                                          ("dpm++2m", "DPM++ 2M"), ("lms", "LMS"), ("pndm", "PLMS")])
+@pytest.mark.parametrize(
+    "name,sampler",
+    [
+        ("ddim", "DDIM"),
+        ("euler", "Euler"),
+        ("euler-a", "Euler a"),
+        ("dpm++2m", "DPM++ 2M"),
+        ("lms", "LMS"),
+        ("pndm", "PLMS"),
+    ],
+)
 def test_every_scheduler(cli, tiny, name, sampler):
     r = _imagine(cli, tiny, "a hill", "--scheduler", name, "--seed", "2", "-o", "o", "--json")
     assert r.exit_code == 0, r
@@ -131,8 +156,21 @@ def test_every_scheduler(cli, tiny, name, sampler):
 
 @pytest.mark.parametrize("scheduler", ["ddim", "dpm++2m"])  # x0 from the scheduler / computed from eps
 def test_show_steps_writes_a_strip(cli, tiny, scheduler):
-    r = cli("imagine", "--model", str(tiny), "--steps", "5", "--show-steps", "--scheduler", scheduler, "a road",
-            "--seed", "4", "-o", "o")
+    r = cli(
+        "imagine",
+        "--model",
+        str(tiny),
+        "--steps",
+        "5",
+        "--show-steps",
+        "--scheduler",
+        scheduler,
+        "a road",
+        "--seed",
+        "4",
+        "-o",
+        "o",
+    )
     assert r.exit_code == 0, r
     image, strip = r.stdout.splitlines()
     assert strip == image.replace(".png", "-steps.png")
@@ -140,15 +178,28 @@ def test_show_steps_writes_a_strip(cli, tiny, scheduler):
         # 5 steps, 6 frames asked: steps 1..5 once each; 64-pixel frames are shown at 128 with 6-pixel gaps
         assert im.width == 6 + 5 * (128 + 6)
     # the last frame is the predicted clean image at the last step: the generated image itself
-    last = _pixels(strip)[6:134, 6 + 4 * 134:6 + 4 * 134 + 128][::2, ::2]
+    last = _pixels(strip)[6:134, 6 + 4 * 134 : 6 + 4 * 134 + 128][::2, ::2]
     assert np.abs(last - _pixels(image)).mean() < 3
 
 
 def test_size_flags_and_config_file(cli, tiny, tmp_path):
     cfg = tmp_path / "img.yaml"
     cfg.write_text("image:\n  steps: 2\n  scheduler: euler\n  width: 96\n")
-    r = cli("imagine", "--model", str(tiny), "-c", str(cfg), "--height", "48", "a kite", "-o", "o", "--seed", "9",
-            "--low-memory")
+    r = cli(
+        "imagine",
+        "--model",
+        str(tiny),
+        "-c",
+        str(cfg),
+        "--height",
+        "48",
+        "a kite",
+        "-o",
+        "o",
+        "--seed",
+        "9",
+        "--low-memory",
+    )
     assert r.exit_code == 0, r
     assert Image.open(r.stdout.strip()).size == (96, 48)
     params = json.loads(cli("info", "--json", r.stdout.strip()).stdout)["parameters"]
@@ -233,8 +284,19 @@ def test_hub_id_from_the_local_cache(genai_exe, tiny, tmp_path):
     shutil.copytree(tiny, repo / "snapshots" / ("0" * 40))
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("0" * 40)
-    r = genai_exe("imagine", "--model", "someone/tiny-sd", "--steps", "2", "--seed", "1", "x", "-o", str(tmp_path / "o"),
-                  env={"HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
+    r = genai_exe(
+        "imagine",
+        "--model",
+        "someone/tiny-sd",
+        "--steps",
+        "2",
+        "--seed",
+        "1",
+        "x",
+        "-o",
+        str(tmp_path / "o"),
+        env={"HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+    )
     assert r.exit_code == 0, r
     assert Path(r.stdout.strip()).name == "00000-1-x.png"
     r = genai_exe("info", "--json", r.stdout.strip())
@@ -255,9 +317,14 @@ def test_ctrl_c_keeps_the_images_already_written(genai_exe, tiny, tmp_path):
     out = tmp_path / "ci"
     # SIGINT back to its default in the child (a shell's background job ignores it, and children inherit that)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    p = subprocess.Popen([str(exe), "imagine", "--model", str(tiny), "--steps", "5", "--n", "200", "--seed", "1",
-                          "x", "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    p = subprocess.Popen(
+        [str(exe), "imagine", "--model", str(tiny), "--steps", "5", "--n", "200", "--seed", "1", "x", "-o", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and len(list(out.glob("0*.png"))) < 2:
@@ -281,9 +348,30 @@ def test_two_processes_share_the_work(tiny, tmp_path):
     out = tmp_path / "dist"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     p = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "genai_cli",
-         "imagine", "--model", str(tiny), "--steps", "2", "--seed", "100", "-o", str(out)],
-        input="a\nb\nc\n", capture_output=True, text=True, env=env, timeout=400,  # process 0 reads stdin
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "genai_cli",
+            "imagine",
+            "--model",
+            str(tiny),
+            "--steps",
+            "2",
+            "--seed",
+            "100",
+            "-o",
+            str(out),
+        ],
+        input="a\nb\nc\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=400,  # process 0 reads stdin
     )
     assert p.returncode == 0, p.stderr[-3000:]
     names = sorted(f.name for f in out.glob("*.png"))
@@ -321,7 +409,7 @@ def test_diffuse_frames_get_noisier(cli, picture):
     strip = _pixels(rec["path"])
     original = _pixels(picture)
     w, h = 160, 128  # frames keep their size (at least 128 pixels: no enlargement)
-    dist = [np.abs(strip[6:6 + h, 6 + i * (w + 6):6 + i * (w + 6) + w] - original).mean() for i in range(5)]
+    dist = [np.abs(strip[6 : 6 + h, 6 + i * (w + 6) : 6 + i * (w + 6) + w] - original).mean() for i in range(5)]
     assert dist[0] < 5 and all(a < b for a, b in zip(dist, dist[1:]))
     assert "SNR" in r.stderr and "t= 999" in r.stderr
 
@@ -330,7 +418,9 @@ def test_diffuse_n_and_schedules(cli, picture, tiny, tmp_path):
     r = cli("diffuse", str(picture), "--n", "4", "--json", "--size", "32")
     assert [f["t"] for f in json.loads(r.stdout)["frames"]] == [0, 333, 666, 999]
     linear = tmp_path / "linear.json"
-    linear.write_text(json.dumps({"beta_schedule": "linear", "beta_start": 0.0001, "beta_end": 0.02, "num_train_timesteps": 500}))
+    linear.write_text(
+        json.dumps({"beta_schedule": "linear", "beta_start": 0.0001, "beta_end": 0.02, "num_train_timesteps": 500})
+    )
     r = cli("diffuse", str(picture), "--schedule", str(linear), "--n", "3", "--json", "--size", "32")
     rec = json.loads(r.stdout)
     assert [f["t"] for f in rec["frames"]] == [0, 250, 499]
@@ -378,9 +468,11 @@ def test_diffuse_bad_input(cli, picture, tmp_path, args, needle):
 def test_info_reads_other_tools_pngs(cli, tmp_path):
     from PIL.PngImagePlugin import PngInfo
 
-    text = ("masterpiece, a castle on a hill,\nsunset\nNegative prompt: lowres, bad anatomy\n"
-            'Steps: 30, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 1234, Size: 512x768, Model hash: 6ce0161689, '
-            'Model: v1-5-pruned-emaonly, Lora hashes: "foo: abc, bar: def", Version: v1.7.0')
+    text = (
+        "masterpiece, a castle on a hill,\nsunset\nNegative prompt: lowres, bad anatomy\n"
+        "Steps: 30, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 1234, Size: 512x768, Model hash: 6ce0161689, "
+        'Model: v1-5-pruned-emaonly, Lora hashes: "foo: abc, bar: def", Version: v1.7.0'
+    )
     info = PngInfo()
     info.add_text("parameters", text)
     Image.new("RGB", (8, 12)).save("a1111.png", pnginfo=info)
@@ -396,9 +488,9 @@ def test_info_reads_other_tools_pngs(cli, tmp_path):
 
 def test_parameters_round_trip_with_awkward_values():
     fields = {"Steps": 4, "Sampler": "Euler a", "CFG scale": 7.5, "Seed": 9, "Size": "64x64", "Model": "my, model: v2"}
-    text = pngmeta.format_parameters("a \"quoted\" prompt,\nover two lines", "no: commas, please", fields)
+    text = pngmeta.format_parameters('a "quoted" prompt,\nover two lines', "no: commas, please", fields)
     back = pngmeta.parse_parameters(text)
-    assert back["prompt"] == "a \"quoted\" prompt,\nover two lines" and back["negative_prompt"] == "no: commas, please"
+    assert back["prompt"] == 'a "quoted" prompt,\nover two lines' and back["negative_prompt"] == "no: commas, please"
     assert back["Model"] == "my, model: v2" and back["Sampler"] == "Euler a" and back["CFG scale"] == "7.5"
 
 
@@ -418,13 +510,19 @@ def test_write_png_never_overwrites_without_force(tmp_path):
 def test_info_safetensors(cli, tmp_path):
     from safetensors.numpy import save_file
 
-    save_file({"emb": np.zeros((3, 32), np.float32), "scale": np.ones((1,), np.float16)}, "learned.safetensors",
-              metadata={"token": "<cat-toy>", "base_model": "tiny"})
+    save_file(
+        {"emb": np.zeros((3, 32), np.float32), "scale": np.ones((1,), np.float16)},
+        "learned.safetensors",
+        metadata={"token": "<cat-toy>", "base_model": "tiny"},
+    )
     r = cli("info", "learned.safetensors", "--json")
     assert r.exit_code == 0, r
     got = json.loads(r.stdout)
     assert got["metadata"] == {"token": "<cat-toy>", "base_model": "tiny"}
-    assert {t["name"]: (t["dtype"], t["shape"]) for t in got["tensors"]} == {"emb": ("F32", [3, 32]), "scale": ("F16", [1])}
+    assert {t["name"]: (t["dtype"], t["shape"]) for t in got["tensors"]} == {
+        "emb": ("F32", [3, 32]),
+        "scale": ("F16", [1]),
+    }
     assert got["parameters"] == 97
     text = cli("info", "learned.safetensors").stdout
     assert "metadata token: <cat-toy>" in text and "emb" in text and "(3, 32)" in text
@@ -434,8 +532,12 @@ def test_info_bad_files(cli, tmp_path):
     Path("notes.txt").write_text("hello")
     Path("model.ckpt").write_bytes(b"\x80\x04")
     Path("broken.safetensors").write_bytes((1000).to_bytes(8, "little") + b"{not json")
-    for name, needle in [("notes.txt", "neither a PNG nor a safetensors"), ("model.ckpt", "pickled"),
-                         ("missing.png", "not found"), ("broken.safetensors", "not a valid safetensors")]:
+    for name, needle in [
+        ("notes.txt", "neither a PNG nor a safetensors"),
+        ("model.ckpt", "pickled"),
+        ("missing.png", "not found"),
+        ("broken.safetensors", "not a valid safetensors"),
+    ]:
         r = cli("info", name)
         assert r.exit_code == 2 and needle in r.stderr and r.stdout == "", (name, r)
 
@@ -444,9 +546,11 @@ def test_info_bad_files(cli, tmp_path):
 
 
 def _modules_after(argv: list[str]) -> set[str]:
-    code = (f"import sys\nsys.argv={argv!r}\nfrom genai_cli.app import app\n"
-            "try:\n    app(prog_name='genai')\nexcept SystemExit:\n    pass\n"
-            "import json; print(json.dumps(sorted(sys.modules)))")
+    code = (
+        f"import sys\nsys.argv={argv!r}\nfrom genai_cli.app import app\n"
+        "try:\n    app(prog_name='genai')\nexcept SystemExit:\n    pass\n"
+        "import json; print(json.dumps(sorted(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 

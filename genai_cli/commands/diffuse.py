@@ -11,14 +11,57 @@ from genai_cli.commands.common import ConfigOpt, JsonOpt
 
 
 def diffuse(
-    image: Annotated[Path, typer.Argument(help="The image to add noise to (any format Pillow reads).", show_default=False)],
-    steps: Annotated[Optional[str], typer.Option("--steps", help="Timesteps to show, like 0,100,250,500,999. [config: image.diffuse.steps]", show_default=False)] = None,
-    n: Annotated[Optional[int], typer.Option("--n", help="Show n evenly spaced timesteps (when --steps is not given). [config: image.diffuse.n]", show_default=False)] = None,
-    schedule: Annotated[Optional[str], typer.Option("--schedule", help="Noise schedule: sd15 (built in), a scheduler_config.json, a model folder, alias or hub id. [config: image.diffuse.schedule]", show_default=False)] = None,
-    size: Annotated[Optional[int], typer.Option("--size", help="Resize the image's longer side to this many pixels. [config: image.diffuse.size]", show_default=False)] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of the noise. [config: image.diffuse.seed]", show_default=False)] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for the strip PNG (created if missing). [config: image.diffuse.out]", show_default=False)] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace a file of the same name instead of choosing a fresh name.")] = False,
+    image: Annotated[
+        Path, typer.Argument(help="The image to add noise to (any format Pillow reads).", show_default=False)
+    ],
+    steps: Annotated[
+        Optional[str],
+        typer.Option(
+            "--steps",
+            help="Timesteps to show, like 0,100,250,500,999. [config: image.diffuse.steps]",
+            show_default=False,
+        ),
+    ] = None,
+    n: Annotated[
+        Optional[int],
+        typer.Option(
+            "--n",
+            help="Show n evenly spaced timesteps (when --steps is not given). [config: image.diffuse.n]",
+            show_default=False,
+        ),
+    ] = None,
+    schedule: Annotated[
+        Optional[str],
+        typer.Option(
+            "--schedule",
+            help="Noise schedule: sd15 (built in), a scheduler_config.json, a model folder, alias or hub id. [config: image.diffuse.schedule]",
+            show_default=False,
+        ),
+    ] = None,
+    size: Annotated[
+        Optional[int],
+        typer.Option(
+            "--size",
+            help="Resize the image's longer side to this many pixels. [config: image.diffuse.size]",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[
+        Optional[int],
+        typer.Option("--seed", help="Seed of the noise. [config: image.diffuse.seed]", show_default=False),
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder for the strip PNG (created if missing). [config: image.diffuse.out]",
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a file of the same name instead of choosing a fresh name.")
+    ] = False,
     config_file: ConfigOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -52,7 +95,13 @@ def diffuse(
 
     frames = forward.noise_frames(x0, alpha_bar, timesteps, seed)
     strip = make_strip([to_pil(f.image) for f in frames], [forward.frame_labels(f) for f in frames])
-    recipe = {"image": str(image), "schedule": label, "seed": seed, "size": size, "frames": [f.to_json() for f in frames]}
+    recipe = {
+        "image": str(image),
+        "schedule": label,
+        "seed": seed,
+        "size": size,
+        "frames": [f.to_json() for f in frames],
+    }
     path = pngmeta.write_png(strip, out_dir / f"{image.stem}-diffuse.png", {"genai": json.dumps(recipe)}, force=force)
     for f in frames:
         console.info(f"t={f.t:>4}  alpha_bar={f.alpha_bar:.4f}  SNR={f.snr:.4g} ({f.snr_db:+.1f} dB)")

@@ -48,7 +48,9 @@ def load_scheduler_config(spec: str | None) -> tuple[dict[str, Any], str]:
                 config = json.loads(candidate.read_text())
             except (OSError, ValueError) as e:
                 raise UsageError(f"{candidate}: not a readable JSON scheduler config ({e})") from None
-            if not isinstance(config, dict) or not ({"beta_schedule", "trained_betas", "num_train_timesteps"} & set(config)):
+            if not isinstance(config, dict) or not (
+                {"beta_schedule", "trained_betas", "num_train_timesteps"} & set(config)
+            ):
                 raise UsageError(f"{candidate}: not a scheduler config (no beta_schedule / num_train_timesteps)")
             return config, spec
     raise UsageError(f"no scheduler config in {path}", hint="pass a scheduler_config.json or a diffusers model folder")
@@ -117,7 +119,9 @@ def parse_steps(text: str | None) -> list[int] | None:
     try:
         return [int(x) for x in text.replace(" ", "").split(",") if x]
     except ValueError:
-        raise UsageError(f"--steps {text!r}: expected whole numbers separated by commas, like 0,100,250,500,999") from None
+        raise UsageError(
+            f"--steps {text!r}: expected whole numbers separated by commas, like 0,100,250,500,999"
+        ) from None
 
 
 @dataclass
@@ -160,7 +164,9 @@ def noise_frames(x0: Any, alpha_bar: Any, timesteps: list[int], seed: int) -> li
         ab = float(alpha_bar[t])
         xt = math.sqrt(ab) * x0 + math.sqrt(1 - ab) * eps
         snr = ab / (1 - ab)
-        frames.append(Frame(t, ab, snr, 10 * math.log10(snr), float(np.sqrt(np.mean((xt - x0) ** 2))), ((xt + 1) / 2).clip(0, 1)))
+        frames.append(
+            Frame(t, ab, snr, 10 * math.log10(snr), float(np.sqrt(np.mean((xt - x0) ** 2))), ((xt + 1) / 2).clip(0, 1))
+        )
     return frames
 
 

@@ -42,7 +42,7 @@ class ImageResult:
 def slug(prompt: str, max_len: int = 40) -> str:
     """'A red fox, in the snow!' -> 'a-red-fox-in-the-snow'"""
     s = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")
-    return (s[:max_len].rstrip("-") or "image")
+    return s[:max_len].rstrip("-") or "image"
 
 
 _NUMBERED = re.compile(r"^(\d{5,})-")
@@ -139,7 +139,9 @@ def _decode(pipe: Any, latents: Any) -> Any:
     return (x / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
 
 
-def _metadata(s: ImagineSettings, job: Job, width: int, height: int, sampler: str, model: str, run: dict) -> dict[str, str]:
+def _metadata(
+    s: ImagineSettings, job: Job, width: int, height: int, sampler: str, model: str, run: dict
+) -> dict[str, str]:
     fields = {
         "Steps": s.steps,
         "Sampler": sampler,
@@ -186,7 +188,7 @@ def generate(
         keep = sorted({round(x) for x in np.linspace(0, s.steps - 1, s.step_frames)}) if s.show_steps else []
         recorder = _X0Recorder(pipe.scheduler, set(keep)) if keep else None
 
-        def on_step_end(_pipe, step, timestep, tensors):
+        def on_step_end(_pipe, step, timestep, tensors, batch=batch):
             if on_step is not None:
                 for job in batch:
                     on_step(job)
@@ -227,5 +229,7 @@ def generate(
                 frames = [to_pil(step_images[k][b]) for k in keep]
                 labels = [[f"step {k + 1}/{s.steps}"] for k in keep]
                 strip = make_strip(frames, labels)
-                result.steps_path = pngmeta.write_png(strip, path.with_name(path.stem + "-steps.png"), meta, force=s.force)
+                result.steps_path = pngmeta.write_png(
+                    strip, path.with_name(path.stem + "-steps.png"), meta, force=s.force
+                )
             yield result

@@ -30,7 +30,9 @@ def describe(path: Path) -> dict[str, Any]:
         return describe_safetensors(path)
     if path.suffix.lower() in (".ckpt", ".bin", ".pt", ".pth", ".pkl"):
         raise UsageError(f"{path.name}: a pickled file; genai does not open those (they can run code)")
-    raise UsageError(f"{path}: neither a PNG nor a safetensors file", hint="genai info reads .png and .safetensors files")
+    raise UsageError(
+        f"{path}: neither a PNG nor a safetensors file", hint="genai info reads .png and .safetensors files"
+    )
 
 
 def describe_png(path: Path) -> dict[str, Any]:

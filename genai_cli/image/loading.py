@@ -53,7 +53,9 @@ def locate(name: str) -> ModelSource:
 
     name = (name or "").strip()
     if not name:
-        raise UsageError("empty --model", hint="name an alias (" + ", ".join(models.aliases("image")) + "), a hub id or a path")
+        raise UsageError(
+            "empty --model", hint="name an alias (" + ", ".join(models.aliases("image")) + "), a hub id or a path"
+        )
     if name == TOY:
         raise UsageError(
             "the built-in toy-world model is not available yet in this version of genai",
@@ -177,7 +179,9 @@ def load_pipeline(source: ModelSource, dtype: Any, single_file_config: str | Non
     config = None
     if single_file_config:
         cfg = models.aliases("image").get(single_file_config, single_file_config)
-        config = cfg if Path(cfg).expanduser().exists() else str(models.hub_snapshot(cfg, ["*.json", "*/*.json", "*/*.txt"]))
+        config = (
+            cfg if Path(cfg).expanduser().exists() else str(models.hub_snapshot(cfg, ["*.json", "*/*.json", "*/*.txt"]))
+        )
     try:
         return StableDiffusionPipeline.from_single_file(
             str(source.path),

@@ -53,7 +53,7 @@ def parse_parameters(text: str) -> dict[str, Any]:
     for line in lines:
         if line.startswith("Negative prompt:"):
             in_negative = True
-            line = line[len("Negative prompt:"):].strip()
+            line = line[len("Negative prompt:") :].strip()
         (negative if in_negative else prompt).append(line)
     return {"prompt": "\n".join(prompt).strip(), "negative_prompt": "\n".join(negative).strip(), **params}
 

@@ -28,7 +28,13 @@ _BY_CLASS = {cls: a1111 for cls, _, a1111 in SCHEDULERS.values()}
 def check_name(name: str) -> str:
     """The canonical scheduler name, or a UsageError that lists the valid ones."""
     key = (name or "").strip().lower().replace("_", "-").replace(" ", "")
-    key = {"euler-ancestral": "euler-a", "eulera": "euler-a", "dpmpp2m": "dpm++2m", "dpm++-2m": "dpm++2m", "plms": "pndm"}.get(key, key)
+    key = {
+        "euler-ancestral": "euler-a",
+        "eulera": "euler-a",
+        "dpmpp2m": "dpm++2m",
+        "dpm++-2m": "dpm++2m",
+        "plms": "pndm",
+    }.get(key, key)
     if key == DEFAULT or key in SCHEDULERS:
         return key
     raise UsageError(f"unknown scheduler {name!r}", hint="use one of: " + ", ".join([DEFAULT, *SCHEDULERS]))

@@ -42,7 +42,9 @@ class ImagineSettings:
 def check_inputs(s: ImagineSettings) -> ImagineSettings:
     """Validate everything that needs no model. Raises UsageError naming the bad argument."""
     if not s.prompts:
-        raise UsageError("no prompt given", hint="genai imagine \"a red fox in the snow\" (or prompts on stdin, or --prompts-file)")
+        raise UsageError(
+            "no prompt given", hint='genai imagine "a red fox in the snow" (or prompts on stdin, or --prompts-file)'
+        )
     for i, p in enumerate(s.prompts):
         if not p.strip():
             raise UsageError(f"prompt {i + 1} is empty", hint="every prompt needs some text")
@@ -62,7 +64,9 @@ def check_inputs(s: ImagineSettings) -> ImagineSettings:
         raise UsageError(f"--seed must be in 0 .. 2**32-1, got {s.seed}")
     for name, v in (("--width", s.width), ("--height", s.height)):
         if v is not None and (v <= 0 or v % 8):
-            raise UsageError(f"{name} must be a positive multiple of 8, got {v}", hint=f"try {max(8, round(v / 8) * 8)}")
+            raise UsageError(
+                f"{name} must be a positive multiple of 8, got {v}", hint=f"try {max(8, round(v / 8) * 8)}"
+            )
     s.scheduler = schedulers.check_name(s.scheduler)
     s.out = check_out_dir(Path(s.out))
     return s
@@ -74,7 +78,9 @@ def check_size(s: ImagineSettings, limits: tuple[int, int, int] | None) -> tuple
     width, height = s.width or native, s.height or native
     for name, v in (("--width", width), ("--height", height)):
         if not lo <= v <= hi:
-            raise UsageError(f"{name} {v} is outside this model's range {lo}..{hi} pixels", hint=f"its native size is {native}")
+            raise UsageError(
+                f"{name} {v} is outside this model's range {lo}..{hi} pixels", hint=f"its native size is {native}"
+            )
     return width, height
 
 
@@ -90,5 +96,7 @@ def check_out_dir(out: Path) -> Path:
         with tempfile.NamedTemporaryFile(dir=out, prefix=".genai-probe-"):
             pass
     except OSError as e:
-        raise UsageError(f"--out {out} is not writable ({e.strerror or e})", hint="choose a folder you can write to") from None
+        raise UsageError(
+            f"--out {out} is not writable ({e.strerror or e})", hint="choose a folder you can write to"
+        ) from None
     return out

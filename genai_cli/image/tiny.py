@@ -65,7 +65,12 @@ def make_tiny_pipeline(seed: int = 0, scratch: Path | None = None):
         norm_num_groups=2,
     )
     scheduler = DDIMScheduler(  # SD1.5's noise schedule
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False, set_alpha_to_one=False, steps_offset=1
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
     )
     torch.manual_seed(seed)
     vae = AutoencoderKL(
@@ -94,9 +99,7 @@ def make_tiny_pipeline(seed: int = 0, scratch: Path | None = None):
     )
     with tempfile.TemporaryDirectory(dir=scratch) as tmp:
         vocab_file, merges_file = write_tokenizer_files(Path(tmp))
-        tokenizer = CLIPTokenizer(
-            str(vocab_file), str(merges_file), pad_token="<|endoftext|>", model_max_length=77
-        )
+        tokenizer = CLIPTokenizer(str(vocab_file), str(merges_file), pad_token="<|endoftext|>", model_max_length=77)
     return StableDiffusionPipeline(
         unet=unet,
         scheduler=scheduler,

@@ -32,7 +32,9 @@ sys.path.insert(0, str(ROOT))
 PROMPT = "a red fox in the snow"
 
 
-def per_image(model: Path, device: str, precision: str, steps: int, rounds: int, out: Path) -> tuple[list[float], list[float]]:
+def per_image(
+    model: Path, device: str, precision: str, steps: int, rounds: int, out: Path
+) -> tuple[list[float], list[float]]:
     import torch
     from diffusers import StableDiffusionPipeline
 
@@ -43,8 +45,13 @@ def per_image(model: Path, device: str, precision: str, steps: int, rounds: int,
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
     loading.quiet_libraries()
     # the anchor: plain diffusers, as its documentation writes it
-    direct = StableDiffusionPipeline.from_pretrained(str(model), **loading._dtype_kwarg(dtype), use_safetensors=True,
-                                                     safety_checker=None, requires_safety_checker=False).to(device)
+    direct = StableDiffusionPipeline.from_pretrained(
+        str(model),
+        **loading._dtype_kwarg(dtype),
+        use_safetensors=True,
+        safety_checker=None,
+        requires_safety_checker=False,
+    ).to(device)
     direct.set_progress_bar_config(disable=True)
     # genai: its own loader and preparation, on a separate copy of the same weights
     s = check_inputs(ImagineSettings(prompts=[PROMPT], model=str(model), steps=steps, out=out, seed=0))
@@ -76,7 +83,8 @@ def per_image(model: Path, device: str, precision: str, steps: int, rounds: int,
     return t_direct, t_genai
 
 
-DIRECT_SCRIPT = """
+DIRECT_SCRIPT = (
+    """
 import sys, torch
 from diffusers import StableDiffusionPipeline
 model, device, n, steps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -86,20 +94,48 @@ pipe = StableDiffusionPipeline.from_pretrained(model, torch_dtype=dtype, use_saf
 pipe.set_progress_bar_config(disable=True)
 for k in range(n):
     pipe(%r, num_inference_steps=steps, generator=torch.Generator("cpu").manual_seed(k)).images[0].save(f"{sys.argv[6]}/{k}.png")
-""" % PROMPT
+"""
+    % PROMPT
+)
 
 
 def whole_command(model: Path, device: str, precision: str, steps: int, n: int, out: Path) -> tuple[float, float]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
     (out / "direct").mkdir()
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", DIRECT_SCRIPT, str(model), device, str(n), str(steps), precision, str(out / "direct")],
-                   check=True, env=env, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-c", DIRECT_SCRIPT, str(model), device, str(n), str(steps), precision, str(out / "direct")],
+        check=True,
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
     t1 = time.perf_counter()
     genai = Path(sys.executable).with_name("genai")
-    subprocess.run([str(genai), "imagine", "--model", str(model), "--n", str(n), "--steps", str(steps), "--seed", "0",
-                    "--device", device, "--precision", precision, "-o", str(out / "genai"), PROMPT],
-                   check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            str(genai),
+            "imagine",
+            "--model",
+            str(model),
+            "--n",
+            str(n),
+            "--steps",
+            str(steps),
+            "--seed",
+            "0",
+            "--device",
+            device,
+            "--precision",
+            precision,
+            "-o",
+            str(out / "genai"),
+            PROMPT,
+        ],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     t2 = time.perf_counter()
     return t1 - t0, t2 - t1
 
@@ -112,9 +148,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--rounds", type=int, default=12, help="images timed per side (after one warm-up)")
     ap.add_argument("--n", type=int, default=8, help="images in the whole-command runs")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="CPU threads per process, both sides (default 1: on a small shared machine, more threads spin "
-                    "against each other and make timings noise)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads per process, both sides (default 1: on a small shared machine, more threads spin "
+        "against each other and make timings noise)",
+    )
     args = ap.parse_args()
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the whole-command subprocesses too
@@ -133,13 +173,17 @@ def main() -> None:
         (tmp / "imgs").mkdir()
         d, g = per_image(model, args.device, args.precision, args.steps, args.rounds, tmp / "imgs")
         md, mg = statistics.median(d), statistics.median(g)
-        print(f"model {model.name}, {args.device} {args.precision}, {args.steps} steps, {args.rounds} images per side, "
-              f"{args.threads or 'default'} CPU thread(s)")
+        print(
+            f"model {model.name}, {args.device} {args.precision}, {args.steps} steps, {args.rounds} images per side, "
+            f"{args.threads or 'default'} CPU thread(s)"
+        )
         print(f"per image  direct diffusers  median {md * 1000:8.1f} ms  (min {min(d) * 1000:.1f})")
         print(f"per image  genai imagine     median {mg * 1000:8.1f} ms  (min {min(g) * 1000:.1f})")
         print(f"per image  ratio genai/direct  {mg / md:.3f}  (target <= 1.05)")
         wd, wg = whole_command(model, args.device, args.precision, args.steps, args.n, tmp)
-        print(f"whole command, {args.n} images: direct script {wd:.1f} s, genai imagine {wg:.1f} s, ratio {wg / wd:.2f}")
+        print(
+            f"whole command, {args.n} images: direct script {wd:.1f} s, genai imagine {wg:.1f} s, ratio {wg / wd:.2f}"
+        )
 
 
 if __name__ == "__main__":
