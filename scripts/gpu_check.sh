@@ -7,6 +7,7 @@
 # the built-in toy model once it ships; until then the tiny pipeline that
 # scripts/make_tiny_pipeline.py writes (random weights: this measures genai's machinery, not a model).
 # Needs a Python with genai installed and a CUDA build of torch (PY=... to choose it; default .venv/bin/python).
+# DEVICE=cpu PRECISION=fp32 N=4 BATCH=2 bash scripts/gpu_check.sh runs the same steps on a CPU (a dry run).
 # Prints: the GPU, per-image time with the model loaded (genai vs direct diffusers), images per second
 # of a whole `genai imagine` run in batches, and a check that no image came out NaN or black.
 set -euo pipefail
@@ -14,7 +15,11 @@ cd "$(dirname "$0")/.."
 PY="${PY:-.venv/bin/python}"
 [ -x "$PY" ] || PY=python3
 export HF_HUB_OFFLINE=1 PYTHONWARNINGS=ignore
-"$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else "gpu_check: no CUDA device (or a CPU-only torch)")'
+DEVICE="${DEVICE:-cuda}"
+PRECISION="${PRECISION:-fp16}"
+if [ "$DEVICE" != cpu ]; then
+    "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else "gpu_check: no CUDA device (or a CPU-only torch)")'
+fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || true
 
 WORK="$(mktemp -d)"
@@ -28,12 +33,13 @@ N="${N:-64}"          # images in the throughput run
 BATCH="${BATCH:-16}"  # images per pipeline call
 STEPS="${STEPS:-25}"  # denoising steps
 
-echo "== per image, model loaded: genai vs direct diffusers (cuda, fp16, $STEPS steps)"
-timeout 150 "$PY" scripts/bench/imagine.py --model "$MODEL" --device cuda --precision fp16 --steps "$STEPS" --rounds 10 --n 8
+echo "== per image, model loaded: genai vs direct diffusers ($DEVICE, $PRECISION, $STEPS steps)"
+timeout 150 "$PY" scripts/bench/imagine.py --model "$MODEL" --device "$DEVICE" --precision "$PRECISION" --steps "$STEPS" \
+    --rounds "${ROUNDS:-10}" --n "${BENCH_N:-8}" --threads 0
 
 echo "== whole command: $N images, batches of $BATCH"
 start=$(date +%s.%N)
-timeout 120 "$PY" -m genai_cli imagine --model "$MODEL" --device cuda --precision fp16 --steps "$STEPS" \
+timeout 120 "$PY" -m genai_cli imagine --model "$MODEL" --device "$DEVICE" --precision "$PRECISION" --steps "$STEPS" \
     --n "$N" --batch-size "$BATCH" --seed 0 -o "$WORK/out" --json "a red fox in the snow" > "$WORK/images.jsonl"
 end=$(date +%s.%N)
 "$PY" - "$WORK/images.jsonl" "$start" "$end" <<'PY'

@@ -35,11 +35,14 @@ PROMPT = "a red fox in the snow"
 def per_image(
     model: Path, device: str, precision: str, steps: int, rounds: int, out: Path
 ) -> tuple[list[float], list[float]]:
+    from genai_cli.image import loading
+
+    loading.quiet_libraries()  # before diffusers pulls in transformers' image processors
     import torch
     from diffusers import StableDiffusionPipeline
 
     from genai_cli import console
-    from genai_cli.image import generate, loading
+    from genai_cli.image import generate
     from genai_cli.image.settings import ImagineSettings, check_inputs, check_size
 
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
@@ -88,7 +91,7 @@ DIRECT_SCRIPT = (
 import sys, torch
 from diffusers import StableDiffusionPipeline
 model, device, n, steps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-dtype = torch.float16 if sys.argv[5] == "fp16" else torch.float32
+dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(sys.argv[5], torch.float32)
 pipe = StableDiffusionPipeline.from_pretrained(model, torch_dtype=dtype, use_safetensors=True, safety_checker=None,
                                                requires_safety_checker=False).to(device)
 pipe.set_progress_bar_config(disable=True)
