@@ -28,6 +28,12 @@ COMMAND_GROUPS = {
     "embed": "genai_cli.commands.embed",
     "conv": "genai_cli.commands.conv",
 }
+# Single commands, loaded lazily: name -> (module, function)
+COMMANDS = {
+    "imagine": ("genai_cli.commands.imagine", "imagine"),
+    "diffuse": ("genai_cli.commands.diffuse", "diffuse"),
+    "info": ("genai_cli.commands.info", "info"),
+}
 
 
 class GenaiGroup(TyperGroup):
@@ -39,16 +45,20 @@ class GenaiGroup(TyperGroup):
     """
 
     def list_commands(self, ctx) -> list[str]:
-        return sorted(set(super().list_commands(ctx)) | set(COMMAND_GROUPS))
+        return sorted(set(super().list_commands(ctx)) | set(COMMAND_GROUPS) | set(COMMANDS))
 
     def get_command(self, ctx, name: str):
-        module_name = COMMAND_GROUPS.get(name)
-        if module_name is None:
-            return super().get_command(ctx, name)
         import importlib
 
-        module = importlib.import_module(module_name)
-        return LazyCommands(module.app, name=name, help=module.app.info.help, no_args_is_help=True)
+        if name in COMMAND_GROUPS:
+            module = importlib.import_module(COMMAND_GROUPS[name])
+            return LazyCommands(module.app, name=name, help=module.app.info.help, no_args_is_help=True)
+        if name in COMMANDS:
+            module_name, function = COMMANDS[name]
+            single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+            single.command(name)(getattr(importlib.import_module(module_name), function))
+            return typer.main.get_command(single)
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx):
         try:

@@ -56,7 +56,36 @@ class ConvConfig(Section):
     layer: int = Field(default=1, ge=1)
 
 
+class DiffuseConfig(Section):
+    schedule: str = "sd15"
+    steps: str | None = None
+    n: int = Field(default=6, ge=2, le=64)
+    size: int = Field(default=256, ge=8, le=4096)
+    seed: int = Field(default=0, ge=0, lt=2**32)
+    out: str = "."
+
+
+class ImageConfig(Section):
+    model: str = "sd15"
+    negative: str = ""
+    steps: int = Field(default=25, ge=1, le=1000)
+    guidance: float = Field(default=7.5, ge=0)
+    width: int | None = Field(default=None, ge=8)
+    height: int | None = Field(default=None, ge=8)
+    n: int = Field(default=1, ge=1)
+    seed: int | None = Field(default=None, ge=0, lt=2**32)
+    scheduler: str = "default"
+    out: str = "."
+    low_memory: bool = False
+    show_steps: bool = False
+    step_frames: int = Field(default=6, ge=2, le=64)
+    batch_size: int = Field(default=1, ge=1)
+    single_file_config: str | None = None
+    diffuse: DiffuseConfig = DiffuseConfig()
+
+
 class GenaiConfig(Section):
     runtime: RuntimeConfig = RuntimeConfig()
     embed: EmbedConfig = EmbedConfig()
     conv: ConvConfig = ConvConfig()
+    image: ImageConfig = ImageConfig()

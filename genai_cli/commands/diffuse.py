@@ -1,0 +1,108 @@
+"""`genai diffuse`: the forward diffusion process, as a strip of ever noisier frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from genai_cli.commands.common import ConfigOpt, JsonOpt
+
+
+def diffuse(
+    image: Annotated[
+        Path, typer.Argument(help="The image to add noise to (any format Pillow reads).", show_default=False)
+    ],
+    steps: Annotated[
+        Optional[str],
+        typer.Option(
+            "--steps",
+            help="Timesteps to show, like 0,100,250,500,999. [config: image.diffuse.steps]",
+            show_default=False,
+        ),
+    ] = None,
+    n: Annotated[
+        Optional[int],
+        typer.Option(
+            "--n",
+            help="Show n evenly spaced timesteps (when --steps is not given). [config: image.diffuse.n]",
+            show_default=False,
+        ),
+    ] = None,
+    schedule: Annotated[
+        Optional[str],
+        typer.Option(
+            "--schedule",
+            help="Noise schedule: sd15 (built in), a scheduler_config.json, a model folder, alias or hub id. [config: image.diffuse.schedule]",
+            show_default=False,
+        ),
+    ] = None,
+    size: Annotated[
+        Optional[int],
+        typer.Option(
+            "--size",
+            help="Resize the image's longer side to this many pixels. [config: image.diffuse.size]",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[
+        Optional[int],
+        typer.Option("--seed", help="Seed of the noise. [config: image.diffuse.seed]", show_default=False),
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder for the strip PNG (created if missing). [config: image.diffuse.out]",
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a file of the same name instead of choosing a fresh name.")
+    ] = False,
+    config_file: ConfigOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Add noise to IMAGE at chosen timesteps of a noise schedule; write the strip, print its path.
+
+    x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) noise; under each frame its
+    signal-to-noise ratio alpha_bar_t / (1 - alpha_bar_t), also in dB. No model weights needed.
+    """
+    import json
+
+    from genai_cli import config, console
+    from genai_cli.errors import UsageError
+    from genai_cli.image import forward, pngmeta
+    from genai_cli.image.settings import check_out_dir
+    from genai_cli.image.strip import make_strip, to_pil
+
+    cfg = config.section("image", config_file)["diffuse"]
+    if steps is not None and n is not None:
+        raise UsageError("give --steps or --n, not both")
+    timesteps = forward.parse_steps(steps if steps is not None else (None if n is not None else cfg["steps"]))
+    n = n if n is not None else cfg["n"]
+    size = size if size is not None else cfg["size"]
+    if size < 8 or size > 4096:
+        raise UsageError(f"--size must be between 8 and 4096 pixels, got {size}")
+    seed = seed if seed is not None else cfg["seed"]
+    x0 = forward.load_image(image, size)  # (H, W, 3) in [-1, 1]
+    out_dir = check_out_dir(Path(out if out is not None else cfg["out"]))
+    sched_config, label = forward.load_scheduler_config(schedule if schedule is not None else cfg["schedule"])
+    alpha_bar = forward.alphas_cumprod(sched_config)
+    timesteps = forward.pick_timesteps(len(alpha_bar), timesteps, n)
+
+    frames = forward.noise_frames(x0, alpha_bar, timesteps, seed)
+    strip = make_strip([to_pil(f.image) for f in frames], [forward.frame_labels(f) for f in frames])
+    recipe = {
+        "image": str(image),
+        "schedule": label,
+        "seed": seed,
+        "size": size,
+        "frames": [f.to_json() for f in frames],
+    }
+    path = pngmeta.write_png(strip, out_dir / f"{image.stem}-diffuse.png", {"genai": json.dumps(recipe)}, force=force)
+    for f in frames:
+        console.info(f"t={f.t:>4}  alpha_bar={f.alpha_bar:.4f}  SNR={f.snr:.4g} ({f.snr_db:+.1f} dB)")
+    console.emit({"path": str(path), **recipe}, str(path), json_out)

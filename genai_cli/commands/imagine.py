@@ -1,0 +1,272 @@
+"""`genai imagine`: text to image with a Stable Diffusion pipeline."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from genai_cli.commands.common import ConfigOpt, DeviceOpt, JsonOpt, PrecisionOpt
+
+
+def _read_prompts(prompts: list[str], prompts_file: Optional[Path]) -> list[str]:
+    """Prompts from the arguments, else --prompts-file, else stdin (one per line; blank lines skipped)."""
+    from genai_cli.errors import UsageError
+
+    if prompts and prompts != ["-"]:
+        if prompts_file is not None:
+            raise UsageError("give prompts as arguments or with --prompts-file, not both")
+        return list(prompts)
+    if prompts_file is not None:
+        try:
+            text = prompts_file.read_text(encoding="utf-8")
+        except OSError as e:
+            raise UsageError(f"cannot read --prompts-file {prompts_file}: {e.strerror or e}") from None
+        return [line.strip() for line in text.splitlines() if line.strip()]
+    if prompts == ["-"] or not sys.stdin.isatty():
+        return [line.strip() for line in sys.stdin if line.strip()]
+    return []
+
+
+def imagine(
+    prompts: Annotated[
+        Optional[list[str]],
+        typer.Argument(
+            help="Prompts (one image set each). '-' or none: read them from stdin, one per line.", show_default=False
+        ),
+    ] = None,
+    model: Annotated[
+        Optional[str],
+        typer.Option(
+            "--model",
+            "-m",
+            help="sd15, sd21, sd-turbo, a hub id, a diffusers folder or a .safetensors file. [config: image.model]",
+            show_default=False,
+        ),
+    ] = None,
+    negative: Annotated[
+        Optional[str],
+        typer.Option(
+            "--negative",
+            help="Negative prompt: what the image should not show. [config: image.negative]",
+            show_default=False,
+        ),
+    ] = None,
+    steps: Annotated[
+        Optional[int], typer.Option("--steps", help="Denoising steps. [config: image.steps]", show_default=False)
+    ] = None,
+    guidance: Annotated[
+        Optional[float],
+        typer.Option("--guidance", help="Classifier-free guidance scale. [config: image.guidance]", show_default=False),
+    ] = None,
+    width: Annotated[
+        Optional[int],
+        typer.Option(
+            "--width",
+            help="Width in pixels, a multiple of 8 (default: the model's). [config: image.width]",
+            show_default=False,
+        ),
+    ] = None,
+    height: Annotated[
+        Optional[int],
+        typer.Option(
+            "--height",
+            help="Height in pixels, a multiple of 8 (default: the model's). [config: image.height]",
+            show_default=False,
+        ),
+    ] = None,
+    n: Annotated[
+        Optional[int], typer.Option("--n", help="Images per prompt. [config: image.n]", show_default=False)
+    ] = None,
+    seed: Annotated[
+        Optional[int],
+        typer.Option(
+            "--seed", help="Seed of the first image; image k gets seed+k. [config: image.seed]", show_default=False
+        ),
+    ] = None,
+    scheduler: Annotated[
+        Optional[str],
+        typer.Option(
+            "--scheduler",
+            help="default (the model's), ddim, euler, euler-a, dpm++2m, lms, pndm. [config: image.scheduler]",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--out", "-o", help="Folder for the PNG files (created if missing). [config: image.out]", show_default=False
+        ),
+    ] = None,
+    prompts_file: Annotated[
+        Optional[Path], typer.Option("--prompts-file", help="A text file with one prompt per line.", show_default=False)
+    ] = None,
+    show_steps: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--show-steps/--no-show-steps",
+            help="Also write a strip of the predicted clean image during denoising. [config: image.show_steps]",
+            show_default=False,
+        ),
+    ] = None,
+    low_memory: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--low-memory/--no-low-memory",
+            help="Attention/VAE slicing, and model CPU offload on CUDA. [config: image.low_memory]",
+            show_default=False,
+        ),
+    ] = None,
+    batch_size: Annotated[
+        Optional[int],
+        typer.Option(
+            "--batch-size",
+            help="Images of one prompt per pipeline call. [config: image.batch_size]",
+            show_default=False,
+        ),
+    ] = None,
+    single_file_config: Annotated[
+        Optional[str],
+        typer.Option(
+            "--single-file-config",
+            help="Configs for a .safetensors checkpoint: a diffusers folder, alias or cached hub id. [config: image.single_file_config]",
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace files of the same name instead of choosing fresh names.")
+    ] = False,
+    config_file: ConfigOpt = None,
+    json_out: JsonOpt = False,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = None,
+) -> None:
+    """Generate images from text prompts; print one PNG path per line.
+
+    Each PNG carries its recipe (AUTOMATIC1111 `parameters` chunk + genai's config as JSON):
+    `genai info FILE` reads it back. Launched with several processes (torchrun,
+    accelerate launch), the images are shared out between them.
+    """
+    from genai_cli import config, console
+    from genai_cli.errors import GenaiError
+    from genai_cli.image import distributed, loading
+    from genai_cli.image.settings import ImagineSettings, check_inputs, check_size
+
+    cfg = config.section(
+        "image",
+        config_file,
+        model=model,
+        negative=negative,
+        steps=steps,
+        guidance=guidance,
+        width=width,
+        height=height,
+        n=n,
+        seed=seed,
+        scheduler=scheduler,
+        out=out,
+        show_steps=show_steps,
+        low_memory=low_memory,
+        batch_size=batch_size,
+        single_file_config=single_file_config,
+    )
+    if cfg["seed"] is None:
+        cfg["seed"] = config.section("runtime", config_file)["seed"]
+    # 1. check every input before any weight is loaded (with several processes, process 0 reads the prompts)
+    st = distributed.state()  # None unless launched with several processes
+    main = st is None or st.is_main_process
+    texts = distributed.from_main(st, _read_prompts(prompts or [], prompts_file) if main else None)
+    s = check_inputs(
+        ImagineSettings(
+            prompts=texts,
+            model=cfg["model"],
+            negative=cfg["negative"],
+            steps=cfg["steps"],
+            guidance=cfg["guidance"],
+            width=cfg["width"],
+            height=cfg["height"],
+            n=cfg["n"],
+            seed=cfg["seed"],
+            scheduler=cfg["scheduler"],
+            out=Path(cfg["out"]),
+            force=force,
+            low_memory=cfg["low_memory"],
+            show_steps=cfg["show_steps"],
+            step_frames=cfg["step_frames"],
+            batch_size=cfg["batch_size"],
+            single_file_config=cfg["single_file_config"],
+        )
+    )
+    source = loading.locate(s.model)
+    limits = loading.size_limits(source)  # from the folder's configs; None for a single file
+    size = check_size(s, limits)
+
+    # 2. processes, device, seeds, and this process's share of the jobs
+    import secrets
+
+    from genai_cli.commands.common import setup_runtime
+    from genai_cli.image import generate
+
+    rt = setup_runtime(config_file, device, precision, None)
+    base_seed = distributed.from_main(st, s.seed if s.seed is not None else secrets.randbits(32))
+    start = distributed.from_main(st, generate.next_index(s.out))
+    jobs = distributed.my_share(st, generate.plan_jobs(s.prompts, s.n, base_seed, start))
+    if st is not None:
+        console.info(f"process {st.process_index}/{st.num_processes}: {len(jobs)} image(s)")
+
+    # 3. load the pipeline, then generate
+    if main:
+        console.info(f"loading {s.model}" + (f" ({source.path})" if str(source.path) != s.model else ""))
+    pipe = loading.load_pipeline(source, rt.dtype, s.single_file_config)
+    if limits is None:  # a single file: its size range is known only now
+        size = check_size(s, loading.pipeline_size_limits(pipe))
+    pipe = generate.prepare(pipe, s, rt.device)
+    run_info = {"model_path": str(source.path), "device": str(rt.device), "precision": rt.precision}
+    failed = written = 0
+    from contextlib import nullcontext
+
+    bar = console.progress("generating", total=len(jobs) * s.steps) if main else nullcontext(None)
+    try:
+        with bar as advance:
+            on_step = (lambda job: advance(1)) if advance else None
+            for r in generate.generate(pipe, s, jobs, size[0], size[1], source.label, run_info, on_step):
+                written += 1
+                failed += _report(r, s, json_out)
+    except KeyboardInterrupt:
+        console.warn(f"interrupted: the {written} image(s) already written are kept")
+        raise
+    distributed.finish(st)
+    if failed:
+        raise GenaiError(f"{failed} image(s) came out as NaN", hint="run again with --precision fp32 (or bf16)")
+
+
+def _report(r, s, json_out: bool) -> int:
+    """Print one image's path (or JSON record) on stdout, warn about its problems; 1 if it is NaN."""
+    from genai_cli import console
+
+    warnings = {
+        "nan": "the image holds NaN values (fp16 overflow?); try --precision fp32 or bf16",
+        "black": "the image is black (fp16 overflow, or the safety checker)",
+        "nsfw": "the model's safety checker flagged this image and blacked it out",
+    }
+    for problem in r.problems:
+        console.warn(f"{r.path.name}: {warnings[problem]}")
+    record = {
+        "path": str(r.path),
+        "seed": r.job.seed,
+        "index": r.job.index,
+        "prompt": r.job.prompt,
+        "negative": s.negative,
+        "steps": s.steps,
+        "guidance": s.guidance,
+        "width": r.width,
+        "height": r.height,
+        "scheduler": s.scheduler,
+        "model": s.model,
+        "steps_path": str(r.steps_path) if r.steps_path else None,
+        "problems": r.problems,
+    }
+    console.emit(record, str(r.path) + (f"\n{r.steps_path}" if r.steps_path else ""), json_out)
+    return int("nan" in r.problems)

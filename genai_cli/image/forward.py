@@ -1,0 +1,175 @@
+"""The forward diffusion process: an image with noise added at chosen timesteps.
+
+    x_t = sqrt(alpha_bar_t) * x_0 + sqrt(1 - alpha_bar_t) * eps,    eps ~ N(0, I)
+    SNR(t) = alpha_bar_t / (1 - alpha_bar_t)                        (signal power / noise power)
+
+alpha_bar comes from a scheduler config (betas, schedule, number of training steps): no model
+weights are needed. This runs in pixel space, x_0 in [-1, 1], so the noise is visible as it is;
+Stable Diffusion adds the same noise to its VAE latents.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from genai_cli.errors import UsageError
+
+BUILTIN = "sd15"  # the built-in schedule: Stable Diffusion 1.5's (scaled_linear betas 0.00085 .. 0.012, 1000 steps)
+
+
+def builtin_config() -> dict[str, Any]:
+    return json.loads(resources.files("genai_cli.image").joinpath("data/sd15_scheduler_config.json").read_text())
+
+
+def load_scheduler_config(spec: str | None) -> tuple[dict[str, Any], str]:
+    """(config, label) from: nothing (built-in SD1.5), a scheduler_config.json, a model folder, an alias or hub id."""
+    from genai_cli import models
+    from genai_cli.image.loading import TOY
+
+    if spec is None or spec.strip() in ("", BUILTIN):
+        return builtin_config(), "sd15 (built-in)"
+    spec = spec.strip()
+    if spec == TOY:
+        raise UsageError(
+            "the built-in toy-world model is not available yet in this version of genai",
+            hint="leave --schedule out for Stable Diffusion 1.5's schedule, or pass a scheduler_config.json or a model folder",
+        )
+    path = Path(models.aliases("image").get(spec, spec)).expanduser()
+    if not path.exists():
+        path = models.resolve(spec, "image", allow_patterns=["scheduler/*.json"])
+    for candidate in (path, path / "scheduler" / "scheduler_config.json", path / "scheduler_config.json"):
+        if candidate.is_file():
+            try:
+                config = json.loads(candidate.read_text())
+            except (OSError, ValueError) as e:
+                raise UsageError(f"{candidate}: not a readable JSON scheduler config ({e})") from None
+            if not isinstance(config, dict) or not (
+                {"beta_schedule", "trained_betas", "num_train_timesteps"} & set(config)
+            ):
+                raise UsageError(f"{candidate}: not a scheduler config (no beta_schedule / num_train_timesteps)")
+            return config, spec
+    raise UsageError(f"no scheduler config in {path}", hint="pass a scheduler_config.json or a diffusers model folder")
+
+
+def alphas_cumprod(config: dict[str, Any]):
+    """alpha_bar_t for t = 0 .. T-1 (numpy float64), the way diffusers' schedulers compute it.
+
+    The three common beta schedules are computed here with numpy (fast, no torch); anything
+    else (rescaled zero-SNR, other schedules) is left to diffusers' own DDPMScheduler.
+    """
+    import numpy as np
+
+    T = int(config.get("num_train_timesteps") or 1000)
+    start, end = float(config.get("beta_start", 0.0001)), float(config.get("beta_end", 0.02))
+    schedule = config.get("beta_schedule", "linear")
+    if config.get("trained_betas") is not None:
+        betas = np.asarray(config["trained_betas"], dtype=np.float64)
+    elif config.get("rescale_betas_zero_snr"):
+        return _alphas_cumprod_diffusers(config)
+    elif schedule == "linear":
+        betas = np.linspace(start, end, T, dtype=np.float32).astype(np.float64)
+    elif schedule == "scaled_linear":  # Stable Diffusion's: linear in sqrt(beta)
+        betas = (np.linspace(start**0.5, end**0.5, T, dtype=np.float32) ** 2).astype(np.float64)
+    elif schedule == "squaredcos_cap_v2":  # Nichol & Dhariwal's cosine schedule
+        f = lambda t: math.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2  # noqa: E731
+        betas = np.array([min(1 - f((i + 1) / T) / f(i / T), 0.999) for i in range(T)])
+    else:
+        return _alphas_cumprod_diffusers(config)
+    if betas.ndim != 1 or len(betas) < 2 or not ((betas > 0) & (betas < 1)).all():
+        raise UsageError("this scheduler config gives no valid betas (each must be in (0, 1))")
+    return np.cumprod(1.0 - betas)
+
+
+def _alphas_cumprod_diffusers(config: dict[str, Any]):
+    import numpy as np
+    from diffusers import DDPMScheduler
+    from diffusers.utils import logging
+
+    logging.set_verbosity_error()
+    keys = ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "trained_betas", "rescale_betas_zero_snr")
+    try:
+        sched = DDPMScheduler(**{k: config[k] for k in keys if k in config and config[k] is not None})
+    except (NotImplementedError, ValueError, TypeError) as e:
+        raise UsageError(f"cannot build a noise schedule from this config: {e}") from None
+    return np.asarray(sched.alphas_cumprod, dtype=np.float64)
+
+
+def pick_timesteps(total: int, steps: list[int] | None, n: int | None) -> list[int]:
+    """The chosen timesteps (checked), or n evenly spaced from 0 to total-1."""
+    if steps:
+        bad = [t for t in steps if not 0 <= t < total]
+        if bad:
+            raise UsageError(f"--steps {bad[0]} is outside 0..{total - 1} (this schedule has {total} timesteps)")
+        return list(steps)
+    n = n or 6
+    if n < 2:
+        raise UsageError(f"--n must be at least 2, got {n}")
+    return [round(i * (total - 1) / (n - 1)) for i in range(n)]
+
+
+def parse_steps(text: str | None) -> list[int] | None:
+    """'0,100,250' -> [0, 100, 250]"""
+    if text is None or not text.strip():
+        return None
+    try:
+        return [int(x) for x in text.replace(" ", "").split(",") if x]
+    except ValueError:
+        raise UsageError(
+            f"--steps {text!r}: expected whole numbers separated by commas, like 0,100,250,500,999"
+        ) from None
+
+
+@dataclass
+class Frame:
+    t: int
+    alpha_bar: float
+    snr: float
+    snr_db: float
+    rmse: float  # distance of the noisy image from the clean one, in [-1, 1] pixel units
+    image: Any  # (H, W, 3) float in [0, 1]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"t": self.t, "alpha_bar": self.alpha_bar, "snr": self.snr, "snr_db": self.snr_db, "rmse": self.rmse}
+
+
+def load_image(path: Path, size: int):
+    """An RGB image as floats in [-1, 1], shape (H, W, 3), its longer side resized to `size`."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            scale = size / max(im.size)
+            im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.LANCZOS)
+            return np.asarray(im, dtype=np.float64) / 127.5 - 1.0
+    except FileNotFoundError:
+        raise UsageError(f"image not found: {path}") from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise UsageError(f"{path}: not an image Pillow can read ({type(e).__name__})") from None
+
+
+def noise_frames(x0: Any, alpha_bar: Any, timesteps: list[int], seed: int) -> list[Frame]:
+    """x_t for each t, all with the same noise eps (so only the mix changes from frame to frame)."""
+    import numpy as np
+
+    eps = np.random.default_rng(seed).standard_normal(x0.shape)  # (H, W, 3)
+    frames = []
+    for t in timesteps:
+        ab = float(alpha_bar[t])
+        xt = math.sqrt(ab) * x0 + math.sqrt(1 - ab) * eps
+        snr = ab / (1 - ab)
+        frames.append(
+            Frame(t, ab, snr, 10 * math.log10(snr), float(np.sqrt(np.mean((xt - x0) ** 2))), ((xt + 1) / 2).clip(0, 1))
+        )
+    return frames
+
+
+def frame_labels(f: Frame) -> list[str]:
+    snr = f"{f.snr:,.0f}" if f.snr >= 100 else f"{f.snr:.3g}" if f.snr >= 0.01 else f"{f.snr:.1e}"
+    return [f"t={f.t}", f"SNR {snr}", f"{f.snr_db:+.1f} dB"]

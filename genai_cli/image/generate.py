@@ -1,0 +1,235 @@
+"""Text to image with a loaded StableDiffusionPipeline: jobs, seeds, steps, files.
+
+A job is one image: (index, prompt, seed). Jobs are planned on every process alike, split
+between processes (accelerate), and each image is written as soon as it exists, so Ctrl-C
+keeps what was made. Seeds are drawn on a CPU generator, so a seed gives the same starting
+noise on every device.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from genai_cli import __version__
+from genai_cli.image import pngmeta, schedulers
+from genai_cli.image.settings import ImagineSettings
+from genai_cli.image.strip import make_strip, to_pil
+
+
+@dataclass(frozen=True)
+class Job:
+    index: int  # running number in the output folder (the file name starts with it)
+    prompt_no: int  # which prompt (0-based)
+    image_no: int  # which image of that prompt (0-based)
+    prompt: str
+    seed: int
+
+
+@dataclass
+class ImageResult:
+    path: Path
+    job: Job
+    width: int
+    height: int
+    steps_path: Path | None = None
+    problems: list[str] = field(default_factory=list)  # "nan", "black", "nsfw"
+
+
+def slug(prompt: str, max_len: int = 40) -> str:
+    """'A red fox, in the snow!' -> 'a-red-fox-in-the-snow'"""
+    s = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")
+    return s[:max_len].rstrip("-") or "image"
+
+
+_NUMBERED = re.compile(r"^(\d{5,})-")
+
+
+def next_index(out: Path) -> int:
+    """One more than the highest running number of the files in `out` (A1111 numbers files the same way)."""
+    numbers = [int(m.group(1)) for p in out.iterdir() if (m := _NUMBERED.match(p.name))] if out.is_dir() else []
+    return max(numbers, default=-1) + 1
+
+
+def plan_jobs(prompts: list[str], n: int, base_seed: int, start_index: int) -> list[Job]:
+    """Every (prompt, image) pair, in order; image k of the whole run gets seed base_seed + k."""
+    jobs, k = [], 0
+    for p_no, prompt in enumerate(prompts):
+        for i in range(n):
+            jobs.append(Job(start_index + k, p_no, i, prompt, (base_seed + k) % 2**32))
+            k += 1
+    return jobs
+
+
+def batches(jobs: list[Job], size: int) -> Iterator[list[Job]]:
+    """Consecutive jobs of the same prompt, at most `size` at a time."""
+    batch: list[Job] = []
+    for job in jobs:
+        if batch and (len(batch) == size or job.prompt != batch[0].prompt):
+            yield batch
+            batch = []
+        batch.append(job)
+    if batch:
+        yield batch
+
+
+def prepare(pipe: Any, s: ImagineSettings, device: Any) -> Any:
+    """The chosen scheduler, diffusers' own bar off, memory options, and the pipeline on `device`."""
+    if s.scheduler != schedulers.DEFAULT:
+        pipe.scheduler = schedulers.make(s.scheduler, pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    if s.low_memory:
+        pipe.enable_attention_slicing()
+        pipe.vae.enable_slicing()
+        if getattr(device, "type", "cpu") == "cuda":
+            pipe.enable_model_cpu_offload(device=device)
+            return pipe
+    return pipe.to(device)
+
+
+class _X0Recorder:
+    """Wraps scheduler.step to keep the predicted clean latents x0 at chosen step numbers.
+
+    Euler, Euler a, LMS and DDIM return x0 themselves (`pred_original_sample`); for the others
+    it follows from the model output and alpha_bar_t:
+        epsilon:  x0 = (x_t - sqrt(1 - alpha_bar_t) * eps) / sqrt(alpha_bar_t)
+        v:        x0 = sqrt(alpha_bar_t) * x_t - sqrt(1 - alpha_bar_t) * v
+    """
+
+    def __init__(self, scheduler: Any, keep_steps: set[int]):
+        import functools
+
+        self.scheduler, self.keep, self.step_no, self.latents = scheduler, keep_steps, 0, {}
+        self.original = scheduler.step
+
+        @functools.wraps(self.original)  # keeps the signature the pipeline inspects
+        def step(model_output, timestep, sample, *args, **kwargs):
+            kwargs["return_dict"] = True
+            out = self.original(model_output, timestep, sample, *args, **kwargs)
+            if self.step_no in self.keep:
+                x0 = getattr(out, "pred_original_sample", None)
+                if x0 is None:
+                    x0 = self._x0(model_output, timestep, sample)
+                self.latents[self.step_no] = x0.detach().float().cpu()  # (B, 4, h/8, w/8)
+            self.step_no += 1
+            return (out.prev_sample,)
+
+        scheduler.step = step
+
+    def _x0(self, model_output, timestep, sample):
+        ab = self.scheduler.alphas_cumprod.to(sample.device)[int(timestep)].to(sample.dtype)
+        if getattr(self.scheduler.config, "prediction_type", "epsilon") == "v_prediction":
+            return ab.sqrt() * sample - (1 - ab).sqrt() * model_output
+        return (sample - (1 - ab).sqrt() * model_output) / ab.sqrt()
+
+    def restore(self) -> None:
+        self.scheduler.step = self.original
+
+
+def _decode(pipe: Any, latents: Any) -> Any:
+    """Latents (B, 4, h, w) -> images (B, H, W, 3) in [0, 1], numpy."""
+    import torch
+
+    vae = pipe.vae
+    with torch.no_grad():
+        x = vae.decode(latents.to(vae.device, vae.dtype) / vae.config.scaling_factor).sample
+    return (x / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
+
+
+def _metadata(
+    s: ImagineSettings, job: Job, width: int, height: int, sampler: str, model: str, run: dict
+) -> dict[str, str]:
+    fields = {
+        "Steps": s.steps,
+        "Sampler": sampler,
+        "CFG scale": s.guidance,
+        "Seed": job.seed,
+        "Size": f"{width}x{height}",
+        "Model": model,
+        "Version": f"genai {__version__}",
+    }
+    resolved = {
+        **s.to_json(),
+        "prompts": None,
+        "prompt": job.prompt,
+        "seed": job.seed,
+        "index": job.index,
+        "width": width,
+        "height": height,
+        "sampler": sampler,
+        **run,
+    }
+    resolved.pop("prompts")
+    return {
+        "parameters": pngmeta.format_parameters(job.prompt, s.negative, fields),
+        "genai": json.dumps(resolved, ensure_ascii=False),
+    }
+
+
+def generate(
+    pipe: Any,
+    s: ImagineSettings,
+    jobs: list[Job],
+    width: int,
+    height: int,
+    model_label: str,
+    run_info: dict[str, Any],
+    on_step: Callable[[Job], None] | None = None,
+) -> Iterator[ImageResult]:
+    """Generate and write each job's image; yields each result as soon as its file exists."""
+    import numpy as np
+    import torch
+
+    sampler = schedulers.a1111_name(pipe.scheduler)
+    for batch in batches(jobs, s.batch_size):
+        keep = sorted({round(x) for x in np.linspace(0, s.steps - 1, s.step_frames)}) if s.show_steps else []
+        recorder = _X0Recorder(pipe.scheduler, set(keep)) if keep else None
+
+        def on_step_end(_pipe, step, timestep, tensors, batch=batch):
+            if on_step is not None:
+                for job in batch:
+                    on_step(job)
+            return tensors
+
+        try:
+            out = pipe(
+                prompt=[batch[0].prompt] * len(batch),
+                negative_prompt=[s.negative] * len(batch) if s.negative else None,
+                num_inference_steps=s.steps,
+                guidance_scale=s.guidance,
+                width=width,
+                height=height,
+                generator=[torch.Generator("cpu").manual_seed(job.seed) for job in batch],
+                output_type="np",  # (B, H, W, 3) floats in [0, 1]: NaNs are still visible here
+                callback_on_step_end=on_step_end if on_step is not None else None,
+            )
+        finally:
+            if recorder is not None:
+                recorder.restore()
+        images = out.images
+        nsfw = getattr(out, "nsfw_content_detected", None) or [False] * len(batch)
+        step_images = {k: _decode(pipe, v) for k, v in recorder.latents.items()} if recorder else {}
+        for b, job in enumerate(batch):
+            image = images[b]
+            problems = []
+            if np.isnan(image).any():
+                problems.append("nan")
+            elif float(image.max()) < 1 / 255:
+                problems.append("black")
+            if nsfw[b]:
+                problems.append("nsfw")
+            meta = _metadata(s, job, width, height, sampler, model_label, run_info)
+            name = f"{job.index:05d}-{job.seed}-{slug(job.prompt)}.png"
+            path = pngmeta.write_png(to_pil(image), s.out / name, meta, force=s.force)
+            result = ImageResult(path, job, width, height, problems=problems)
+            if step_images:
+                frames = [to_pil(step_images[k][b]) for k in keep]
+                labels = [[f"step {k + 1}/{s.steps}"] for k in keep]
+                strip = make_strip(frames, labels)
+                result.steps_path = pngmeta.write_png(
+                    strip, path.with_name(path.stem + "-steps.png"), meta, force=s.force
+                )
+            yield result

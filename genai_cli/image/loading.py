@@ -1,0 +1,201 @@
+"""Where a Stable Diffusion pipeline comes from, and loading it safely.
+
+    toy                      the built-in toy-world model (not shipped yet: a clear error)
+    sd15, sd21, sd-turbo     aliases in configs/models.yaml (section `image:`) -> hub ids
+    org/name                 a hub id: the local Hugging Face cache, the network only when allowed
+    ./folder                 a local diffusers folder (model_index.json)
+    ./model.safetensors      a single-file checkpoint (A1111 / civitai style)
+
+Weights are loaded from safetensors only; trust_remote_code is never set; pickled checkpoints
+(.ckpt, .bin, .pt) are refused. Local folders and single files are loaded without a safety
+checker (a documented choice: they are the user's own models); hub pipelines keep the one they ship.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from genai_cli.errors import GenaiError, UsageError
+
+TOY = "toy"
+# what a hub snapshot needs: configs, tokenizer files, and the full-precision safetensors weights
+HUB_PATTERNS = [
+    "model_index.json",
+    "*/*.json",
+    "*/*.txt",
+    "*/diffusion_pytorch_model.safetensors",
+    "*/model.safetensors",
+]
+PICKLED = (".ckpt", ".bin", ".pt", ".pth", ".pkl")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    name: str  # what the user typed (alias, id or path)
+    path: Path  # the local folder or file
+    kind: str  # "folder" | "single-file"
+    hub_id: str | None = None  # when it came from the hub
+
+    @property
+    def label(self) -> str:
+        """The name written in the `Model:` field of an image's parameters."""
+        if self.hub_id:
+            return self.name
+        return self.path.stem if self.kind == "single-file" else self.path.name
+
+
+def locate(name: str) -> ModelSource:
+    """Find the model named `name` on disk (downloading a hub model only when allowed)."""
+    from genai_cli import models
+
+    name = (name or "").strip()
+    if not name:
+        raise UsageError(
+            "empty --model", hint="name an alias (" + ", ".join(models.aliases("image")) + "), a hub id or a path"
+        )
+    if name == TOY:
+        raise UsageError(
+            "the built-in toy-world model is not available yet in this version of genai",
+            hint="pass a local diffusers folder or .safetensors file with --model (scripts/make_tiny_pipeline.py "
+            "writes a tiny one), or a hub id / alias such as sd15 that is in your Hugging Face cache",
+        )
+    target = models.aliases("image").get(name, name)
+    path = Path(target).expanduser()
+    if path.exists():
+        return _local(name, path)
+    if target.startswith((".", "/", "~")) or target.count("/") != 1 or target.endswith(".safetensors"):
+        known = ", ".join(sorted(models.aliases("image")))
+        raise UsageError(
+            f"image model {name!r} is neither a known alias, an existing path, nor a hub id (org/name)",
+            hint=f"aliases: {known}; or a local diffusers folder, or a .safetensors checkpoint",
+        )
+    shown = name if name == target else f"{name} ({target})"
+    try:
+        folder = models.hub_snapshot(target, HUB_PATTERNS, label=name)
+    except GenaiError as e:
+        raise GenaiError(
+            e.message,
+            hint=f"get it with `hf download {target}` on a machine with network (or unset HF_HUB_OFFLINE); offline, "
+            "pass a local diffusers folder or .safetensors file with --model (scripts/make_tiny_pipeline.py writes a "
+            "tiny one); --model toy, the built-in model, is not shipped yet",
+            exit_code=e.exit_code,
+        ) from None
+    if not (folder / "model_index.json").is_file():
+        raise GenaiError(f"hub model {shown} is not a diffusers pipeline (no model_index.json)")
+    return ModelSource(name, folder, "folder", hub_id=target)
+
+
+def _local(name: str, path: Path) -> ModelSource:
+    if path.is_dir():
+        if not (path / "model_index.json").is_file():
+            raise UsageError(
+                f"{path} is not a diffusers pipeline folder (no model_index.json)",
+                hint="pass a folder written by save_pretrained, or a .safetensors checkpoint file",
+            )
+        return ModelSource(name, path, "folder")
+    if path.suffix.lower() in PICKLED:
+        raise UsageError(
+            f"{path.name}: pickled checkpoints are refused (loading them can run arbitrary code)",
+            hint="use the .safetensors version of this model",
+        )
+    if path.suffix.lower() != ".safetensors":
+        raise UsageError(f"{path}: not a model (expected a diffusers folder or a .safetensors file)")
+    return ModelSource(name, path, "single-file")
+
+
+def size_limits(source: ModelSource) -> tuple[int, int, int] | None:
+    """(native, smallest, largest) image side in pixels, read from a folder's configs, no weights.
+
+    native = U-Net sample_size x VAE scale factor; smallest = one latent per U-Net downsampling
+    (at least 8 pixels per latent); largest = 4 x native.
+    """
+    if source.kind != "folder":
+        return None
+    try:
+        unet = json.loads((source.path / "unet" / "config.json").read_text())
+        vae = json.loads((source.path / "vae" / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    vae_scale = 2 ** (len(vae.get("block_out_channels", [0] * 4)) - 1)
+    sample = unet.get("sample_size", 64)
+    sample = sample[0] if isinstance(sample, (list, tuple)) else sample
+    native = int(sample) * vae_scale
+    down = 2 ** (len(unet.get("block_out_channels", [0] * 4)) - 1)
+    return native, max(8, vae_scale * down), 4 * native
+
+
+def pipeline_size_limits(pipe: Any) -> tuple[int, int, int]:
+    """The same as size_limits, from a loaded pipeline."""
+    sample = pipe.unet.config.sample_size
+    sample = sample[0] if isinstance(sample, (list, tuple)) else sample
+    native = int(sample) * pipe.vae_scale_factor
+    down = 2 ** (len(pipe.unet.config.block_out_channels) - 1)
+    return native, max(8, pipe.vae_scale_factor * down), 4 * native
+
+
+def quiet_libraries() -> None:
+    """diffusers' and transformers' own progress bars and advice go nowhere: we report on stderr."""
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()  # before diffusers imports transformers' models
+    import diffusers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def _dtype_kwarg(dtype: Any) -> dict[str, Any]:
+    """diffusers renamed torch_dtype to dtype (0.36); use the name this version knows."""
+    from diffusers.utils import deprecation_utils
+
+    return {"dtype" if hasattr(deprecation_utils, "_resolve_dtype") else "torch_dtype": dtype}
+
+
+def load_pipeline(source: ModelSource, dtype: Any, single_file_config: str | None = None):
+    """A StableDiffusionPipeline (any SD 1.x / 2.x / turbo) in `dtype`, on the CPU."""
+    quiet_libraries()
+    from diffusers import StableDiffusionPipeline
+
+    from genai_cli import models
+
+    if source.kind == "folder":
+        kwargs: dict[str, Any] = {} if source.hub_id else {"safety_checker": None, "requires_safety_checker": False}
+        try:
+            return StableDiffusionPipeline.from_pretrained(
+                str(source.path), **_dtype_kwarg(dtype), use_safetensors=True, local_files_only=True, **kwargs
+            )
+        except (OSError, ValueError, EnvironmentError) as e:
+            raise GenaiError(
+                f"cannot load the pipeline in {source.path}: {str(e).splitlines()[0]}",
+                hint="the folder needs safetensors weights for every component (unet, vae, text_encoder)",
+            ) from None
+    # a single file: the pipeline's configs come from `single_file_config` (a folder or hub id), else
+    # from the Hugging Face cache of the base model diffusers infers from the checkpoint's keys
+    config = None
+    if single_file_config:
+        cfg = models.aliases("image").get(single_file_config, single_file_config)
+        config = (
+            cfg if Path(cfg).expanduser().exists() else str(models.hub_snapshot(cfg, ["*.json", "*/*.json", "*/*.txt"]))
+        )
+    try:
+        return StableDiffusionPipeline.from_single_file(
+            str(source.path),
+            config=config,
+            **_dtype_kwarg(dtype),
+            local_files_only=models.offline() or config is not None,
+            safety_checker=None,
+            requires_safety_checker=False,
+        )
+    except Exception as e:  # diffusers raises many types here; all mean the same to the user
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        raise GenaiError(
+            f"cannot load the single-file checkpoint {source.path.name}: {first}",
+            hint="it must be a Stable Diffusion 1.x/2.x checkpoint; offline, diffusers also needs the configs of its "
+            "base model: set image.single_file_config (or --single-file-config) to a diffusers folder or a cached "
+            "hub id such as sd15",
+        ) from None
