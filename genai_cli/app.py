@@ -87,10 +87,14 @@ def _root(
 
 
 def _register() -> None:
-    from genai_cli.commands import config_cmd, embed
+    from genai_cli.commands import config_cmd, embed, text
 
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(embed.app, name="embed")
+    app.command("generate")(text.generate)
+    app.command("chat")(text.chat)
+    app.command("next")(text.next_token)
+    app.command("attention")(text.attention)
 
 
 _register()
