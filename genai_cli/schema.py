@@ -57,7 +57,7 @@ class TextAttentionConfig(Section):
 
 class TextConfig(Section):
     model: str = "smollm2-135m-instruct"
-    speedup: Literal["auto", "none", "int8"] = "auto"
+    speedup: Literal["none", "int8"] = "none"
     max_tokens: int = Field(default=256, ge=1, le=100_000)
     temperature: float = Field(default=0.7, ge=0, le=100)
     top_p: float = Field(default=0.9, gt=0, le=1)

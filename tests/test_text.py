@@ -166,6 +166,7 @@ def test_core_interrupt_returns_partial_text(tiny):
         (["--max-tokens", "0"], "--max-tokens"),
         (["--max-tokens", "1000000000"], "--max-tokens"),
         (["--stop", ""], "--stop"),
+        (["--speedup", "turbo"], "--speedup"),
     ],
 )
 def test_generate_bad_sampling_values(cli, args, flag):

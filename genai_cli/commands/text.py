@@ -21,7 +21,7 @@ ModelOpt = Annotated[
 ]
 SpeedupOpt = Annotated[
     Optional[str],
-    typer.Option("--speedup", help="auto, int8 (dynamic int8 Linear layers, cpu) or none. [config: text.speedup]", show_default=False),
+    typer.Option("--speedup", help="none (exact) or int8 (dynamic int8 Linear layers, cpu; changes the text). [config: text.speedup]", show_default=False),
 ]
 MaxTokensOpt = Annotated[Optional[int], typer.Option("--max-tokens", "-n", help="New tokens at most. [config: text.max_tokens]", show_default=False)]
 TemperatureOpt = Annotated[Optional[float], typer.Option("--temperature", "-t", help="Sampling temperature; 0 = greedy. [config: text.temperature]", show_default=False)]
@@ -38,9 +38,24 @@ TruncateOpt = Annotated[Optional[bool], typer.Option("--truncate/--no-truncate",
 # --- shared steps --------------------------------------------------------------------------
 
 
-def _settings(cfg: dict[str, Any], seed: Optional[int]):
-    from genai_cli.text.generate import SamplingSettings, check_settings
+def _passive_threads() -> None:
+    """Let idle OpenMP threads sleep instead of spin (unless the user chose otherwise).
 
+    Token-by-token decoding runs ~200 tiny parallel regions per token; with spinning threads
+    a CPU shared with other work slows down ~3x (measured: BENCHMARKS.md). Must run before
+    torch is first imported, which is why every command here calls it first."""
+    import os
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def _settings(cfg: dict[str, Any], seed: Optional[int]):
+    from genai_cli.errors import UsageError
+    from genai_cli.text.generate import SamplingSettings, check_settings
+    from genai_cli.text.model import SPEEDUPS
+
+    if cfg["speedup"] not in SPEEDUPS:
+        raise UsageError(f"--speedup {cfg['speedup']!r} is not one of: {', '.join(SPEEDUPS)}")
     s = SamplingSettings(
         max_tokens=cfg["max_tokens"], temperature=cfg["temperature"], top_p=cfg["top_p"], top_k=cfg["top_k"],
         repetition_penalty=cfg["repetition_penalty"], greedy=bool(cfg["greedy"]), stop=list(cfg["stop"] or []), seed=seed,
@@ -49,12 +64,8 @@ def _settings(cfg: dict[str, Any], seed: Optional[int]):
     return s
 
 
-def _stdin_lines() -> list[str] | None:
-    """Non-empty lines of a non-terminal stdin, read lazily one at a time (None when stdin is a terminal)."""
-    return None if sys.stdin.isatty() else iter_lines()
-
-
 def iter_lines():
+    """Non-empty lines of stdin, read lazily one at a time."""
     for line in sys.stdin:
         line = line.rstrip("\r\n")
         if line.strip():
@@ -75,12 +86,9 @@ def _prompts(prompt: Optional[str], what: str = "prompt"):
 
 def _load(cfg: dict[str, Any], rt, attn: Optional[str] = None):
     from genai_cli import console
-    from genai_cli.text.model import BUILTIN_ALIASES, load_model
+    from genai_cli.text.model import load_model
 
-    speedup = cfg["speedup"]
-    if speedup == "auto":  # int8 only where it was measured: the built-in model on the cpu
-        speedup = "int8" if rt.device.type == "cpu" and cfg["model"].lower() in BUILTIN_ALIASES and attn is None else "none"
-    lm = load_model(cfg["model"], rt.device, rt.dtype, speedup=speedup, attn_implementation=attn, on_info=console.info)
+    lm = load_model(cfg["model"], rt.device, rt.dtype, speedup=cfg["speedup"], attn_implementation=attn, on_info=console.info)
     extra = ", int8 Linear layers" if lm.speedup == "int8" else ""
     console.info(f"loaded {lm.name} in {lm.load_s:.1f} s ({lm.path.name}{extra})")
     return lm
@@ -140,6 +148,7 @@ def generate(
     precision: PrecisionOpt = None,
 ) -> None:
     """Continue a prompt with a causal LM, streaming the text to stdout as it is produced."""
+    _passive_threads()
     from genai_cli import config as cfgmod
     from genai_cli import console
     from genai_cli.commands.common import setup_runtime
@@ -196,6 +205,7 @@ def chat(
     In a terminal: /reset forgets the conversation, /exit or Ctrl-D ends it.
     With a pipe: each line of stdin is one turn, each answer one line of stdout.
     """
+    _passive_threads()
     from genai_cli import config as cfgmod
     from genai_cli import console
     from genai_cli.commands.common import setup_runtime
@@ -263,6 +273,7 @@ def next_token(
     precision: PrecisionOpt = None,
 ) -> None:
     """Show how a GPT works: the most likely next tokens and their probabilities."""
+    _passive_threads()
     from genai_cli import config as cfgmod
     from genai_cli import console
     from genai_cli.commands.common import setup_runtime
@@ -349,6 +360,7 @@ def attention(
     precision: PrecisionOpt = None,
 ) -> None:
     """Draw a heatmap PNG of attention weights (tokens on both axes) and print its path."""
+    _passive_threads()
     from genai_cli import config as cfgmod
     from genai_cli import console
     from genai_cli.commands.common import setup_runtime

@@ -36,7 +36,8 @@ def heatmap(weights: Any, tokens: list[str], title: str, path: Path, recipe: dic
     fig, ax = plt.subplots(figsize=(side + 1.2, side), dpi=110)
     masked = np.ma.masked_where(np.triu(np.ones_like(w, dtype=bool), k=1), w)  # causal: nothing above
     cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#f2f2f2")  # masked cells: light grey
-    im = ax.imshow(masked, cmap=cmap, vmin=0.0, vmax=float(max(w.max(), 1e-6)), interpolation="nearest")
+    norm = matplotlib.colors.PowerNorm(gamma=0.5, vmin=0.0, vmax=float(max(w.max(), 1e-6)))  # sqrt: small weights stay visible
+    im = ax.imshow(masked, cmap=cmap, norm=norm, interpolation="nearest")
     fontsize = 10 if n <= 24 else 8 if n <= 48 else 6
     ax.set_xticks(range(n), labels, rotation=90, fontsize=fontsize, family="monospace")
     ax.set_yticks(range(n), labels, fontsize=fontsize, family="monospace")
@@ -47,7 +48,7 @@ def heatmap(weights: Any, tokens: list[str], title: str, path: Path, recipe: dic
         for i in range(n):
             for j in range(i + 1):
                 ax.text(j, i, f"{w[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                        color="white" if w[i, j] < 0.6 * w.max() else "black")
+                        color="white" if w[i, j] < 0.36 * w.max() else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="attention weight")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
