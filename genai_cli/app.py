@@ -33,6 +33,10 @@ COMMANDS = {
     "imagine": ("genai_cli.commands.imagine", "imagine"),
     "diffuse": ("genai_cli.commands.diffuse", "diffuse"),
     "info": ("genai_cli.commands.info", "info"),
+    "generate": ("genai_cli.commands.text", "generate"),
+    "chat": ("genai_cli.commands.text", "chat"),
+    "next": ("genai_cli.commands.text", "next_token"),
+    "attention": ("genai_cli.commands.text", "attention"),
 }
 
 

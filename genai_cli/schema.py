@@ -84,8 +84,38 @@ class ImageConfig(Section):
     diffuse: DiffuseConfig = DiffuseConfig()
 
 
+class TextNextConfig(Section):
+    top_k: int = Field(default=10, ge=1, le=1000)
+    steps: int = Field(default=1, ge=1, le=1000)
+
+
+class TextAttentionConfig(Section):
+    layer: int = -1
+    head: str = "mean"
+    max_tokens: int = Field(default=64, ge=2, le=512)
+    plot_dir: str = "."
+
+
+class TextConfig(Section):
+    model: str = "smollm2-135m-instruct"
+    speedup: Literal["none", "int8"] = "none"
+    max_tokens: int = Field(default=256, ge=1, le=100_000)
+    temperature: float = Field(default=0.7, ge=0, le=100)
+    top_p: float = Field(default=0.9, gt=0, le=1)
+    top_k: int = Field(default=50, ge=0)
+    repetition_penalty: float = Field(default=1.1, gt=0, le=10)
+    greedy: bool = False
+    stop: list[str] = []
+    system: str | None = None
+    raw: bool = False
+    truncate: bool = False
+    next: TextNextConfig = TextNextConfig()
+    attention: TextAttentionConfig = TextAttentionConfig()
+
+
 class GenaiConfig(Section):
     runtime: RuntimeConfig = RuntimeConfig()
     embed: EmbedConfig = EmbedConfig()
     conv: ConvConfig = ConvConfig()
     image: ImageConfig = ImageConfig()
+    text: TextConfig = TextConfig()

@@ -1,0 +1,404 @@
+"""`genai generate`, `genai chat`, `genai next`, `genai attention`: a real small GPT.
+
+A thin layer: flags -> config (`text` section) -> genai_cli.text -> stdout. torch and
+transformers are imported inside the command bodies only.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from genai_cli.commands.common import ConfigOpt, DeviceOpt, JsonOpt, PrecisionOpt, SeedOpt
+
+ModelOpt = Annotated[
+    Optional[str],
+    typer.Option("--model", "-m", help="smollm2-135m-instruct (built-in), a hub id or a local model folder. [config: text.model]",
+                 show_default=False),
+]
+SpeedupOpt = Annotated[
+    Optional[str],
+    typer.Option("--speedup", help="none (exact) or int8 (dynamic int8 Linear layers, cpu; changes the text). [config: text.speedup]", show_default=False),
+]
+MaxTokensOpt = Annotated[Optional[int], typer.Option("--max-tokens", "-n", help="New tokens at most. [config: text.max_tokens]", show_default=False)]
+TemperatureOpt = Annotated[Optional[float], typer.Option("--temperature", "-t", help="Sampling temperature; 0 = greedy. [config: text.temperature]", show_default=False)]
+TopPOpt = Annotated[Optional[float], typer.Option("--top-p", help="Nucleus sampling mass, 1 = off. [config: text.top_p]", show_default=False)]
+TopKOpt = Annotated[Optional[int], typer.Option("--top-k", help="Sample among the k likeliest tokens, 0 = off. [config: text.top_k]", show_default=False)]
+RepPenOpt = Annotated[Optional[float], typer.Option("--repetition-penalty", help=">1 discourages repeats, 1 = off. [config: text.repetition_penalty]", show_default=False)]
+GreedyOpt = Annotated[Optional[bool], typer.Option("--greedy/--sample", help="Always take the likeliest token. [config: text.greedy]", show_default=False)]
+StopOpt = Annotated[Optional[list[str]], typer.Option("--stop", help="Stop before this string (repeatable). [config: text.stop]", show_default=False)]
+SystemOpt = Annotated[Optional[str], typer.Option("--system", help="System prompt for chat models. [config: text.system]", show_default=False)]
+RawOpt = Annotated[Optional[bool], typer.Option("--raw/--template", help="Plain text, without the chat template. [config: text.raw]", show_default=False)]
+TruncateOpt = Annotated[Optional[bool], typer.Option("--truncate/--no-truncate", help="Drop the oldest prompt tokens that do not fit. [config: text.truncate]", show_default=False)]
+
+
+# --- shared steps --------------------------------------------------------------------------
+
+
+def _passive_threads() -> None:
+    """Let idle OpenMP threads sleep instead of spin (unless the user chose otherwise).
+
+    Token-by-token decoding runs ~200 tiny parallel regions per token; with spinning threads
+    a CPU shared with other work slows down ~3x (measured: BENCHMARKS.md). Must run before
+    torch is first imported, which is why every command here calls it first."""
+    import os
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def _settings(cfg: dict[str, Any], seed: Optional[int]):
+    from genai_cli.errors import UsageError
+    from genai_cli.text.generate import SamplingSettings, check_settings
+    from genai_cli.text.model import SPEEDUPS
+
+    if cfg["speedup"] not in SPEEDUPS:
+        raise UsageError(f"--speedup {cfg['speedup']!r} is not one of: {', '.join(SPEEDUPS)}")
+    s = SamplingSettings(
+        max_tokens=cfg["max_tokens"], temperature=cfg["temperature"], top_p=cfg["top_p"], top_k=cfg["top_k"],
+        repetition_penalty=cfg["repetition_penalty"], greedy=bool(cfg["greedy"]), stop=list(cfg["stop"] or []), seed=seed,
+    )
+    check_settings(s)
+    return s
+
+
+def iter_lines():
+    """Non-empty lines of stdin, read lazily one at a time."""
+    for line in sys.stdin:
+        line = line.rstrip("\r\n")
+        if line.strip():
+            yield line
+
+
+def _prompts(prompt: Optional[str], what: str = "prompt"):
+    """The prompt argument, or one prompt per line of stdin (`-`, or no argument and a pipe)."""
+    from genai_cli.errors import UsageError
+    from genai_cli.text.generate import check_prompt
+
+    if prompt is not None and prompt != "-":
+        return [check_prompt(prompt, what)]
+    if sys.stdin.isatty():
+        raise UsageError(f"no {what} given", hint=f"pass the {what} as an argument, or pipe it on stdin")
+    return iter_lines()
+
+
+def _load(cfg: dict[str, Any], rt, attn: Optional[str] = None):
+    from genai_cli import console
+    from genai_cli.text.model import load_model
+
+    lm = load_model(cfg["model"], rt.device, rt.dtype, speedup=cfg["speedup"], attn_implementation=attn, on_info=console.info)
+    extra = ", int8 Linear layers" if lm.speedup == "int8" else ""
+    console.info(f"loaded {lm.name} in {lm.load_s:.1f} s ({lm.path.name}{extra})")
+    return lm
+
+
+def _write(piece: str) -> None:
+    sys.stdout.write(piece)
+    sys.stdout.flush()
+
+
+def _record(g, prompt: str, lm, rt, s, cfg: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "text": g.text,
+        "prompt": prompt,
+        "prompt_tokens": g.prompt_tokens,
+        "new_tokens": g.new_tokens,
+        "finish_reason": g.finish_reason,
+        "timings": {**g.timings(), "load_s": round(lm.load_s, 4)},
+        "settings": {
+            **s.resolved(), "seed": g.seed, "model": lm.name, "model_path": str(lm.path), "device": str(rt.device),
+            "precision": rt.precision, "speedup": lm.speedup, "system": cfg["system"], "raw": bool(cfg["raw"]),
+            "truncate": bool(cfg["truncate"]), "chat_template": lm.has_chat_template and not cfg["raw"],
+        },
+    }
+
+
+def _interrupted() -> None:
+    from genai_cli.errors import EXIT_INTERRUPTED
+
+    from genai_cli import console
+
+    console.warn("interrupted: what was generated is kept above")
+    raise typer.Exit(EXIT_INTERRUPTED)
+
+
+# --- generate ------------------------------------------------------------------------------
+
+
+def generate(
+    prompt: Annotated[Optional[str], typer.Argument(help="The prompt; '-' or a pipe reads one prompt per line of stdin.", show_default=False)] = None,
+    model: ModelOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    temperature: TemperatureOpt = None,
+    top_p: TopPOpt = None,
+    top_k: TopKOpt = None,
+    repetition_penalty: RepPenOpt = None,
+    greedy: GreedyOpt = None,
+    stop: StopOpt = None,
+    system: SystemOpt = None,
+    raw: RawOpt = None,
+    truncate: TruncateOpt = None,
+    speedup: SpeedupOpt = None,
+    seed: SeedOpt = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = None,
+) -> None:
+    """Continue a prompt with a causal LM, streaming the text to stdout as it is produced."""
+    _passive_threads()
+    from genai_cli import config as cfgmod
+    from genai_cli import console
+    from genai_cli.commands.common import setup_runtime
+    from genai_cli.text.generate import chat_ids, fit_context, generate as run
+
+    cfg = cfgmod.section("text", config, model=model, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
+                         top_k=top_k, repetition_penalty=repetition_penalty, greedy=greedy, stop=stop or None,
+                         system=system, raw=raw, truncate=truncate, speedup=speedup)
+    s = _settings(cfg, seed)
+    prompts = _prompts(prompt)
+    rt = setup_runtime(config, device, precision, seed)
+    lm = None
+    for text in prompts:
+        if lm is None:
+            lm = _load(cfg, rt)
+        messages = ([{"role": "system", "content": cfg["system"]}] if cfg["system"] else []) + [{"role": "user", "content": text}]
+        ids = fit_context(chat_ids(lm, messages, raw=cfg["raw"]), lm.context_length, s.max_tokens, cfg["truncate"], console.warn)
+        g = run(lm, ids, s, on_text=None if json_out else _write)
+        g.load_s = lm.load_s
+        if json_out:
+            console.result_json(_record(g, text, lm, rt, s, cfg))
+        else:
+            _write("\n")
+        console.info(f"{g.new_tokens} tokens ({g.finish_reason}), first after {g.first_token_s:.2f} s, "
+                     f"{g.decode_tokens_per_s:.1f} tokens/s, seed {g.seed}")
+        if g.finish_reason == "interrupted":
+            _interrupted()
+
+
+# --- chat ----------------------------------------------------------------------------------
+
+
+def chat(
+    model: ModelOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    temperature: TemperatureOpt = None,
+    top_p: TopPOpt = None,
+    top_k: TopKOpt = None,
+    repetition_penalty: RepPenOpt = None,
+    greedy: GreedyOpt = None,
+    stop: StopOpt = None,
+    system: SystemOpt = None,
+    raw: RawOpt = None,
+    truncate: TruncateOpt = None,
+    speedup: SpeedupOpt = None,
+    seed: SeedOpt = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = None,
+) -> None:
+    """Talk with the model over several turns (the history is kept).
+
+    In a terminal: /reset forgets the conversation, /exit or Ctrl-D ends it.
+    With a pipe: each line of stdin is one turn, each answer one line of stdout.
+    """
+    _passive_threads()
+    from genai_cli import config as cfgmod
+    from genai_cli import console
+    from genai_cli.commands.common import setup_runtime
+    from genai_cli.text.chat import Conversation
+
+    cfg = cfgmod.section("text", config, model=model, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
+                         top_k=top_k, repetition_penalty=repetition_penalty, greedy=greedy, stop=stop or None,
+                         system=system, raw=raw, truncate=truncate, speedup=speedup)
+    s = _settings(cfg, seed)
+    interactive = sys.stdin.isatty()
+    rt = setup_runtime(config, device, precision, seed)
+    lm = _load(cfg, rt)
+    conv = Conversation(lm, s, system=cfg["system"], raw=bool(cfg["raw"]), on_warn=console.warn)
+    if interactive:
+        console.info("chat: type a message and press Enter; /reset forgets the conversation, /exit or Ctrl-D ends")
+    while True:
+        if interactive:
+            sys.stderr.write("you> ")
+            sys.stderr.flush()
+        try:
+            line = sys.stdin.readline()
+        except KeyboardInterrupt:
+            if interactive:
+                sys.stderr.write("\n")
+            raise typer.Exit(130) from None
+        if not line:  # EOF (Ctrl-D)
+            if interactive:
+                sys.stderr.write("\n")
+            return
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            continue
+        if line.strip() in ("/exit", "/quit"):
+            return
+        if line.strip() == "/reset":
+            conv.reset()
+            console.info("conversation forgotten")
+            continue
+        g = conv.say(line, on_text=None if json_out else _write)
+        if json_out:
+            rec = _record(g, line, lm, rt, s, cfg)
+            rec["turn"] = conv.turns
+            console.result_json(rec)
+        else:
+            _write("\n")
+        if g.finish_reason == "interrupted":
+            if interactive:  # stop this answer only; the session goes on
+                console.warn("answer interrupted")
+                continue
+            _interrupted()
+
+
+# --- next ----------------------------------------------------------------------------------
+
+
+def next_token(
+    text: Annotated[Optional[str], typer.Argument(help="The text to continue; '-' or a pipe reads one per line of stdin.", show_default=False)] = None,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", "-k", help="How many candidates to list. [config: text.next.top_k]", show_default=False)] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", "-s", help="Greedy steps to show, one token each. [config: text.next.steps]", show_default=False)] = None,
+    chat_template: Annotated[bool, typer.Option("--chat", help="Wrap the text in the model's chat template first (as `generate` does).")] = False,
+    model: ModelOpt = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = None,
+) -> None:
+    """Show how a GPT works: the most likely next tokens and their probabilities."""
+    _passive_threads()
+    from genai_cli import config as cfgmod
+    from genai_cli import console
+    from genai_cli.commands.common import setup_runtime
+    from genai_cli.errors import UsageError
+    from genai_cli.text.generate import chat_ids
+    from genai_cli.text.inspect import next_tokens
+
+    cfg = cfgmod.section("text", config, model=model)
+    ncfg = {**cfg["next"], **{k: v for k, v in {"top_k": top_k, "steps": steps}.items() if v is not None}}
+    if not 1 <= ncfg["top_k"] <= 1000:
+        raise UsageError(f"--top-k must be from 1 to 1000 (got {ncfg['top_k']})", hint="the same value is config key text.next.top_k")
+    if not 1 <= ncfg["steps"] <= 1000:
+        raise UsageError(f"--steps must be from 1 to 1000 (got {ncfg['steps']})", hint="the same value is config key text.next.steps")
+    texts = _prompts(text, "text")
+    rt = setup_runtime(config, device, precision, None)
+    lm = None
+    for t in texts:
+        if lm is None:
+            lm = _load({**cfg, "speedup": "none"}, rt)  # exact probabilities: never quantized
+        ids = chat_ids(lm, [{"role": "user", "content": t}], raw=not chat_template)
+        if len(ids) + ncfg["steps"] > lm.context_length:
+            raise UsageError(f"the text is {len(ids)} tokens; with --steps {ncfg['steps']} it does not fit the context of {lm.context_length}")
+        result = next_tokens(lm, ids, ncfg["top_k"], ncfg["steps"])
+        if json_out:
+            console.result_json({
+                "text": t, "prompt_tokens": len(ids), "model": lm.name,
+                "steps": [{"step": i + 1, "context": st.context, "chosen": st.chosen.as_dict(), "top_k_mass": st.top_k_mass,
+                           "candidates": [c.as_dict() for c in st.candidates]} for i, st in enumerate(result)],
+            })
+        else:
+            _print_next(t, result)
+
+
+def _show(token: str) -> str:
+    import json
+
+    return json.dumps(token, ensure_ascii=False)
+
+
+def _print_next(text: str, steps) -> None:
+    from rich.table import Table
+
+    from genai_cli import console
+
+    if len(steps) == 1:
+        st = steps[0]
+        table = Table(title=f"next token after {_show(text)}", title_justify="left")
+        table.add_column("rank", justify="right")
+        table.add_column("token")
+        table.add_column("id", justify="right")
+        table.add_column("probability", justify="right")
+        table.add_column("")
+        for r, c in enumerate(st.candidates, 1):
+            table.add_row(str(r), _show(c.token), str(c.token_id), f"{c.prob:.4f}", "█" * max(1, round(c.prob * 40)) if c.prob >= 0.0125 else "▏")
+        table.caption = f"the top {len(st.candidates)} hold {st.top_k_mass:.1%} of the probability"
+        console.print_table(table)
+        return
+    table = Table(title=f"greedy continuation of {_show(text)}", title_justify="left")
+    table.add_column("step", justify="right")
+    table.add_column("chosen")
+    table.add_column("p", justify="right")
+    table.add_column("other candidates")
+    for i, st in enumerate(steps, 1):
+        others = ", ".join(f"{_show(c.token)} {c.prob:.2f}" for c in st.candidates[1:])
+        table.add_row(str(i), _show(st.chosen.token), f"{st.chosen.prob:.3f}", others)
+    console.print_table(table)
+    console.result(text + "".join(st.chosen.token for st in steps))
+
+
+# --- attention -----------------------------------------------------------------------------
+
+
+def attention(
+    text: Annotated[str, typer.Argument(help="The text whose attention to draw.", show_default=False)],
+    layer: Annotated[Optional[int], typer.Option("--layer", "-l", help="Layer index; negative counts from the last. [config: text.attention.layer]", show_default=False)] = None,
+    head: Annotated[Optional[str], typer.Option("--head", help="Head index, or mean. [config: text.attention.head]", show_default=False)] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG path (default: attention-L<layer>-H<head>.png in text.attention.plot_dir).", show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing file (else a fresh name is chosen).")] = False,
+    chat_template: Annotated[bool, typer.Option("--chat", help="Wrap the text in the model's chat template first.")] = False,
+    model: ModelOpt = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = None,
+) -> None:
+    """Draw a heatmap PNG of attention weights (tokens on both axes) and print its path."""
+    _passive_threads()
+    from genai_cli import config as cfgmod
+    from genai_cli import console
+    from genai_cli.commands.common import setup_runtime
+    from genai_cli.errors import UsageError
+    from genai_cli.text.generate import chat_ids, check_prompt
+    from genai_cli.text.inspect import attention as attention_map
+    from genai_cli.text.inspect import resolve_layer_head, token_text
+    from genai_cli.text.plot import fresh_path, heatmap
+
+    cfg = cfgmod.section("text", config, model=model)
+    acfg = {**cfg["attention"], **{k: v for k, v in {"layer": layer, "head": head}.items() if v is not None}}
+    check_prompt(text, "text")
+    if output is not None and output.suffix.lower() != ".png":
+        raise UsageError(f"--output {output} must end in .png")
+    if output is not None and output.is_dir():
+        raise UsageError(f"--output {output} is a folder", hint="give a file name ending in .png")
+    rt = setup_runtime(config, device, precision, None)
+    lm = _load({**cfg, "speedup": "none"}, rt, attn="eager")
+    li, hi = resolve_layer_head(lm, int(acfg["layer"]), acfg["head"])
+    ids = chat_ids(lm, [{"role": "user", "content": text}], raw=not chat_template)
+    if len(ids) > acfg["max_tokens"]:
+        raise UsageError(f"the text is {len(ids)} tokens; a heatmap of more than {acfg['max_tokens']} is unreadable",
+                         hint="shorten the text, or raise text.attention.max_tokens in a config file")
+    weights = attention_map(lm, ids, li, hi)  # [T, T]
+    tokens = [token_text(lm.tokenizer, i) for i in ids]
+    head_label = "mean" if hi is None else str(hi)
+    default = Path(acfg["plot_dir"]).expanduser() / f"attention-L{li}-H{head_label}.png"
+    target = output if output is not None else default
+    path = fresh_path(target, force)
+    if path != target:
+        console.warn(f"{target} exists: writing {path} instead (--force overwrites)")
+    n_layers, n_heads = lm.model.config.num_hidden_layers, lm.model.config.num_attention_heads
+    title = (f"{lm.name}: layer {li} of 0-{n_layers - 1}, "
+             + (f"mean of {n_heads} heads" if hi is None else f"head {hi} of 0-{n_heads - 1}"))
+    recipe = {"command": "attention", "model": lm.name, "layer": li, "head": head_label, "tokens": len(ids),
+              "chat_template": chat_template, "text": text}
+    heatmap(weights, tokens, title, path, recipe)
+    if json_out:
+        console.result_json({**recipe, "path": str(path), "token_strings": tokens, "weights": weights.round(6).tolist()})
+    else:
+        console.result(str(path))

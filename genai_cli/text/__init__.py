@@ -1,0 +1,1 @@
+"""Text generation with a causal LM: load, generate, next-token view, attention maps."""
