@@ -21,8 +21,8 @@ def test_version(cli):
 def test_help_lists_groups(cli):
     r = cli("--help")
     assert r.exit_code == 0
-    for group in ("config", "embed"):
-        assert group in r.stdout
+    for name in ("config", "embed", "conv", "generate", "chat", "next", "attention", "imagine", "diffuse", "info"):
+        assert name in r.stdout
 
 
 def test_unknown_command_is_usage_error(cli):
