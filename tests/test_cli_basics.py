@@ -131,3 +131,21 @@ def test_help_imports_nothing_heavy():
         "try:\n    app(prog_name='genai')\nexcept SystemExit:\n    pass"
     )
     assert not [m for m in HEAVY if m in mods]
+
+
+def test_platform_dirs_match_platformdirs(monkeypatch, tmp_path):
+    """genai applies the XDG rule itself on Linux (for startup time); it must agree with platformdirs."""
+    import platformdirs
+
+    from genai_cli import config
+
+    monkeypatch.delenv("GENAI_CACHE")
+    monkeypatch.delenv("GENAI_CONFIG")
+    for xdg in (None, str(tmp_path / "xdg")):
+        for var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+            if xdg is None:
+                monkeypatch.delenv(var, raising=False)
+            else:
+                monkeypatch.setenv(var, xdg)
+        assert config.cache_dir() == Path(platformdirs.user_cache_dir("genai", appauthor=False))
+        assert config.user_config_file() == Path(platformdirs.user_config_dir("genai", appauthor=False)) / "config.yaml"

@@ -31,11 +31,7 @@ def path(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
     from genai_cli import console
 
     files = [str(p) for p in cfg.layer_files(config)]
-    from platformdirs import user_config_dir
-    import os
-    from pathlib import Path
-
-    user = os.environ.get("GENAI_CONFIG") or str(Path(user_config_dir("genai", appauthor=False)) / "config.yaml")
+    user = str(cfg.user_config_file())
     info = {"layers": files, "user_config": user, "cache_dir": str(cfg.cache_dir())}
     if json_out:
         console.result_json(info)

@@ -16,10 +16,8 @@ which together take about a millisecond for 400,000 words.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -142,6 +140,8 @@ def load(spec: str = "glove-6b-50d", fmt: str = "auto", cache: Path | None = Non
         path = path.resolve()
         st = path.stat()
         source_id = {"source": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "format": fmt}
+        import hashlib
+
         digest = hashlib.sha1(json.dumps(source_id, sort_keys=True).encode()).hexdigest()[:12]
         folder = root / f"{path.stem[:40]}-{digest}"
 
@@ -202,6 +202,8 @@ def _open_store(folder: Path, source_id: dict[str, Any]) -> Vectors | None:
 
 def write_store(folder: Path, words: list[str], matrix: np.ndarray, meta: dict[str, Any]) -> None:
     """Write a store atomically: into a temporary folder, then renamed into place."""
+    import shutil
+
     matrix = np.ascontiguousarray(matrix, dtype=np.float32)
     if len(words) != matrix.shape[0]:
         raise GenaiError(f"vector file is inconsistent: {len(words)} words but {matrix.shape[0]} vectors")
