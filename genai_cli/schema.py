@@ -56,7 +56,14 @@ class ConvConfig(Section):
     layer: int = Field(default=1, ge=1)
 
 
+class ToyConfig(Section):
+    n: int = Field(default=5, ge=1, le=100000)
+    out: str = "."
+    size: int = Field(default=64, ge=8, le=1024)
+
+
 class GenaiConfig(Section):
     runtime: RuntimeConfig = RuntimeConfig()
     embed: EmbedConfig = EmbedConfig()
     conv: ConvConfig = ConvConfig()
+    toy: ToyConfig = ToyConfig()
