@@ -59,7 +59,7 @@ class ConvConfig(Section):
 class ToyConfig(Section):
     n: int = Field(default=5, ge=1, le=100000)
     out: str = "."
-    size: int = Field(default=64, ge=8, le=1024)
+    size: int = Field(default=32, ge=8, le=1024)
 
 
 class GenaiConfig(Section):

@@ -83,7 +83,7 @@ def to_input(images: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
     if images.shape[1:3] != (size, size):
         images = np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.Resampling.BOX if im.shape[0] >= size
                                                                  else Image.Resampling.BILINEAR)) for im in images])
-    return images.astype(np.float32).transpose(0, 3, 1, 2) / 255.0
+    return np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0  # C-contiguous (N, 3, h, w)
 
 
 @dataclass

@@ -89,8 +89,8 @@ def main() -> None:
     print(f"test accuracy {acc_test} on {len(xv)} held-out renders; train {acc_train}")
 
     # one test render of each shape travels in the file as a built-in sample (genai conv layers)
-    samples = np.stack([xv.numpy()[test.shape == k][0] for k in range(len(A.HEADS["shape"]))])  # (7, 3, 32, 32)
-    tensors = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+    samples = np.ascontiguousarray(np.stack([xv.numpy()[test.shape == k][0] for k in range(len(A.HEADS["shape"]))]))  # (7, 3, 32, 32)
+    tensors = {k: np.ascontiguousarray(v.detach().numpy()) for k, v in model.state_dict().items()}
     tensors["samples"] = samples
     tensors["sample_labels"] = np.arange(len(samples), dtype=np.int64)
     labels = [f"{head}:{name}" for head, names in A.HEADS.items() for name in names]
