@@ -220,6 +220,17 @@ def test_render_rejects_what_the_world_cannot_draw(cli, caption, says):
     assert not Path("never").exists()
 
 
+def test_render_reads_captions_from_stdin(cli):
+    r = cli("toy", "render", "-", "--n", "2", "--out", "many", "--seed", "3",
+            input="a red star on a blue background\n\na purple galaxy\nan orange heart on a white background\n")
+    assert r.exit_code == 2  # one bad line: reported, the others drawn
+    paths = r.stdout.splitlines()
+    assert len(paths) == 4 and all(Path(p).is_file() for p in paths)
+    assert "star" in paths[0] and "heart" in paths[2] and "galaxy" in r.stderr
+    j = cli("toy", "render", "--n", "1", "--out", "many", "--seed", "3", "--json", input="a purple galaxy\n")
+    assert j.exit_code == 2 and json.loads(j.stdout) == {"caption": "a purple galaxy", "error": "the toy world does not know: galaxy"}
+
+
 def test_words_command(cli):
     r = cli("toy", "words")
     assert r.exit_code == 0

@@ -28,7 +28,9 @@ def _caption_error(e) -> "Exception":
 
 @app.command()
 def render(
-    caption: Annotated[str, typer.Argument(help="What to draw: 'a <colour> <shape> on a <background> background'.", show_default=False)],
+    caption: Annotated[Optional[str], typer.Argument(
+        help="What to draw: 'a <colour> <shape> on a <background> background'. '-' (or none, with a piped stdin): one caption per line.",
+        show_default=False)] = None,
     n: Annotated[Optional[int], typer.Option("--n", "-n", min=1, max=100000, help="How many images. [config: toy.n]", show_default=False)] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for the PNGs (created if missing). [config: toy.out]", show_default=False)] = None,
     size: Annotated[Optional[int], typer.Option("--size", min=8, max=1024, help="Image side in pixels. [config: toy.size]", show_default=False)] = None,
@@ -43,27 +45,55 @@ def render(
     reproducible. The held-out shape (moon) can be drawn too: it is what `genai invert` learns.
     """
     import secrets
+    import sys
 
     from genai_cli import config, console
+    from genai_cli.errors import UsageError
     from genai_cli.toyworld import files
     from genai_cli.toyworld.world import CaptionError, parse_caption
 
-    try:
-        scene = parse_caption(caption)  # check_inputs: before any work
-    except CaptionError as e:
-        raise _caption_error(e) from None
+    stream = caption == "-" or (caption is None and not sys.stdin.isatty())
+    if caption is None and not stream:
+        raise UsageError("give a CAPTION, e.g. 'a red star on a blue background' (or '-' to read captions from stdin)")
+    scene = None
+    if not stream:
+        try:
+            scene = parse_caption(caption)  # check_inputs: before any work
+        except CaptionError as e:
+            raise _caption_error(e) from None
     values = config.section("toy", config_file, n=n, out=str(out) if out is not None else None, size=size)
     if seed is None:
         seed = config.section("runtime", config_file)["seed"]
     if seed is None:
         seed = secrets.randbits(32)
         console.info(f"seed {seed} (give --seed {seed} to draw the same images again)")
-    paths = files.write_renders(scene, values["n"], Path(values["out"]), values["size"], seed, force=force)
-    for i, p in enumerate(paths):
-        if as_json:
-            console.result_json({"path": str(p), "caption": scene.caption, "seed": seed, "index": i, "size": values["size"]})
-        else:
-            console.result(str(p))
+
+    def draw(scene) -> None:
+        paths = files.write_renders(scene, values["n"], Path(values["out"]), values["size"], seed, force=force)
+        for i, p in enumerate(paths):
+            if as_json:
+                console.result_json({"path": str(p), "caption": scene.caption, "seed": seed, "index": i, "size": values["size"]})
+            else:
+                console.result(str(p))
+
+    if not stream:
+        draw(scene)
+        return
+    bad = 0
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            draw(parse_caption(line))
+        except CaptionError as e:  # report the line, go on with the rest, exit 2 at the end
+            bad += 1
+            if as_json:
+                console.result_json({"caption": line, "error": str(e)})
+            else:
+                console.error(f"{line!r}: {e}")
+    if bad:
+        raise typer.Exit(2)
 
 
 @app.command()
