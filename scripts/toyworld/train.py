@@ -86,6 +86,10 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads; 1 on a shared machine (2 threads on 2 busy cores ran ~30x slower), "
                         "2 on an idle 2-core one, 0 = torch's default")
+    p.add_argument("--stop-after", type=int, default=0,
+                   help="stop after this many optimiser steps in this invocation, checkpointed (rerun to continue; 0 = no limit)")
+    p.add_argument("--max-minutes", type=float, default=0,
+                   help="stop at the first checkpoint-able step after this many minutes (rerun to continue; 0 = no limit)")
     p.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default="no")
     p.add_argument("--timing", action="store_true", help="print seconds per step of each phase at its end")
     return p.parse_args(argv)
@@ -192,6 +196,21 @@ def step_rng(seed: int, phase: int, step: int) -> tuple[np.random.Generator, tor
     return np.random.default_rng(ss), torch.Generator().manual_seed(int(ss.generate_state(1)[0]))
 
 
+class Budget:
+    """--stop-after / --max-minutes: when to stop this invocation (a checkpoint is written first)."""
+
+    def __init__(self, steps: int, minutes: float):
+        self.steps, self.seconds, self.start, self.done = steps, minutes * 60, time.time(), 0
+
+    def spent(self) -> bool:
+        self.done += 1
+        return bool((self.steps and self.done >= self.steps) or (self.seconds and time.time() - self.start >= self.seconds))
+
+
+class Stopped(Exception):
+    """The budget of this invocation is spent; the run continues when the command is run again."""
+
+
 def progress(total: int, start: int, desc: str, accelerator):
     from tqdm.auto import tqdm
 
@@ -219,7 +238,7 @@ def train_vae(args, cfg, ds: D.Dataset, accelerator, timings: dict):
     opt = torch.optim.AdamW(vae.parameters(), lr=VAE_LR, weight_decay=0.0)
     ckpt = args.out / "checkpoints" / "vae"
     step = load_checkpoint(ckpt, {"vae": vae}, opt)
-    if step:
+    if 0 < step < args.vae_steps:
         accelerator.print(f"vae: resuming at step {step}")
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(args.vae_steps))
     for _ in range(step):
@@ -249,6 +268,10 @@ def train_vae(args, cfg, ds: D.Dataset, accelerator, timings: dict):
             bar.set_postfix(loss=f"{loss.item():.4f}")
             if step % args.checkpoint_every == 0 or step == args.vae_steps:
                 save_checkpoint(ckpt, step, {"vae": vae}, opt)
+            if args.budget.spent() and step < args.vae_steps:
+                save_checkpoint(ckpt, step, {"vae": vae}, opt)
+                bar.close()
+                raise Stopped(f"vae: stopped at step {step} of {args.vae_steps}")
     except KeyboardInterrupt:
         save_checkpoint(ckpt, step, {"vae": vae}, opt)
         raise
@@ -300,7 +323,7 @@ def train_unet(args, cfg, ds: D.Dataset, lat: dict, tokenizer, accelerator, timi
     ema = EMAModel(params, decay=EMA_DECAY, use_ema_warmup=True, power=2 / 3)  # decay ramps up: short runs stay fresh
     ckpt = args.out / "checkpoints" / "unet"
     step = load_checkpoint(ckpt, {"unet": unet, "text_encoder": text}, opt, ema)
-    if step:
+    if 0 < step < args.unet_steps:
         accelerator.print(f"unet: resuming at step {step}")
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(args.unet_steps))
     for _ in range(step):
@@ -342,6 +365,10 @@ def train_unet(args, cfg, ds: D.Dataset, lat: dict, tokenizer, accelerator, timi
             bar.set_postfix(loss=f"{loss.item():.4f}")
             if step % args.checkpoint_every == 0 or step == args.unet_steps:
                 save_checkpoint(ckpt, step, {"unet": accelerator.unwrap_model(unet), "text_encoder": accelerator.unwrap_model(text)}, opt, ema)
+            if args.budget.spent() and step < args.unet_steps:
+                save_checkpoint(ckpt, step, {"unet": accelerator.unwrap_model(unet), "text_encoder": accelerator.unwrap_model(text)}, opt, ema)
+                bar.close()
+                raise Stopped(f"unet: stopped at step {step} of {args.unet_steps}")
     except KeyboardInterrupt:
         save_checkpoint(ckpt, step, {"unet": accelerator.unwrap_model(unet), "text_encoder": accelerator.unwrap_model(text)}, opt, ema)
         raise
@@ -383,7 +410,8 @@ def export(args, cfg, vae, unet, text, tokenizer, lat: dict, recipe: dict) -> Pa
     return out
 
 
-def main(argv=None) -> Path:
+def main(argv=None) -> Path | None:
+    """Train (or continue) and export -> the pipeline folder; None when --stop-after/--max-minutes stopped it."""
     args = parse_args(argv)
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -398,9 +426,16 @@ def main(argv=None) -> Path:
     accelerator.print(f"data: {len(ds)} images {ds.images.shape[1]}x{ds.images.shape[2]} on {accelerator.device}")
     tokenizer = training_tokenizer(args.out)
     timings: dict = {}
-    vae = train_vae(args, cfg, ds, accelerator, timings)
-    lat = encode_dataset(args, vae, ds, accelerator)
-    unet, text = train_unet(args, cfg, ds, lat, tokenizer, accelerator, timings)
+    args.budget = Budget(args.stop_after, args.max_minutes)
+    try:
+        vae = train_vae(args, cfg, ds, accelerator, timings)
+        lat = encode_dataset(args, vae, ds, accelerator)
+        unet, text = train_unet(args, cfg, ds, lat, tokenizer, accelerator, timings)
+    except Stopped as e:
+        accelerator.print(f"{e}; checkpoint saved: run the same command again to continue")
+        if args.timing:
+            accelerator.print("timing " + json.dumps({k: round(v, 4) for k, v in timings.items()}))
+        return None
     recipe = {"script": "scripts/toyworld/train.py", "argv": sys.argv[1:] if argv is None else list(argv), "config": cfg,
               "seed": args.seed, "vae_steps": args.vae_steps, "unet_steps": args.unet_steps,
               "vae_batch": args.vae_batch, "unet_batch": args.unet_batch, "data": json.loads(ds.meta["genai.recipe"]),
