@@ -41,8 +41,7 @@ def render(
 ) -> None:
     """Render toy-world images of CAPTION to PNG files; prints one path per line.
 
-    Every image has its own random position, size and slight colour jitter; --seed makes the set
-    reproducible. The held-out shape (moon) can be drawn too: it is what `genai invert` learns.
+    Each image has its own random position, size and slight colour jitter; --seed makes them reproducible. The held-out shape (moon) can be drawn too: it is the concept left for textual inversion.
     """
     import secrets
     import sys

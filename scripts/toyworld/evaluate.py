@@ -48,6 +48,25 @@ def generate(pipe, prompts: list[str], seeds: list[int], steps: int, guidance: f
     return np.concatenate(out) if out else np.zeros((0, 0, 0, 3), np.uint8)
 
 
+def vae_check(pipe, analyzer, per_scene: int) -> dict:
+    """The analyzer's accuracy on fresh renders after a VAE round trip (no diffusion involved)."""
+    import torch
+
+    from genai_cli.toyworld import dataset as D
+
+    size = pipe.vae.config.sample_size
+    ds = D.build(per_scene, size, seed=12345)  # a seed training never used
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(ds), 128):
+            x = torch.from_numpy(ds.images[i : i + 128]).permute(0, 3, 1, 2).float().div(127.5).sub(1)  # (B, 3, H, W)
+            y = pipe.vae.decode(pipe.vae.encode(x).latent_dist.mean).sample  # (B, 3, H, W) in about -1..1
+            out.append(((y.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy())
+    pred = analyzer.predict(np.concatenate(out))
+    return {"shape": float((pred["shape"] == ds.shape).mean()), "colour": float((pred["colour"] == ds.colour).mean()),
+            "background": float((pred["background"] == ds.background).mean())}
+
+
 def confusion(true: list[str], pred: list[str], labels: list[str]) -> str:
     """A text table: rows = the prompt's label, columns = the analyzer's verdict, last column = % right."""
     extra = [p for p in dict.fromkeys(pred) if p not in labels]
@@ -92,6 +111,7 @@ def main(argv=None) -> dict:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (more than the free cores is much slower)")
     p.add_argument("--heldout-embedding", type=Path, help="also try the held-out shape with this textual-inversion file")
     p.add_argument("--analyzer", type=Path, default=None, help="analyzer file (default: the shipped one)")
+    p.add_argument("--vae-check", type=int, default=2, help="renders per scene sent through the VAE alone (0: skip)")
     args = p.parse_args(argv)
 
     import torch
@@ -101,6 +121,10 @@ def main(argv=None) -> dict:
     analyzer = A.load(args.analyzer)
     pipe = StableDiffusionPipeline.from_pretrained(str(args.model), local_files_only=True)
     pipe.set_progress_bar_config(disable=True)
+    if args.vae_check:
+        results_vae = vae_check(pipe, analyzer, args.vae_check)
+        print("VAE alone (encode + decode of fresh renders; the ceiling for generation): "
+              + ", ".join(f"{h} {100 * v:.1f}%" for h, v in results_vae.items()), flush=True)
     scenes = [s for s in all_scenes(include_held_out=False)]
     if args.limit:
         scenes = scenes[: args.limit]
@@ -131,6 +155,8 @@ def main(argv=None) -> dict:
     results = {"model": str(args.model), "steps": args.steps, "guidance": args.guidance, "seeds": args.seeds,
                "prompts": len(scenes), "images": len(images), "accuracy": acc, "targets": TARGETS,
                "seconds_first_64": round(t64, 2), "analyzer_accuracy_on_renders": analyzer.accuracy}
+    if args.vae_check:
+        results["vae_reconstruction_accuracy"] = results_vae
     if args.heldout_embedding:
         token = "<" + HELD_OUT + ">"
         pipe.load_textual_inversion(str(args.heldout_embedding), token=token)

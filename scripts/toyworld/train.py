@@ -64,7 +64,7 @@ KL_WEIGHT = 1e-6  # weight of the KL term (SD's VAE uses ~1e-6: latents stay inf
 UNET_STEPS = 2000  # U-Net + text encoder optimiser steps (the 2-hour CPU plan: size it from measured s/step)
 UNET_BATCH = 128  # latents per U-Net step
 UNET_LR = 5e-4  # AdamW learning rate
-WARMUP = 200  # linear warmup steps (both phases)
+WARMUP = 200  # linear warmup steps (both phases; at most a tenth of the phase)
 PUNCONDITIONAL = 0.1  # fraction of captions replaced by "" (classifier-free guidance)
 EMA_DECAY = 0.999  # exponential moving average of U-Net + text encoder weights (what is exported)
 CHECKPOINT_EVERY = 500  # steps between checkpoints (and on Ctrl-C)
@@ -187,7 +187,8 @@ def load_checkpoint(folder: Path, models: dict, optimizer, ema=None) -> int:
 
 
 def lr_lambda(total: int):
-    return lambda step: min(1.0, (step + 1) / WARMUP) * 0.5 * (1 + math.cos(math.pi * min(step, total) / max(total, 1)))
+    warmup = max(1, min(WARMUP, total // 10))  # short runs warm up for a tenth of their steps
+    return lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(step, total) / max(total, 1)))
 
 
 def step_rng(seed: int, phase: int, step: int) -> tuple[np.random.Generator, torch.Generator]:
@@ -271,6 +272,8 @@ def train_vae(args, cfg, ds: D.Dataset, accelerator, timings: dict):
             if args.budget.spent() and step < args.vae_steps:
                 save_checkpoint(ckpt, step, {"vae": vae}, opt)
                 bar.close()
+                if step > s0 + 1:
+                    timings["vae_s_per_step"] = (time.time() - t0) / (step - s0 - 1)
                 raise Stopped(f"vae: stopped at step {step} of {args.vae_steps}")
     except KeyboardInterrupt:
         save_checkpoint(ckpt, step, {"vae": vae}, opt)
@@ -284,12 +287,32 @@ def train_vae(args, cfg, ds: D.Dataset, accelerator, timings: dict):
 # --- phase 2: latents ----------------------------------------------------------------------------------------
 
 
+def vae_check(vae, size: int, per_scene: int = 2) -> dict:
+    """The analyzer's accuracy on fresh renders after a VAE round trip: the ceiling for generation."""
+    from genai_cli.toyworld import analyzer as A
+
+    fresh = D.build(per_scene, size, seed=12345)  # a seed the dataset does not use
+    dev = next(vae.parameters()).device
+    out = []
+    vae.eval()
+    with torch.no_grad():
+        for i in range(0, len(fresh), 128):
+            x = torch.from_numpy(fresh.images[i : i + 128]).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(dev)
+            y = vae.decode(vae.encode(x).latent_dist.mean).sample  # (B, 3, H, W)
+            out.append(((y.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy())
+    pred = A.load().predict(np.concatenate(out))
+    return {h: round(float((pred[h] == getattr(fresh, h)).mean()), 4) for h in ("shape", "colour", "background")}
+
+
 def encode_dataset(args, vae, ds: D.Dataset, accelerator) -> dict:
     from safetensors.torch import load_file, save_file
 
     path = args.out / "latents.safetensors"
     if path.exists():
         return load_file(str(path))
+    check = vae_check(vae, ds.images.shape[1])
+    accelerator.print(f"vae check (analyzer on VAE round trips of fresh renders): {check}")
+    (args.out / "vae-check.json").write_text(json.dumps(check) + "\n")
     vae.eval()
     means, stds = [], []
     with torch.no_grad():
@@ -368,6 +391,8 @@ def train_unet(args, cfg, ds: D.Dataset, lat: dict, tokenizer, accelerator, timi
             if args.budget.spent() and step < args.unet_steps:
                 save_checkpoint(ckpt, step, {"unet": accelerator.unwrap_model(unet), "text_encoder": accelerator.unwrap_model(text)}, opt, ema)
                 bar.close()
+                if step > s0 + 1:
+                    timings["unet_s_per_step"] = (time.time() - t0) / (step - s0 - 1)
                 raise Stopped(f"unet: stopped at step {step} of {args.unet_steps}")
     except KeyboardInterrupt:
         save_checkpoint(ckpt, step, {"unet": accelerator.unwrap_model(unet), "text_encoder": accelerator.unwrap_model(text)}, opt, ema)
