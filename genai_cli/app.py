@@ -27,6 +27,7 @@ COMMAND_GROUPS = {
     "config": "genai_cli.commands.config_cmd",
     "embed": "genai_cli.commands.embed",
     "conv": "genai_cli.commands.conv",
+    "toy": "genai_cli.commands.toy",
 }
 # Single commands, loaded lazily: name -> (module, function)
 COMMANDS = {

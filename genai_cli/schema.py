@@ -113,9 +113,16 @@ class TextConfig(Section):
     attention: TextAttentionConfig = TextAttentionConfig()
 
 
+class ToyConfig(Section):
+    n: int = Field(default=5, ge=1, le=100000)
+    out: str = "."
+    size: int = Field(default=32, ge=8, le=1024)
+
+
 class GenaiConfig(Section):
     runtime: RuntimeConfig = RuntimeConfig()
     embed: EmbedConfig = EmbedConfig()
     conv: ConvConfig = ConvConfig()
     image: ImageConfig = ImageConfig()
     text: TextConfig = TextConfig()
+    toy: ToyConfig = ToyConfig()

@@ -21,7 +21,7 @@ def test_version(cli):
 def test_help_lists_groups(cli):
     r = cli("--help")
     assert r.exit_code == 0
-    for name in ("config", "embed", "conv", "generate", "chat", "next", "attention", "imagine", "diffuse", "info"):
+    for name in ("config", "embed", "conv", "generate", "chat", "next", "attention", "imagine", "diffuse", "info", "toy"):
         assert name in r.stdout
 
 

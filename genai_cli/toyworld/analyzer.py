@@ -1,0 +1,161 @@
+"""The analyzer: a small CNN that reads shape, colour and background off a toy-world image.
+
+It judges generated images (scripts/toyworld/evaluate.py) and tests the renderer. The file is a
+genai CNN safetensors file (the format of genai_cli/conv/cnn.py: the layer list in metadata,
+torch-style tensors), so `genai conv` can load it by path; its one output layer holds three heads
+side by side, whose slices are in the metadata (`genai.heads`).
+scripts/toyworld/train_analyzer.py trains it on clean renders.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from genai_cli.toyworld.world import ALL_SHAPES, BACKGROUNDS, COLOURS
+
+PATH = Path(__file__).resolve().parent / "data" / "analyzer.safetensors"
+INPUT_SIZE = 32  # images are box-filtered to 32x32 RGB before the network sees them
+HEADS = {"shape": list(ALL_SHAPES), "colour": list(COLOURS), "background": list(BACKGROUNDS)}
+
+# The architecture, as data; (C, H, W) after each step.
+LAYERS = [
+    {"type": "conv2d", "name": "conv1", "in": 3, "out": 16, "kernel": 3, "stride": 1, "padding": 1},  # (16, 32, 32)
+    {"type": "relu"},
+    {"type": "maxpool2d", "size": 2},  # (16, 16, 16)
+    {"type": "conv2d", "name": "conv2", "in": 16, "out": 32, "kernel": 3, "stride": 1, "padding": 1},  # (32, 16, 16)
+    {"type": "relu"},
+    {"type": "maxpool2d", "size": 2},  # (32, 8, 8)
+    {"type": "conv2d", "name": "conv3", "in": 32, "out": 64, "kernel": 3, "stride": 1, "padding": 1},  # (64, 8, 8)
+    {"type": "relu"},
+    {"type": "maxpool2d", "size": 2},  # (64, 4, 4)
+    {"type": "conv2d", "name": "conv4", "in": 64, "out": 64, "kernel": 3, "stride": 1, "padding": 1},  # (64, 4, 4)
+    {"type": "relu"},
+    {"type": "maxpool2d", "size": 4},  # (64, 1, 1): a global max: where the shape is no longer matters
+    {"type": "flatten"},  # (64,)
+    {"type": "linear", "name": "fc1", "in": 64, "out": 64},  # (64,)
+    {"type": "relu"},
+    {"type": "linear", "name": "fc2", "in": 64, "out": sum(len(v) for v in HEADS.values())},  # (17,) = 7 + 6 + 4 logits
+]
+
+
+def head_slices(heads: dict[str, list[str]] = HEADS) -> dict[str, slice]:
+    out, start = {}, 0
+    for name, labels in heads.items():
+        out[name] = slice(start, start + len(labels))
+        start += len(labels)
+    return out
+
+
+def build_torch(layers: list[dict]):
+    """The layer list -> a torch nn.Sequential whose state_dict keys match the file (conv1.weight ...)."""
+    from torch import nn
+
+    mods = OrderedDict()
+    for i, spec in enumerate(layers):
+        kind = spec["type"]
+        if kind == "conv2d":
+            mods[spec["name"]] = nn.Conv2d(spec["in"], spec["out"], spec["kernel"], spec.get("stride", 1), spec.get("padding", 0))
+        elif kind == "linear":
+            mods[spec["name"]] = nn.Linear(spec["in"], spec["out"])
+        elif kind == "relu":
+            mods[f"relu{i}"] = nn.ReLU()
+        elif kind == "maxpool2d":
+            mods[f"pool{i}"] = nn.MaxPool2d(spec["size"])
+        elif kind == "flatten":
+            mods[f"flatten{i}"] = nn.Flatten()
+        else:
+            raise ValueError(f"unknown layer type {kind!r}")
+    return nn.Sequential(mods)
+
+
+def to_input(images: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
+    """(N, H, W, 3) uint8 (any H = W) -> (N, 3, size, size) float32 in 0..1."""
+    from PIL import Image
+
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[None]
+    if images.shape[1:3] != (size, size):
+        images = np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.Resampling.BOX if im.shape[0] >= size
+                                                                 else Image.Resampling.BILINEAR)) for im in images])
+    return np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0  # C-contiguous (N, 3, h, w)
+
+
+@dataclass
+class Verdict:
+    shape: str
+    colour: str
+    background: str
+    confidence: dict[str, float]  # head -> probability of the chosen label
+
+    def to_json(self) -> dict:
+        return {"shape": self.shape, "colour": self.colour, "background": self.background, "confidence": self.confidence}
+
+
+class Analyzer:
+    """analyzer(images) -> list[Verdict]. Runs in torch on the CPU, in batches."""
+
+    def __init__(self, model, heads: dict[str, list[str]], meta: dict):
+        self.model, self.heads, self.meta = model, heads, meta
+        self.slices = head_slices(heads)
+
+    @property
+    def accuracy(self) -> dict:
+        return json.loads(self.meta.get("genai.accuracy", "{}"))
+
+    def logits(self, images: np.ndarray, batch: int = 256) -> np.ndarray:
+        """(N, H, W, 3) uint8 -> (N, 17) logits."""
+        import torch
+
+        x = to_input(images)
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(x), batch):
+                out.append(self.model(torch.from_numpy(x[i : i + batch])).numpy())
+        return np.concatenate(out) if out else np.zeros((0, sum(len(v) for v in self.heads.values())), np.float32)
+
+    def predict(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """-> {head: (N,) label indices}."""
+        z = self.logits(images)
+        return {name: z[:, s].argmax(1) for name, s in self.slices.items()}
+
+    def __call__(self, images: np.ndarray) -> list[Verdict]:
+        z = self.logits(images)
+        verdicts = []
+        for row in z:
+            labels, conf = {}, {}
+            for name, s in self.slices.items():
+                p = np.exp(row[s] - row[s].max())
+                p /= p.sum()
+                k = int(p.argmax())
+                labels[name], conf[name] = self.heads[name][k], round(float(p[k]), 4)
+            verdicts.append(Verdict(labels["shape"], labels["colour"], labels["background"], conf))
+        return verdicts
+
+
+def load(path: str | Path | None = None) -> Analyzer:
+    """Load the shipped analyzer (or another file of the same format) — safetensors only, no pickles."""
+    import torch
+    from safetensors.numpy import load_file
+    from safetensors import safe_open
+
+    path = Path(path) if path is not None else PATH
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: run scripts/toyworld/train_analyzer.py")
+    with safe_open(str(path), framework="np") as f:
+        meta = f.metadata() or {}
+    if meta.get("genai.kind") != "cnn" or "genai.heads" not in meta:
+        raise ValueError(f"{path} is not a toy-world analyzer (no genai.heads in its metadata)")
+    layers = json.loads(meta["genai.layers"])
+    heads = json.loads(meta["genai.heads"])
+    model = build_torch(layers)
+    tensors = load_file(str(path))
+    state = {k: torch.from_numpy(v) for k, v in tensors.items() if k not in ("samples", "sample_labels")}
+    model.load_state_dict(state)
+    model.eval()
+    return Analyzer(model, heads, meta)
