@@ -235,7 +235,7 @@ def test_plot_writes_png_and_never_overwrites(cli, tmp_path):
         assert im.format == "PNG" and im.size[0] > 300
     r = cli("embed", "plot", "china", "beijing", "russia", "moscow")
     second = r.stdout.strip()
-    assert second != first and second.endswith("embed-plot-2.png")  # a fresh name, nothing lost
+    assert second != first and second.endswith("embed-plot-1.png")  # a fresh name, nothing lost
     out = tmp_path / "mine.png"
     out.write_bytes(b"precious")
     r = cli("embed", "plot", "paris", "rome", "--out", str(out))

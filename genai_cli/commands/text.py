@@ -368,7 +368,7 @@ def attention(
     from genai_cli.text.generate import chat_ids, check_prompt
     from genai_cli.text.inspect import attention as attention_map
     from genai_cli.text.inspect import resolve_layer_head, token_text
-    from genai_cli.text.plot import fresh_path, heatmap
+    from genai_cli.text.plot import heatmap
 
     cfg = cfgmod.section("text", config, model=model)
     acfg = {**cfg["attention"], **{k: v for k, v in {"layer": layer, "head": head}.items() if v is not None}}
@@ -389,15 +389,14 @@ def attention(
     head_label = "mean" if hi is None else str(hi)
     default = Path(acfg["plot_dir"]).expanduser() / f"attention-L{li}-H{head_label}.png"
     target = output if output is not None else default
-    path = fresh_path(target, force)
-    if path != target:
-        console.warn(f"{target} exists: writing {path} instead (--force overwrites)")
     n_layers, n_heads = lm.model.config.num_hidden_layers, lm.model.config.num_attention_heads
     title = (f"{lm.name}: layer {li} of 0-{n_layers - 1}, "
              + (f"mean of {n_heads} heads" if hi is None else f"head {hi} of 0-{n_heads - 1}"))
     recipe = {"command": "attention", "model": lm.name, "layer": li, "head": head_label, "tokens": len(ids),
               "chat_template": chat_template, "text": text}
-    heatmap(weights, tokens, title, path, recipe)
+    path = heatmap(weights, tokens, title, target, recipe, force)
+    if path != target:
+        console.warn(f"{target} exists: wrote {path} instead (--force overwrites)")
     if json_out:
         console.result_json({**recipe, "path": str(path), "token_strings": tokens, "weights": weights.round(6).tolist()})
     else:

@@ -10,7 +10,6 @@ name, stem-1.png, stem-2.png ..., is chosen instead).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -20,34 +19,23 @@ SEQUENTIAL = "gray"  # maps with no negative value, and inputs
 CLIP_PERCENTILE = 99.5  # large signed maps: colours saturate at this percentile of |value| (arrows on the bar)
 
 
-def fresh_path(path: Path, force: bool) -> Path:
-    """`path` if it is free (or force), else the first free stem-N.suffix next to it."""
-    if force or not path.exists():
-        return path
-    n = 1
-    while True:
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-        if not candidate.exists():
-            return candidate
-        n += 1
-
-
 def save(fig, path: Path, force: bool, recipe: dict) -> Path:
     """Write the figure atomically, with its recipe in a PNG text chunk; returns the path used."""
     import matplotlib.pyplot as plt
 
+    from genai_cli.files import publish, temp_path
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    path = fresh_path(path, force)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = temp_path(path)
     try:
         fig.savefig(tmp, format="png", dpi=recipe.get("dpi", 110),
                     metadata={"Software": "genai", "parameters": json.dumps(recipe, default=str)})
-        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     finally:
         plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return publish(tmp, path, force)
 
 
 def _pyplot():

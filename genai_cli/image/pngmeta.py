@@ -11,7 +11,6 @@ Two tEXt chunks:
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -69,30 +68,16 @@ def write_png(image: Any, path: Path, text: dict[str, str] | None = None, force:
     info = PngInfo()
     for k, v in (text or {}).items():
         info.add_text(k, v)
+    from genai_cli.files import publish, temp_path
+
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
+    tmp = temp_path(path)
     try:
         image.save(tmp, format="PNG", pnginfo=info)
-        if force:
-            os.replace(tmp, path)
-            return path
-        candidate, i = path, 0
-        while True:
-            try:
-                os.link(tmp, candidate)  # atomic, and fails if the name is taken
-                return candidate
-            except FileExistsError:
-                i += 1
-                candidate = path.with_name(f"{path.stem}-{i}{path.suffix}")
-            except OSError:  # a file system without hard links: check, then rename
-                if candidate.exists():
-                    i += 1
-                    candidate = path.with_name(f"{path.stem}-{i}{path.suffix}")
-                    continue
-                os.replace(tmp, candidate)
-                return candidate
-    finally:
+    except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+    return publish(tmp, path, force)
 
 
 def read_png_text(path: Path) -> dict[str, str]:

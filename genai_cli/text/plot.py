@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 
-def fresh_path(path: Path, force: bool) -> Path:
-    """`path` itself when it is free (or `force`), else path-1.png, path-2.png, ..."""
-    if force or not path.exists():
-        return path
-    for n in range(1, 10_000):
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-        if not candidate.exists():
-            return candidate
-    raise FileExistsError(path)
-
-
-def heatmap(weights: Any, tokens: list[str], title: str, path: Path, recipe: dict[str, Any]) -> Path:
+def heatmap(weights: Any, tokens: list[str], title: str, path: Path, recipe: dict[str, Any], force: bool = False) -> Path:
     """Draw `weights` [T, T] (row: the token that looks, column: the token looked at) to `path`.
 
     The PNG carries its recipe: a `parameters` text chunk and the settings as JSON."""
@@ -51,17 +39,19 @@ def heatmap(weights: Any, tokens: list[str], title: str, path: Path, recipe: dic
                         color="white" if w[i, j] < 0.36 * w.max() else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="attention weight")
     fig.tight_layout()
+    from genai_cli.files import publish, temp_path
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.png")
+    tmp = temp_path(path)
     meta = {"parameters": _parameters_text(recipe), "genai": json.dumps(recipe, ensure_ascii=False)}
     try:
         fig.savefig(tmp, format="png", metadata=meta)
-        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     finally:
         plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return publish(tmp, path, force)
 
 
 def _label(token: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -14,29 +13,22 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def fresh_path(path: Path, taken: set[Path]) -> Path:
-    """`path`, or `stem-2.png`, `stem-3.png` ... the first name neither on disk nor already chosen."""
-    candidate, k = path, 1
-    while candidate.exists() or candidate in taken:
-        k += 1
-        candidate = path.with_name(f"{path.stem}-{k}{path.suffix}")
-    return candidate
-
-
-def write_png(pixels, path: Path, parameters: str) -> None:
+def write_png(pixels, path: Path, parameters: str, force: bool = False) -> Path:
     """Write (H, W, 3) uint8 to `path` via a temp name + rename; the recipe goes in the `parameters` text chunk."""
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
 
     info = PngInfo()
     info.add_text("parameters", parameters)  # the AUTOMATIC1111 chunk other tools read
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    from genai_cli.files import publish, temp_path
+
+    tmp = temp_path(path)
     try:
         Image.fromarray(pixels).save(tmp, format="PNG", pnginfo=info)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return publish(tmp, path, force)
 
 
 def write_renders(scene: Scene, n: int, out: Path, size: int, seed: int, force: bool = False) -> list[Path]:
@@ -44,13 +36,8 @@ def write_renders(scene: Scene, n: int, out: Path, size: int, seed: int, force: 
     out.mkdir(parents=True, exist_ok=True)
     base = slug(scene.caption)
     paths: list[Path] = []
-    taken: set[Path] = set()
     for i in range(n):
-        path = out / f"{base}-s{seed}-{i:03d}.png"
-        if not force:
-            path = fresh_path(path, taken)
-        taken.add(path)
         pixels = R.render(scene, size, R.image_rng(seed, i))
-        write_png(pixels, path, f"{scene.caption}\nSeed: {seed}, Index: {i}, Size: {size}x{size}, Renderer: genai toy render")
-        paths.append(path)
+        recipe = f"{scene.caption}\nSeed: {seed}, Index: {i}, Size: {size}x{size}, Renderer: genai toy render"
+        paths.append(write_png(pixels, out / f"{base}-s{seed}-{i:03d}.png", recipe, force))
     return paths

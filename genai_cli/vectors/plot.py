@@ -6,7 +6,6 @@ to the second: parallel arrows of similar length are the word2vec country -> cap
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -27,16 +26,6 @@ def pca_2d(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return coords, np.pad(ratio, (0, 2 - len(ratio)))
 
 
-def free_name(path: Path) -> Path:
-    """`path`, or path-2, path-3 ... if it exists."""
-    if not path.exists():
-        return path
-    n = 2
-    while (candidate := path.with_name(f"{path.stem}-{n}{path.suffix}")).exists():
-        n += 1
-    return candidate
-
-
 def plot_words(vs: Vectors, words: list[str], out: Path, pairs: bool = False, force: bool = False,
                fresh_name: bool = False, title: str | None = None) -> dict:
     if len(words) < 2:
@@ -47,10 +36,8 @@ def plot_words(vs: Vectors, words: list[str], out: Path, pairs: bool = False, fo
         raise UsageError(f"--out must end in .png: {out}")
     if out.is_dir():
         raise UsageError(f"--out is a folder: {out}", hint="give a file name ending in .png")
-    if out.exists() and not force:
-        if not fresh_name:
-            raise UsageError(f"{out} exists", hint="use --force to overwrite it, or another --out")
-        out = free_name(out)
+    if out.exists() and not force and not fresh_name:
+        raise UsageError(f"{out} exists", hint="use --force to overwrite it, or another --out")
     if not out.parent.exists():
         raise UsageError(f"folder does not exist: {out.parent}")
     rows = [vs.require(w) for w in words]
@@ -81,11 +68,15 @@ def plot_words(vs: Vectors, words: list[str], out: Path, pairs: bool = False, fo
     ax.grid(alpha=0.3)
     ax.margins(0.15)
     fig.tight_layout()
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}.png")
+    from genai_cli.files import publish, temp_path
+
+    tmp = temp_path(out)
     try:
         fig.savefig(tmp)
-        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
+    out = publish(tmp, out, force)  # with fresh_name, an existing file gets a new name, never replaced
     return {"path": str(out), "words": words, "coords": coords.round(6).tolist(), "explained_variance": ratio.round(6).tolist()}
