@@ -48,3 +48,18 @@ def free_path(path: Path) -> Path:
         n += 1
         candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
     return candidate
+
+
+def save_figure(fig, path: Path, force: bool = False, **savefig_kwargs) -> Path:
+    """Save a matplotlib figure as PNG through a temp name, close it, and `publish` it."""
+    import matplotlib.pyplot as plt
+
+    tmp = temp_path(path)
+    try:
+        fig.savefig(tmp, format="png", **savefig_kwargs)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
+    return publish(tmp, path, force)

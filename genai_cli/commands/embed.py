@@ -138,7 +138,7 @@ def analogy(
             obj["explain"] = ops.explain(vs, q[0], q[1], q[2], topn=min(5, s["topn"] + 3))
             return obj, _explain_text(obj["explain"], res)
         if multi:
-            return obj, "  ".join(f"{w} {v:.4f}" for w, v in zip(res.words, res.scores))
+            return obj, res.one_line()
         return obj, "\n".join(res.text_lines())
 
     _run_queries(words, answer, json_out, usage)
@@ -188,7 +188,7 @@ def similar(
         _arity(q, 1, "genai embed similar WORD")
         res = ops.similar(vs, q[0], s["topn"])
         if multi:
-            return res.as_dict(), "  ".join(f"{w} {v:.4f}" for w, v in zip(res.words, res.scores))
+            return res.as_dict(), res.one_line()
         return res.as_dict(), "\n".join(res.text_lines())
 
     _run_queries(words, answer, json_out, "genai embed similar WORD")

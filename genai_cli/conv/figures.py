@@ -21,21 +21,11 @@ CLIP_PERCENTILE = 99.5  # large signed maps: colours saturate at this percentile
 
 def save(fig, path: Path, force: bool, recipe: dict) -> Path:
     """Write the figure atomically, with its recipe in a PNG text chunk; returns the path used."""
-    import matplotlib.pyplot as plt
-
-    from genai_cli.files import publish, temp_path
+    from genai_cli.files import save_figure
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(path)
-    try:
-        fig.savefig(tmp, format="png", dpi=recipe.get("dpi", 110),
-                    metadata={"Software": "genai", "parameters": json.dumps(recipe, default=str)})
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        plt.close(fig)
-    return publish(tmp, path, force)
+    return save_figure(fig, path, force, dpi=recipe.get("dpi", 110),
+                       metadata={"Software": "genai", "parameters": json.dumps(recipe, default=str)})
 
 
 def _pyplot():

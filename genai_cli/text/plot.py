@@ -39,19 +39,11 @@ def heatmap(weights: Any, tokens: list[str], title: str, path: Path, recipe: dic
                         color="white" if w[i, j] < 0.36 * w.max() else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="attention weight")
     fig.tight_layout()
-    from genai_cli.files import publish, temp_path
+    from genai_cli.files import save_figure
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(path)
     meta = {"parameters": _parameters_text(recipe), "genai": json.dumps(recipe, ensure_ascii=False)}
-    try:
-        fig.savefig(tmp, format="png", metadata=meta)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        plt.close(fig)
-    return publish(tmp, path, force)
+    return save_figure(fig, path, force, metadata=meta)
 
 
 def _label(token: str) -> str:

@@ -44,6 +44,10 @@ class Neighbours:
     def text_lines(self) -> list[str]:
         return [f"{w}\t{s:.4f}" for w, s in zip(self.words, self.scores)]
 
+    def one_line(self) -> str:
+        """All candidates on one line, the answer first (stdin mode: one line per query)."""
+        return "  ".join(f"{w} {s:.4f}" for w, s in zip(self.words, self.scores))
+
 
 def _top(vs: Vectors, scores: np.ndarray, exclude: list[int], topn: int) -> tuple[list[str], list[float]]:
     """The `topn` best rows, best first, never one of `exclude`."""

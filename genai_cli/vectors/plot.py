@@ -68,15 +68,7 @@ def plot_words(vs: Vectors, words: list[str], out: Path, pairs: bool = False, fo
     ax.grid(alpha=0.3)
     ax.margins(0.15)
     fig.tight_layout()
-    from genai_cli.files import publish, temp_path
+    from genai_cli.files import save_figure
 
-    tmp = temp_path(out)
-    try:
-        fig.savefig(tmp)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        plt.close(fig)
-    out = publish(tmp, out, force)  # with fresh_name, an existing file gets a new name, never replaced
+    out = save_figure(fig, out, force)  # with fresh_name, an existing file gets a new name, never replaced
     return {"path": str(out), "words": words, "coords": coords.round(6).tolist(), "explained_variance": ratio.round(6).tolist()}
