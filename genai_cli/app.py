@@ -34,6 +34,7 @@ COMMANDS = {
     "imagine": ("genai_cli.commands.imagine", "imagine"),
     "diffuse": ("genai_cli.commands.diffuse", "diffuse"),
     "info": ("genai_cli.commands.info", "info"),
+    "invert": ("genai_cli.commands.invert", "invert"),
     "generate": ("genai_cli.commands.text", "generate"),
     "chat": ("genai_cli.commands.text", "chat"),
     "next": ("genai_cli.commands.text", "next_token"),

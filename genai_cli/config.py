@@ -24,7 +24,7 @@ import os
 import sys
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence, Union
 
 from genai_cli import __version__
 from genai_cli.errors import UsageError
@@ -81,21 +81,26 @@ def _platform_dir(kind: str) -> Path:
     return Path(getattr(platformdirs, f"user_{kind}_dir")("genai", appauthor=False))
 
 
-def layer_files(config_file: Path | str | None = None) -> list[Path]:
-    """The config files in force, lowest priority first."""
+ConfigFiles = Union[Path, str, Sequence[Union[Path, str]], None]
+
+
+def layer_files(config_file: ConfigFiles = None) -> list[Path]:
+    """The config files in force, lowest priority first. `config_file` is --config's file, or a list
+    of files layered in order (a command's preset, then --config)."""
     files = [default_config_path()]
     user = user_config_path()
     if user is not None:
         files.append(user)
-    if config_file is not None:
-        path = Path(config_file).expanduser()
+    extra = [config_file] if isinstance(config_file, (str, Path)) else list(config_file or [])
+    for given in extra:
+        path = Path(given).expanduser()
         if not path.is_file():
             raise UsageError(f"config file not found: {path}", hint="check the path given to --config")
         files.append(path)
     return files
 
 
-def load(config_file: Path | str | None = None) -> dict[str, Any]:
+def load(config_file: ConfigFiles = None) -> dict[str, Any]:
     """The merged, validated configuration as a plain nested dict (cached)."""
     files = layer_files(config_file)
     key = _cache_key(files)
@@ -111,14 +116,14 @@ def load(config_file: Path | str | None = None) -> dict[str, Any]:
     return merged
 
 
-def load_model(config_file: Path | str | None = None):
+def load_model(config_file: ConfigFiles = None):
     """The merged configuration as a validated `schema.GenaiConfig`."""
     from genai_cli.schema import GenaiConfig
 
     return GenaiConfig.model_validate(load(config_file))
 
 
-def section(name: str, config_file: Path | str | None = None, **flags: Any) -> dict[str, Any]:
+def section(name: str, config_file: ConfigFiles = None, **flags: Any) -> dict[str, Any]:
     """One section of the merged config with the flags that were given (not None) on top."""
     values = dict(load(config_file)[name])
     values.update({k: v for k, v in flags.items() if v is not None})

@@ -57,7 +57,7 @@ class ConvConfig(Section):
 
 
 class DiffuseConfig(Section):
-    schedule: str = "sd15"
+    schedule: str = "toy"
     steps: str | None = None
     n: int = Field(default=6, ge=2, le=64)
     size: int = Field(default=256, ge=8, le=4096)
@@ -81,6 +81,7 @@ class ImageConfig(Section):
     step_frames: int = Field(default=6, ge=2, le=64)
     batch_size: int = Field(default=1, ge=1)
     single_file_config: str | None = None
+    embeddings: list[str] = []
     diffuse: DiffuseConfig = DiffuseConfig()
 
 
@@ -119,6 +120,31 @@ class ToyConfig(Section):
     size: int = Field(default=32, ge=8, le=1024)
 
 
+class InvertConfig(Section):
+    model: str = "sd15"
+    images: str | None = None
+    token: str | None = None
+    init_word: str | None = None
+    out: str | None = None
+    property: Literal["object", "style"] = "object"
+    num_vectors: int = Field(default=1, ge=1, le=64)
+    steps: int = Field(default=3000, ge=1)
+    lr: float = Field(default=5e-4, gt=0)
+    batch_size: int = Field(default=1, ge=1)
+    grad_accum: int = Field(default=4, ge=1)
+    resolution: int | None = Field(default=None, ge=8)
+    repeats: int = Field(default=100, ge=1)
+    flip: float = Field(default=0.5, ge=0, le=1)
+    seed: int = Field(default=0, ge=0, lt=2**32)
+    format: Literal["diffusers", "a1111"] = "diffusers"
+    save_every: int = Field(default=500, ge=0)
+    checkpoint_every: int = Field(default=500, ge=0)
+    validate_every: int = Field(default=0, ge=0)
+    validation_prompt: str | None = None
+    validation_n: int = Field(default=4, ge=1, le=64)
+    validation_steps: int = Field(default=25, ge=1, le=1000)
+
+
 class GenaiConfig(Section):
     runtime: RuntimeConfig = RuntimeConfig()
     embed: EmbedConfig = EmbedConfig()
@@ -126,3 +152,4 @@ class GenaiConfig(Section):
     image: ImageConfig = ImageConfig()
     text: TextConfig = TextConfig()
     toy: ToyConfig = ToyConfig()
+    invert: InvertConfig = InvertConfig()

@@ -19,6 +19,16 @@ def session_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("genai-cache")
 
 
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory) -> Path:
+    """A tiny random-weight Stable Diffusion pipeline saved as a diffusers folder, built once per session."""
+    from genai_cli.image.loading import quiet_libraries
+    from genai_cli.image.tiny import save_tiny_pipeline
+
+    quiet_libraries()
+    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny") / "tiny-sd", seed=0)
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch, session_cache, tmp_path):
     """No user config, the session cache, no network, no colour; run in a temp dir."""

@@ -31,16 +31,6 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="session")
-def tiny(tmp_path_factory) -> Path:
-    """A tiny random-weight pipeline saved as a diffusers folder, built once per session."""
-    from genai_cli.image.loading import quiet_libraries
-    from genai_cli.image.tiny import save_tiny_pipeline
-
-    quiet_libraries()
-    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny") / "tiny-sd", seed=0)
-
-
 def _pixels(path) -> np.ndarray:
     with Image.open(path) as im:
         return np.asarray(im.convert("RGB"), dtype=np.int16)

@@ -42,7 +42,7 @@ def imagine(
         typer.Option(
             "--model",
             "-m",
-            help="sd15, sd21, sd-turbo, a hub id, a diffusers folder or a .safetensors file. [config: image.model]",
+            help="toy (built in, offline), sd15, sd21, sd-turbo, a hub id, a diffusers folder or a .safetensors file. [config: image.model]",
             show_default=False,
         ),
     ] = None,
@@ -135,6 +135,15 @@ def imagine(
             show_default=False,
         ),
     ] = None,
+    embedding: Annotated[
+        Optional[list[Path]],
+        typer.Option(
+            "--embedding",
+            "-e",
+            help="A learned word (textual inversion: genai invert, diffusers or AUTOMATIC1111 file); repeatable. [config: image.embeddings]",
+            show_default=False,
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Replace files of the same name instead of choosing fresh names.")
     ] = False,
@@ -171,6 +180,7 @@ def imagine(
         low_memory=low_memory,
         batch_size=batch_size,
         single_file_config=single_file_config,
+        embeddings=[str(p) for p in embedding] if embedding else None,
     )
     if cfg["seed"] is None:
         cfg["seed"] = config.section("runtime", config_file)["seed"]
@@ -200,6 +210,9 @@ def imagine(
         )
     )
     source = loading.locate(s.model)
+    from genai_cli.invert import embeddings as E
+
+    learned = [E.read(Path(p)) for p in cfg["embeddings"]]  # unreadable files fail here, before the model loads
     limits = loading.size_limits(source)  # from the folder's configs; None for a single file
     size = check_size(s, limits)
 
@@ -220,10 +233,17 @@ def imagine(
     if main:
         console.info(f"loading {s.model}" + (f" ({source.path})" if str(source.path) != s.model else ""))
     pipe = loading.load_pipeline(source, rt.dtype, s.single_file_config)
+    for emb in learned:
+        E.add_to_pipeline(pipe, emb)
+        if main:
+            console.info(f"learned word {emb.token} ({emb.vectors.shape[0]} vector(s)) from {emb.source}")
+    if main:
+        _report_unknown_words(pipe.tokenizer, s)
     if limits is None:  # a single file: its size range is known only now
         size = check_size(s, loading.pipeline_size_limits(pipe))
     pipe = generate.prepare(pipe, s, rt.device)
-    run_info = {"model_path": str(source.path), "device": str(rt.device), "precision": rt.precision}
+    run_info = {"model_path": str(source.path), "device": str(rt.device), "precision": rt.precision,
+                "embeddings": [{"token": e.token, "path": str(e.source)} for e in learned]}
     failed = written = 0
     from contextlib import nullcontext
 
@@ -240,6 +260,22 @@ def imagine(
     distributed.finish(st)
     if failed:
         raise GenaiError(f"{failed} image(s) came out as NaN", hint="run again with --precision fp32 (or bf16)")
+
+
+def _report_unknown_words(tokenizer, s) -> None:
+    """A toy-world model knows a few dozen words: say which words of each prompt it will not understand
+    (CLIP's tokenizer would silently split them into meaningless letters)."""
+    from genai_cli import console
+    from genai_cli.image.loading import is_toy_tokenizer
+
+    if not is_toy_tokenizer(tokenizer):
+        return
+    from genai_cli.toyworld import vocab
+
+    for prompt in dict.fromkeys([*s.prompts, s.negative]):
+        unknown = vocab.unknown_words(prompt, tokenizer)
+        if unknown:
+            console.warn(f"{vocab.unknown_message(unknown)} (in {prompt!r}); `genai toy words` lists the words it knows")
 
 
 def _report(r, s, json_out: bool) -> int:

@@ -36,6 +36,7 @@ def render(
     size: Annotated[Optional[int], typer.Option("--size", min=8, max=1024, help="Image side in pixels. [config: toy.size]", show_default=False)] = None,
     seed: SeedOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite files of the same name (else fresh names are chosen).")] = False,
+    captions: Annotated[bool, typer.Option("--captions", help="Also write NAME.txt beside each PNG: its caption with {} for the shape (for genai invert).")] = False,
     config_file: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -68,7 +69,8 @@ def render(
         console.info(f"seed {seed} (give --seed {seed} to draw the same images again)")
 
     def draw(scene) -> None:
-        paths = files.write_renders(scene, values["n"], Path(values["out"]), values["size"], seed, force=force)
+        paths = files.write_renders(scene, values["n"], Path(values["out"]), values["size"], seed, force=force,
+                                    caption_files=captions)
         for i, p in enumerate(paths):
             if as_json:
                 console.result_json({"path": str(p), "caption": scene.caption, "seed": seed, "index": i, "size": values["size"]})

@@ -35,11 +35,11 @@ def load_scheduler_config(spec: str | None) -> tuple[dict[str, Any], str]:
         return builtin_config(), "sd15 (built-in)"
     spec = spec.strip()
     if spec == TOY:
-        raise UsageError(
-            "the built-in toy-world model is not available yet in this version of genai",
-            hint="leave --schedule out for Stable Diffusion 1.5's schedule, or pass a scheduler_config.json or a model folder",
-        )
-    path = Path(models.aliases("image").get(spec, spec)).expanduser()
+        from genai_cli.image.loading import toy
+
+        path = toy().path
+    else:
+        path = Path(models.aliases("image").get(spec, spec)).expanduser()
     if not path.exists():
         path = models.resolve(spec, "image", allow_patterns=["scheduler/*.json"])
     for candidate in (path, path / "scheduler" / "scheduler_config.json", path / "scheduler_config.json"):

@@ -1,6 +1,6 @@
 """Where a Stable Diffusion pipeline comes from, and loading it safely.
 
-    toy                      the built-in toy-world model (not shipped yet: a clear error)
+    toy                      the built-in toy-world model, shipped in the package (genai_cli/toyworld/data/pipeline)
     sd15, sd21, sd-turbo     aliases in configs/models.yaml (section `image:`) -> hub ids
     org/name                 a hub id: the local Hugging Face cache, the network only when allowed
     ./folder                 a local diffusers folder (model_index.json)
@@ -21,6 +21,7 @@ from typing import Any
 from genai_cli.errors import GenaiError, UsageError
 
 TOY = "toy"
+TOY_PIPELINE = Path(__file__).resolve().parents[1] / "toyworld" / "data" / "pipeline"  # scripts/toyworld/ trains it
 # what a hub snapshot needs: configs, tokenizer files, and the full-precision safetensors weights
 HUB_PATTERNS = [
     "model_index.json",
@@ -57,11 +58,7 @@ def locate(name: str) -> ModelSource:
             "empty --model", hint="name an alias (" + ", ".join(models.aliases("image")) + "), a hub id or a path"
         )
     if name == TOY:
-        raise UsageError(
-            "the built-in toy-world model is not available yet in this version of genai",
-            hint="pass a local diffusers folder or .safetensors file with --model (scripts/make_tiny_pipeline.py "
-            "writes a tiny one), or a hub id / alias such as sd15 that is in your Hugging Face cache",
-        )
+        return toy()
     target = models.aliases("image").get(name, name)
     path = Path(target).expanduser()
     if path.exists():
@@ -79,13 +76,29 @@ def locate(name: str) -> ModelSource:
         raise GenaiError(
             e.message,
             hint=f"get it with `hf download {target}` on a machine with network (or unset HF_HUB_OFFLINE); offline, "
-            "pass a local diffusers folder or .safetensors file with --model (scripts/make_tiny_pipeline.py writes a "
-            "tiny one); --model toy, the built-in model, is not shipped yet",
+            "try the built-in model with --model toy (32x32 coloured shapes, no download), or pass a local diffusers "
+            "folder or .safetensors file with --model",
             exit_code=e.exit_code,
         ) from None
     if not (folder / "model_index.json").is_file():
         raise GenaiError(f"hub model {shown} is not a diffusers pipeline (no model_index.json)")
     return ModelSource(name, folder, "folder", hub_id=target)
+
+
+def toy() -> ModelSource:
+    """The built-in toy-world pipeline (a diffusers folder inside the package)."""
+    if not (TOY_PIPELINE / "model_index.json").is_file():
+        raise GenaiError(
+            f"the built-in toy model is missing from this installation ({TOY_PIPELINE})",
+            hint="reinstall genai (pip install -e . from the repository ships it as package data)",
+        )
+    return ModelSource(TOY, TOY_PIPELINE, "folder")
+
+
+def is_toy_tokenizer(tokenizer: Any) -> bool:
+    """A toy-world vocabulary (the built-in model or a copy of it): every word is one token, so
+    words it does not know can be listed (genai_cli.toyworld.vocab)."""
+    return len(tokenizer.get_vocab()) < 1000 and "background</w>" in tokenizer.get_vocab()
 
 
 def _local(name: str, path: Path) -> ModelSource:

@@ -31,13 +31,28 @@ def write_png(pixels, path: Path, parameters: str, force: bool = False) -> Path:
     return publish(tmp, path, force)
 
 
-def write_renders(scene: Scene, n: int, out: Path, size: int, seed: int, force: bool = False) -> list[Path]:
-    """Render n images of `scene` (image i from image_rng(seed, i)) into folder `out` -> their paths."""
+def write_renders(scene: Scene, n: int, out: Path, size: int, seed: int, force: bool = False,
+                  caption_files: bool = False) -> list[Path]:
+    """Render n images of `scene` (image i from image_rng(seed, i)) into folder `out` -> their paths.
+
+    caption_files: also write NAME.txt beside NAME.png, the caption with {} in place of the shape
+    (`a red {} on a white background`): what `genai invert` trains the new word's slot with."""
     out.mkdir(parents=True, exist_ok=True)
     base = slug(scene.caption)
     paths: list[Path] = []
     for i in range(n):
         pixels = R.render(scene, size, R.image_rng(seed, i))
         recipe = f"{scene.caption}\nSeed: {seed}, Index: {i}, Size: {size}x{size}, Renderer: genai toy render"
-        paths.append(write_png(pixels, out / f"{base}-s{seed}-{i:03d}.png", recipe, force))
+        path = write_png(pixels, out / f"{base}-s{seed}-{i:03d}.png", recipe, force)
+        if caption_files:
+            _write_text(path.with_suffix(".txt"), scene.caption.replace(f" {scene.shape} ", " {} ") + "\n")
+        paths.append(path)
     return paths
+
+
+def _write_text(path: Path, text: str) -> None:
+    from genai_cli.files import temp_path
+
+    tmp = temp_path(path)
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)  # the PNG's name was fresh (or --force), so is its caption's

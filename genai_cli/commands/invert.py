@@ -1,0 +1,157 @@
+"""`genai invert`: textual inversion — teach an image model a new word from a few images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from genai_cli.commands.common import ConfigOpt, DeviceOpt, JsonOpt, PrecisionOpt
+
+PRESETS = ("toy-cpu", "sd15-gpu")  # configs/invert-<name>.yaml
+
+
+def _opt(flag: str, help: str, **kw):
+    return typer.Option(flag, help=help, show_default=False, **kw)
+
+
+def invert(
+    images: Annotated[Optional[Path], _opt("--images", "Folder of 3-5 images of the concept. [config: invert.images]")] = None,
+    token: Annotated[Optional[str], _opt("--token", "The new word, e.g. '<my-cat>'. [config: invert.token]")] = None,
+    init_word: Annotated[Optional[str], _opt("--init-word", "An existing one-token word to start from, e.g. cat. [config: invert.init_word]")] = None,
+    model: Annotated[Optional[str], _opt("--model", "toy, sd15, sd21, a hub id, a diffusers folder or a .safetensors file. [config: invert.model]")] = None,
+    preset: Annotated[Optional[str], _opt("--preset", "Settings for a model and machine: toy-cpu or sd15-gpu (configs/invert-*.yaml). Default: toy-cpu when the model is toy.")] = None,
+    out: Annotated[Optional[Path], _opt("--out", "Output folder (default ./invert-<token>). [config: invert.out]")] = None,
+    property_: Annotated[Optional[str], _opt("--property", "object or style: which prompt templates. [config: invert.property]")] = None,
+    num_vectors: Annotated[Optional[int], _opt("--num-vectors", "Vectors the new word spans. [config: invert.num_vectors]")] = None,
+    steps: Annotated[Optional[int], _opt("--steps", "Optimiser steps in all. [config: invert.steps]")] = None,
+    lr: Annotated[Optional[float], _opt("--lr", "Learning rate (AdamW, constant). [config: invert.lr]")] = None,
+    batch_size: Annotated[Optional[int], _opt("--batch-size", "Images per micro-batch, per process. [config: invert.batch_size]")] = None,
+    grad_accum: Annotated[Optional[int], _opt("--grad-accum", "Micro-batches per optimiser step. [config: invert.grad_accum]")] = None,
+    resolution: Annotated[Optional[int], _opt("--resolution", "Training image side in pixels (default: the model's). [config: invert.resolution]")] = None,
+    repeats: Annotated[Optional[int], _opt("--repeats", "Times each image appears per epoch. [config: invert.repeats]")] = None,
+    seed: Annotated[Optional[int], _opt("--seed", "Seed of every random draw. [config: invert.seed]", min=0, max=2**32 - 1)] = None,
+    format_: Annotated[Optional[str], _opt("--format", "diffusers, or a1111 to also write AUTOMATIC1111's .pt. [config: invert.format]")] = None,
+    save_every: Annotated[Optional[int], _opt("--save-every", "Snapshot the embedding every N steps (0: off). [config: invert.save_every]")] = None,
+    checkpoint_every: Annotated[Optional[int], _opt("--checkpoint-every", "Checkpoint every N steps (0: only at the end and on Ctrl-C). [config: invert.checkpoint_every]")] = None,
+    validate_every: Annotated[Optional[int], _opt("--validate-every", "Validation grid every N steps (0: at the end only). [config: invert.validate_every]")] = None,
+    validation_prompt: Annotated[Optional[str], _opt("--validation-prompt", "Prompt of the validation grid, with {} or the token. [config: invert.validation_prompt]")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")] = False,
+    config_file: ConfigOpt = None,
+    json_out: JsonOpt = False,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = None,
+) -> None:
+    """Learn a new word (textual inversion) from a few images; print the embedding file's path.
+
+    Only the new token's vectors train; the model is unchanged. Use the result with
+    `genai imagine --embedding OUT/learned_embeds.safetensors "a photo of <my-cat>"`.
+    Ctrl-C keeps a checkpoint: run again with --resume. Several processes (torchrun,
+    accelerate launch) train data-parallel.
+    """
+    from genai_cli import config, console
+    from genai_cli.errors import UsageError
+    from genai_cli.image import distributed
+    from genai_cli.invert.train import InvertSettings, check_settings
+
+    flags = dict(images=images, token=token, init_word=init_word, model=model, out=out, property=property_,
+                 num_vectors=num_vectors, steps=steps, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
+                 resolution=resolution, repeats=repeats, seed=seed, format=format_, save_every=save_every,
+                 checkpoint_every=checkpoint_every, validate_every=validate_every,
+                 validation_prompt=validation_prompt)
+    layers = _layers(preset, model, config_file)
+    cfg = config.section("invert", layers, **{k: (str(v) if isinstance(v, Path) else v) for k, v in flags.items()})
+    for key, flag in (("images", "--images"), ("token", "--token"), ("init_word", "--init-word")):
+        if not cfg[key]:
+            raise UsageError(f"missing {flag}", hint="e.g. genai invert --preset toy-cpu --images ./moon --token '<moon>' --init-word circle")
+    s = check_settings(InvertSettings(
+        images=Path(cfg["images"]).expanduser(), token=cfg["token"], init_word=cfg["init_word"], model=cfg["model"],
+        out=Path(cfg["out"]).expanduser() if cfg["out"] else None, property=cfg["property"],
+        num_vectors=cfg["num_vectors"], steps=cfg["steps"], lr=cfg["lr"], batch_size=cfg["batch_size"],
+        grad_accum=cfg["grad_accum"], resolution=cfg["resolution"], repeats=cfg["repeats"], flip=cfg["flip"],
+        seed=cfg["seed"], format=cfg["format"], save_every=cfg["save_every"], checkpoint_every=cfg["checkpoint_every"],
+        validate_every=cfg["validate_every"], validation_prompt=cfg["validation_prompt"],
+        validation_n=cfg["validation_n"], validation_steps=cfg["validation_steps"], resume=resume,
+        single_file_config=config.section("image", layers)["single_file_config"],
+    ))
+    # the image folder is read (and its problems reported) before any weight is loaded
+    from genai_cli.invert import data as D
+    from genai_cli.image.loading import locate
+
+    locate(s.model)  # an unknown model fails here, before the images are read or weights loaded
+    st = distributed.state()  # several processes: build accelerate's state first (gloo on a cpu)
+    main = st is None or st.is_main_process
+    folder = D.load_folder(s.images, s.resolution or 8)
+    if main:
+        for path, why in folder.skipped:
+            console.warn(f"skipped {path.name}: {why}")
+        captioned = sum(1 for ex in folder.examples if ex.caption)
+        console.info(f"{len(folder.examples)} image(s) from {s.images}"
+                     + (f", {captioned} with caption files" if captioned else ""))
+
+    from genai_cli.commands.common import setup_runtime
+    from genai_cli.invert.train import invert as run_invert
+
+    rt = setup_runtime(layers, device, precision, None)
+    if main:
+        console.info(f"learning {s.token} (from {s.init_word!r}) on {s.model}: {s.steps} steps of "
+                     f"{s.batch_size}x{s.grad_accum} image(s), lr {s.lr:g}")
+
+    from contextlib import nullcontext
+
+    bar = console.progress("inverting") if main else nullcontext(None)
+    try:
+        with bar as advance:
+            def on_start(first: int, total: int) -> None:
+                if advance:
+                    advance(first, total=total)
+                if first and main:
+                    console.info(f"resuming at step {first}")
+
+            def on_step(step: int, loss: float) -> None:
+                if advance:
+                    advance(1, description=f"inverting  loss {loss:.4f}")
+
+            def on_file(kind: str, path: Path) -> None:
+                if kind == "validation":
+                    console.info(f"validation grid: {path}")
+
+            result = run_invert(s, rt, on_start=on_start, on_step=on_step, on_file=on_file)
+    except KeyboardInterrupt:
+        if main:
+            console.warn(f"interrupted: checkpoint kept in {s.out}; continue with the same command and --resume")
+        raise
+    if not main:
+        return
+    if result.processes > 1:
+        console.info(f"the {result.processes} processes ended with the same embedding (checked)")
+    console.info(f"{result.steps} steps, {result.seconds:.1f} s ({result.seconds_per_step:.3f} s/step), "
+                 f"final loss {result.final_loss:.4f}")
+    record = {"path": str(result.embedding), "a1111": str(result.a1111) if result.a1111 else None, "token": result.token,
+              "steps": result.steps, "resumed_from": result.first_step, "seconds": round(result.seconds, 2),
+              "seconds_per_step": round(result.seconds_per_step, 4), "final_loss": result.final_loss,
+              "processes": result.processes, "validation": [str(p) for p in result.validation],
+              "out": str(result.out)}
+    text = str(result.embedding) + (f"\n{result.a1111}" if result.a1111 else "")
+    console.emit(record, text, json_out)
+
+
+def _layers(preset: Optional[str], model: Optional[str], config_file: Optional[Path]) -> list:
+    """Config files in force: the preset (named, or toy-cpu for the toy model), then --config."""
+    from importlib import resources
+
+    from genai_cli import config
+    from genai_cli.errors import UsageError
+
+    if preset is None:
+        chosen = model if model is not None else config.section("invert", config_file)["model"]
+        preset = "toy-cpu" if chosen == "toy" else None
+    layers: list = []
+    if preset is not None:
+        if preset not in PRESETS:
+            raise UsageError(f"unknown --preset {preset!r}", hint="presets: " + ", ".join(PRESETS))
+        layers.append(Path(str(resources.files("genai_cli.configs").joinpath(f"invert-{preset}.yaml"))))
+    if config_file is not None:
+        layers.append(config_file)
+    return layers

@@ -1,0 +1,10 @@
+"""Textual inversion: teach a Stable Diffusion model a new word from a few images.
+
+Only the new token's embedding vector(s) train; the text encoder, U-Net and VAE stay frozen
+(Gal et al. 2022, "An Image is Worth One Word"; the recipe of diffusers'
+examples/textual_inversion/textual_inversion.py). Modules:
+
+    data.py        the image folder -> pixels, captions (templates or sidecar .txt files)
+    embeddings.py  the learned file: diffusers and AUTOMATIC1111 layouts, written and read safely
+    train.py       the training loop (accelerate), checkpoints, resume, NaN guard, validation
+"""

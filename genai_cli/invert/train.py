@@ -1,0 +1,517 @@
+"""The textual-inversion training loop: only the new token's vectors learn.
+
+    images --VAE (once)--> latents                      (N, 2 flips, 4, R/8, R/8): mean and std, cached
+    caption "a photo of a <tok>" --text encoder--> (L, dim), the <tok> rows read from `NewTokens.vectors`
+    noise the latents at a random timestep; the frozen U-Net predicts the noise; MSE; backprop to the vectors
+
+Differences from diffusers' examples/textual_inversion/textual_inversion.py, each for speed or safety:
+* the VAE encodes each image (and its mirror image) once, not every step; the posterior is
+  sampled per step from the cached mean and std, as `latent_dist.sample()` would;
+* the token table is never resized or written during training: a small module (`NewTokens`) looks
+  up the new ids in a separate (num_vectors, dim) parameter, so the optimiser holds 1-16 rows instead
+  of the whole table, and the frozen rows are untouched by construction (not restored after each step);
+* every random draw of a step is a function of (seed, step, micro-batch, process), so a resumed run
+  draws exactly what an uninterrupted one would.
+
+accelerate owns device, mixed precision (U-Net and VAE in fp16/bf16 on a GPU, the vectors and the
+text encoder in fp32), gradient accumulation and data parallelism (DDP: the vectors' gradient is
+averaged over processes, so every process holds the same vectors).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from genai_cli import __version__
+from genai_cli.errors import GenaiError, UsageError
+from genai_cli.invert import data as D
+from genai_cli.invert import embeddings as E
+
+CHECKPOINT = "checkpoint"  # OUT/checkpoint/: the latest state (vectors, optimiser, step, settings)
+EXPLODE_FACTOR = 25.0  # a loss this many times the recent median (and above EXPLODE_FLOOR) stops the run
+EXPLODE_FLOOR = 5.0  # an epsilon-prediction MSE above this is far off: pure noise scores about 1
+RECENT = 50  # steps in the median the explode check compares with
+
+# settings that must match for --resume to continue a run (steps may grow, outputs may change)
+RESUME_KEYS = ("token", "init_word", "model", "property", "num_vectors", "lr", "batch_size", "grad_accum",
+               "resolution", "repeats", "flip", "seed", "images_fingerprint", "processes")
+
+
+@dataclass
+class InvertSettings:
+    images: Path  # folder of 3-5 images of the concept
+    token: str  # the new word, e.g. "<my-cat>"
+    init_word: str  # an existing one-token word its vectors start from, e.g. "cat"
+    model: str = "sd15"  # as for `genai imagine --model`
+    out: Path | None = None  # output folder; None: ./invert-<token>
+    property: str = "object"  # object | style: which prompt templates
+    num_vectors: int = 1  # vectors (tokens) the new word spans
+    steps: int = 3000  # optimiser steps
+    lr: float = 5e-4  # AdamW learning rate (constant)
+    batch_size: int = 1  # images per micro-batch (per process)
+    grad_accum: int = 4  # micro-batches per optimiser step
+    resolution: int | None = None  # training image side in pixels; None: the model's native size
+    repeats: int = 100  # each image appears this often per epoch (the shuffling unit)
+    flip: float = 0.5  # probability of a horizontal flip
+    seed: int = 0
+    format: str = "diffusers"  # diffusers | a1111 (a1111 also writes <name>.pt)
+    save_every: int = 500  # snapshot learned_embeds-steps-N.safetensors every N steps (0: off)
+    checkpoint_every: int = 500  # checkpoint every N steps (0: only at the end and on Ctrl-C)
+    validate_every: int = 0  # validation grid every N steps (0: only at the end, when a prompt is set)
+    validation_prompt: str | None = None  # with {} (or the token) where the new word goes
+    validation_n: int = 4  # images in the validation grid
+    validation_steps: int = 25  # denoising steps of each validation image
+    resume: bool = False
+    single_file_config: str | None = None  # as for `genai imagine`
+
+
+@dataclass
+class InvertResult:
+    out: Path
+    embedding: Path  # learned_embeds.safetensors
+    a1111: Path | None
+    token: str
+    steps: int  # optimiser steps done in all (resumed runs included)
+    first_step: int  # where this invocation started (0, or the checkpoint's step)
+    seconds: float
+    seconds_per_step: float
+    final_loss: float  # mean loss of the last min(50, steps) steps of this invocation
+    processes: int
+    validation: list[Path] = field(default_factory=list)
+    snapshots: list[Path] = field(default_factory=list)
+
+
+class Diverged(GenaiError):
+    """The loss became NaN/inf or exploded; the last good embedding was kept."""
+
+
+def default_out(token: str) -> Path:
+    from genai_cli.toyworld.files import slug
+
+    return Path(f"invert-{slug(token) or 'token'}")
+
+
+def check_settings(s: InvertSettings) -> InvertSettings:
+    """Everything that can be checked before a weight is loaded (names the bad option)."""
+    if not s.token or not s.token.strip() or any(c.isspace() for c in s.token):
+        raise UsageError(f"--token {s.token!r}: give one word without spaces, e.g. '<my-cat>'")
+    if not s.init_word or not s.init_word.strip() or any(c.isspace() for c in s.init_word.strip()):
+        raise UsageError(f"--init-word {s.init_word!r}: give one existing word that is close to the concept, e.g. cat")
+    s.init_word = s.init_word.strip()
+    if s.property not in D.TEMPLATES:
+        raise UsageError(f"--property {s.property!r}: use object or style")
+    if s.format not in ("diffusers", "a1111"):
+        raise UsageError(f"--format {s.format!r}: use diffusers or a1111")
+    for name in ("steps", "batch_size", "grad_accum", "num_vectors", "repeats", "validation_n", "validation_steps"):
+        if getattr(s, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(s, name)})")
+    if not (s.lr > 0 and math.isfinite(s.lr)):
+        raise UsageError(f"--lr must be a positive number (got {s.lr})")
+    if not 0 <= s.flip <= 1:
+        raise UsageError(f"flip must be a probability between 0 and 1 (got {s.flip})")
+    if s.resolution is not None and (s.resolution < 8 or s.resolution % 8):
+        raise UsageError(f"--resolution {s.resolution}: must be a multiple of 8")
+    if s.validation_prompt is not None:
+        s.validation_prompt = s.validation_prompt.replace(s.token, "{}")
+        if "{}" not in s.validation_prompt:
+            raise UsageError(f"--validation-prompt {s.validation_prompt!r} does not use the new word",
+                             hint=f"write {{}} or {s.token} where it goes, e.g. 'a photo of {s.token}'")
+    s.out = Path(s.out) if s.out is not None else default_out(s.token)
+    if s.out.exists() and not s.out.is_dir():
+        raise UsageError(f"--out {s.out} is a file, not a folder")
+    has_ckpt = (s.out / CHECKPOINT / "state.json").is_file()
+    if s.resume and not has_ckpt:
+        raise UsageError(f"--resume: no checkpoint in {s.out}", hint="start without --resume, or give the --out of the run")
+    if not s.resume and (has_ckpt or (s.out / E.DIFFUSERS_NAME).exists()):
+        raise UsageError(f"{s.out} already holds a textual-inversion run",
+                         hint="continue it with --resume (a larger --steps trains further), or choose another --out")
+    if not s.images.is_dir():
+        raise UsageError(f"--images {s.images}: not a folder", hint="give a folder holding 3-5 images of the concept")
+    return s
+
+
+class NewTokens(torch.nn.Module):
+    """The text encoder's token table plus `n` trainable rows for the new token ids first_id .. first_id+n-1.
+
+    The table itself is frozen and never written; ids past its end are served from `vectors`.
+    """
+
+    def __init__(self, table: torch.nn.Embedding, first_id: int, init: torch.Tensor):
+        super().__init__()
+        self.table = table
+        self.first_id = first_id
+        self.vectors = torch.nn.Parameter(init.detach().clone().float())  # (n, dim), fp32 in every precision
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, L, dim)
+        n = self.vectors.shape[0]
+        base = self.table(ids.clamp(max=self.table.num_embeddings - 1))
+        offset = ids - self.first_id
+        new = (offset >= 0) & (offset < n)
+        picked = self.vectors[offset.clamp(0, n - 1)].to(base.dtype)
+        return torch.where(new[..., None], picked, base)
+
+
+def step_rng(seed: int, step: int, micro: int, rank: int) -> tuple[np.random.Generator, torch.Generator]:
+    """The random streams of one micro-batch: a pure function of its place in the run."""
+    ss = np.random.SeedSequence([seed, step, micro, rank])
+    return np.random.default_rng(ss), torch.Generator().manual_seed(int(ss.generate_state(1)[0]))
+
+
+def sample_items(seed: int, n_images: int, repeats: int, first: int, count: int) -> np.ndarray:
+    """Items first .. first+count-1 of the run's stream: epochs of (images x repeats) in a shuffled order."""
+    epoch_len = n_images * repeats
+    out = np.empty(count, dtype=np.int64)
+    for i in range(count):
+        q = first + i
+        epoch, pos = divmod(q, epoch_len)
+        perm = np.random.default_rng([seed, 1_000_003, epoch]).permutation(epoch_len)
+        out[i] = perm[pos] % n_images
+    return out
+
+
+def images_fingerprint(folder: D.ImageFolder) -> str:
+    import zlib
+
+    crc = 0
+    for ex in folder.examples:
+        crc = zlib.crc32(ex.path.name.encode() + np.ascontiguousarray(ex.pixels).tobytes() + (ex.caption or "").encode(), crc)
+    return f"{len(folder.examples)}:{crc:08x}"
+
+
+def diffusion_loss(unet, noise_scheduler, latents, noise, timesteps, hidden) -> torch.Tensor:
+    """MSE between the U-Net's prediction and its target (epsilon or v), in fp32."""
+    noisy = noise_scheduler.add_noise(latents, noise, timesteps)
+    pred = unet(noisy, timesteps, hidden).sample
+    if noise_scheduler.config.prediction_type == "v_prediction":
+        target = noise_scheduler.get_velocity(latents, noise, timesteps)
+    else:
+        target = noise
+    return torch.nn.functional.mse_loss(pred.float(), target.float())
+
+
+class Run:
+    """One invocation: the loaded model with the new token, the cached latents, optimiser, accelerator."""
+
+    def __init__(self, s: InvertSettings, folder: D.ImageFolder, pipe: Any, model_label: str, accelerator: Any,
+                 weight_dtype: torch.dtype):
+        from diffusers import DDPMScheduler
+
+        self.s, self.folder, self.pipe, self.acc = s, folder, pipe, accelerator
+        self.model_label = model_label
+        self.weight_dtype = weight_dtype
+        tok, te = pipe.tokenizer, pipe.text_encoder
+        self.placeholders = [s.token] + [f"{s.token}_{i}" for i in range(1, s.num_vectors)]
+        vocab = tok.get_vocab()
+        taken = [p for p in self.placeholders if p in vocab]
+        if taken:
+            raise UsageError(f"--token {s.token}: the model already has the token {taken[0]!r}",
+                             hint="choose a new word, e.g. with angle brackets: <my-thing>")
+        init_ids = tok.encode(s.init_word, add_special_tokens=False)
+        if len(init_ids) != 1:
+            raise UsageError(f"--init-word {s.init_word!r} is {len(init_ids)} tokens for this model; it must be one",
+                             hint="pick a common single word close to the concept (e.g. cat, dog, star)")
+        table = te.get_input_embeddings()
+        tok.add_tokens(self.placeholders)
+        ids = tok.convert_tokens_to_ids(self.placeholders)
+        if ids != list(range(ids[0], ids[0] + len(ids))):
+            raise GenaiError(f"the tokenizer gave the new tokens non-consecutive ids {ids}")
+        init = table.weight[init_ids[0]].detach().float()[None].repeat(s.num_vectors, 1)  # (n, dim)
+        te.requires_grad_(False)
+        pipe.unet.requires_grad_(False)
+        pipe.vae.requires_grad_(False)
+        self.new = NewTokens(table, ids[0], init)
+        te.set_input_embeddings(self.new)  # the pipeline now knows the token too
+        self.token_string = " ".join(self.placeholders)  # what {} becomes in a caption
+        self.noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+        pipe.set_progress_bar_config(disable=True)  # validation grids: our own progress is on stderr
+        device = accelerator.device
+        pipe.unet.to(device, dtype=weight_dtype)
+        pipe.vae.to(device, dtype=weight_dtype)
+        te.to(device)  # fp32; autocast runs its matmuls in the mixed precision
+        self.captions, self.caption_ids = self._captions()
+        self.mean, self.std = self._encode_images()
+        self.optimizer = torch.optim.AdamW([self.new.vectors], lr=s.lr, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8)
+        self.text_encoder, self.optimizer = accelerator.prepare(te, self.optimizer)
+
+    # --- data ---------------------------------------------------------------------------------------
+
+    def _captions(self) -> tuple[list[str], torch.Tensor]:
+        """Every caption the run can use (templates, then each image's sidecar), tokenized once -> (C, L) ids."""
+        templates = D.TEMPLATES[self.s.property]
+        texts = [t.format(self.token_string) for t in templates]
+        texts += [ex.caption.format(self.token_string) for ex in self.folder.examples if ex.caption]
+        tok = self.pipe.tokenizer
+        ids = tok(texts, padding="max_length", truncation=True, max_length=tok.model_max_length, return_tensors="pt").input_ids
+        return texts, ids.to(self.acc.device)
+
+    def caption_choices(self, image: int, rng: np.random.Generator) -> int:
+        """Index into self.captions for one example of image `image`."""
+        n_templates = len(D.TEMPLATES[self.s.property])
+        ex = self.folder.examples[image]
+        if ex.caption:
+            return n_templates + [e for e in self.folder.examples if e.caption].index(ex)
+        return int(rng.integers(n_templates))
+
+    @torch.no_grad()
+    def _encode_images(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The VAE posterior of every image and its mirror image -> mean, std: (N, 2, 4, r, r) fp32."""
+        vae = self.pipe.vae
+        pixels = torch.from_numpy(np.stack([ex.pixels for ex in self.folder.examples]))  # (N, 3, R, R)
+        both = torch.stack([pixels, pixels.flip(-1)], 1).flatten(0, 1)  # (2N, 3, R, R): image, mirror, ...
+        means, stds = [], []
+        for chunk in both.split(8):
+            post = vae.encode(chunk.to(self.acc.device, dtype=self.weight_dtype)).latent_dist
+            means.append(post.mean.float())
+            stds.append(post.std.float())
+        mean, std = torch.cat(means), torch.cat(stds)
+        return mean.unflatten(0, (-1, 2)), std.unflatten(0, (-1, 2))
+
+    def micro_batch(self, step: int, micro: int) -> tuple[torch.Tensor, ...]:
+        s, rank, procs = self.s, self.acc.process_index, self.acc.num_processes
+        rng, gen = step_rng(s.seed, step, micro, rank)
+        first = ((step * s.grad_accum + micro) * procs + rank) * s.batch_size
+        items = sample_items(s.seed, len(self.folder.examples), s.repeats, first, s.batch_size)
+        flips = (rng.random(s.batch_size) < s.flip).astype(np.int64)
+        captions = [self.caption_choices(int(i), rng) for i in items]
+        idx, fl = torch.from_numpy(items), torch.from_numpy(flips)
+        mean, std = self.mean[idx, fl], self.std[idx, fl]  # (B, 4, r, r)
+        eps = torch.randn(mean.shape, generator=gen).to(mean.device)
+        latents = (mean + std * eps) * self.pipe.vae.config.scaling_factor
+        noise = torch.randn(latents.shape, generator=gen).to(latents.device)
+        T = self.noise_scheduler.config.num_train_timesteps
+        timesteps = torch.randint(0, T, (s.batch_size,), generator=gen).to(latents.device)
+        return latents.to(self.weight_dtype), noise.to(self.weight_dtype), timesteps, self.caption_ids[captions]
+
+    # --- one optimiser step ----------------------------------------------------------------------------
+
+    def train_step(self, step: int) -> float:
+        """grad_accum micro-batches, one AdamW update of the vectors -> the mean loss. Diverged on NaN/explosion."""
+        total = 0.0
+        for micro in range(self.s.grad_accum):
+            latents, noise, timesteps, ids = self.micro_batch(step, micro)
+            with self.acc.accumulate(self.text_encoder):
+                with self.acc.autocast():
+                    hidden = self.text_encoder(ids)[0].to(self.weight_dtype)  # (B, L, dim)
+                    loss = diffusion_loss(self.pipe.unet, self.noise_scheduler, latents, noise, timesteps, hidden)
+                if not torch.isfinite(loss):
+                    raise Diverged(f"the loss became {loss.item()} at step {step + 1}")
+                self.acc.backward(loss)
+                self.optimizer.step()
+                self.optimizer.zero_grad()
+            total += loss.item()
+        if not torch.isfinite(self.new.vectors).all():
+            raise Diverged(f"the embedding became NaN/inf at step {step + 1}")
+        return total / self.s.grad_accum
+
+    def vectors(self) -> torch.Tensor:
+        return self.new.vectors.detach().float().cpu().clone()  # (n, dim)
+
+    # --- checkpoints -------------------------------------------------------------------------------------
+
+    def fingerprint(self) -> dict[str, Any]:
+        s = self.s
+        return {"token": s.token, "init_word": s.init_word, "model": self.model_label, "property": s.property,
+                "num_vectors": s.num_vectors, "lr": s.lr, "batch_size": s.batch_size, "grad_accum": s.grad_accum,
+                "resolution": s.resolution, "repeats": s.repeats, "flip": s.flip, "seed": s.seed,
+                "images_fingerprint": images_fingerprint(self.folder), "processes": self.acc.num_processes}
+
+    def save_checkpoint(self, step: int, vectors: torch.Tensor, optimizer_state: dict | None) -> None:
+        """OUT/checkpoint/ replaced atomically (main process): vectors, optimiser state, step, settings."""
+        from safetensors.torch import save_file
+
+        if not self.acc.is_main_process:
+            return
+        folder = self.s.out / CHECKPOINT
+        tmp = folder.with_name(CHECKPOINT + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        save_file({"vectors": vectors.contiguous()}, str(tmp / "vectors.safetensors"))
+        if optimizer_state is not None:
+            torch.save(optimizer_state, tmp / "optimizer.pt")
+        (tmp / "state.json").write_text(json.dumps({"step": step, "settings": self.fingerprint(),
+                                                    "genai": __version__}, indent=1) + "\n")
+        old = folder.with_name(CHECKPOINT + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def load_checkpoint(self) -> int:
+        from safetensors.torch import load_file
+
+        folder = self.s.out / CHECKPOINT
+        state = json.loads((folder / "state.json").read_text())
+        mine = self.fingerprint()
+        diff = [k for k in RESUME_KEYS if state["settings"].get(k) != mine.get(k)]
+        if diff:
+            shown = ", ".join(f"{k}: {state['settings'].get(k)!r} then, {mine.get(k)!r} now" for k in diff)
+            raise UsageError(f"--resume: the run in {self.s.out} was made with other settings ({shown})",
+                             hint="resume with the same settings (only --steps and the outputs may change)")
+        with torch.no_grad():
+            self.new.vectors.copy_(load_file(str(folder / "vectors.safetensors"))["vectors"])
+        opt_file = folder / "optimizer.pt"
+        if opt_file.is_file():
+            self.optimizer.load_state_dict(torch.load(opt_file, map_location="cpu", weights_only=True))
+        return int(state["step"])
+
+    # --- outputs -------------------------------------------------------------------------------------------
+
+    def metadata(self, step: int) -> dict[str, str]:
+        s = self.s
+        return {"genai.version": __version__, "genai.base_model": self.model_label, "genai.token": s.token,
+                "genai.init_word": s.init_word, "genai.steps": str(step), "genai.num_vectors": str(s.num_vectors),
+                "genai.resolution": str(s.resolution), "genai.property": s.property, "genai.lr": repr(s.lr),
+                "genai.batch": f"{s.batch_size}x{s.grad_accum}x{self.acc.num_processes}", "genai.seed": str(s.seed)}
+
+    def write_embedding(self, path: Path, step: int, vectors: torch.Tensor) -> Path:
+        return E.save_diffusers(path, self.s.token, vectors, self.metadata(step))
+
+    @torch.no_grad()
+    def validate(self, step: int) -> Path:
+        """A grid of validation_n images of the validation prompt (seeds seed .. seed+n-1) -> its path."""
+        from PIL import Image
+
+        from genai_cli.files import publish, temp_path
+
+        s = self.s
+        prompt = s.validation_prompt.format(s.token)
+        gens = [torch.Generator().manual_seed(s.seed + i) for i in range(s.validation_n)]
+        images = self.pipe(prompt, num_inference_steps=s.validation_steps, generator=gens,
+                           num_images_per_prompt=s.validation_n, output_type="pil").images
+        w, h = images[0].size
+        cols = min(len(images), 4)
+        rows = math.ceil(len(images) / cols)
+        grid = Image.new("RGB", (cols * w, rows * h))
+        for i, im in enumerate(images):
+            grid.paste(im, ((i % cols) * w, (i // cols) * h))
+        folder = s.out / "validation"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"step-{step:06d}.png"
+        tmp = temp_path(path)
+        grid.save(tmp, format="PNG")
+        return publish(tmp, path, force=True)
+
+
+def invert(s: InvertSettings, runtime: Any, *, on_start: Callable[[int, int], None] | None = None,
+           on_step: Callable[[int, float], None] | None = None,
+           on_file: Callable[[str, Path], None] | None = None) -> InvertResult:
+    """Learn `s.token` from the images in `s.images` -> InvertResult (files are written as it goes).
+
+    on_start(first_step, steps) once the model is loaded; on_step(step_done, loss) after each optimiser
+    step; on_file(kind, path) for each snapshot, validation grid and checkpoint.
+    """
+    from accelerate import Accelerator
+
+    from genai_cli.image import loading
+
+    s = check_settings(s)
+    t_load = time.perf_counter()
+    source = loading.locate(s.model)
+    mixed = {"fp32": "no", "fp16": "fp16", "bf16": "bf16"}[runtime.precision]
+    acc = Accelerator(gradient_accumulation_steps=s.grad_accum, mixed_precision=mixed, cpu=runtime.device.type == "cpu")
+    if acc.device.type != runtime.device.type:
+        raise GenaiError(f"accelerate chose {acc.device}, but {runtime.device} was asked for",
+                         hint="under torchrun / accelerate launch, let the launcher pick the devices (--device auto)")
+    pipe = loading.load_pipeline(source, torch.float32, s.single_file_config)
+    native, smallest, largest = loading.pipeline_size_limits(pipe)
+    s.resolution = s.resolution or native
+    if not smallest <= s.resolution <= largest:
+        raise UsageError(f"--resolution {s.resolution}: this model works between {smallest} and {largest} pixels")
+    folder = D.load_folder(s.images, s.resolution)
+    if acc.is_main_process:
+        s.out.mkdir(parents=True, exist_ok=True)
+    run = Run(s, folder, pipe, source.label, acc, runtime.dtype if mixed != "no" else torch.float32)
+    first = run.load_checkpoint() if s.resume else 0
+    if first > s.steps:
+        raise UsageError(f"--steps {s.steps}: the run in {s.out} is already at step {first}",
+                         hint=f"give --steps above {first} to train further")
+    if on_start:
+        on_start(first, s.steps)
+    result = InvertResult(out=s.out, embedding=s.out / E.DIFFUSERS_NAME, a1111=None, token=s.token, steps=first,
+                          first_step=first, seconds=0.0, seconds_per_step=0.0, final_loss=float("nan"),
+                          processes=acc.num_processes)
+    losses: list[float] = []
+    good = run.vectors()  # the last embedding known to be good
+    good_opt = run.optimizer.state_dict() if s.resume else None
+    step = first
+    t0 = time.perf_counter()
+    del t_load
+    try:
+        while step < s.steps:
+            loss = run.train_step(step)
+            recent = losses[-RECENT:]
+            if len(recent) >= 10 and loss > max(EXPLODE_FACTOR * float(np.median(recent)), EXPLODE_FLOOR):
+                raise Diverged(f"the loss exploded at step {step + 1} ({loss:.3g} against a recent median of "
+                               f"{float(np.median(recent)):.3g})")
+            step += 1
+            losses.append(loss)
+            good = run.vectors()
+            if on_step:
+                on_step(step, loss)
+            if acc.is_main_process:
+                if s.save_every and step % s.save_every == 0 and step < s.steps:
+                    p = run.write_embedding(s.out / f"learned_embeds-steps-{step}.safetensors", step, good)
+                    result.snapshots.append(p)
+                    on_file and on_file("snapshot", p)
+                if s.checkpoint_every and step % s.checkpoint_every == 0 and step < s.steps:
+                    run.save_checkpoint(step, good, run.optimizer.state_dict())
+                    on_file and on_file("checkpoint", s.out / CHECKPOINT)
+                if s.validation_prompt and s.validate_every and step % s.validate_every == 0 and step < s.steps:
+                    p = run.validate(step)
+                    result.validation.append(p)
+                    on_file and on_file("validation", p)
+    except Diverged as e:
+        if acc.is_main_process:
+            run.save_checkpoint(step, good, good_opt)
+            run.write_embedding(result.embedding, step, good)
+        raise Diverged(f"{e.message}; stopped, and kept the embedding of step {step} in {result.embedding}",
+                       hint="lower --lr (or raise --grad-accum) and start again with another --out") from None
+    except KeyboardInterrupt:
+        run.save_checkpoint(step, good, None if step == first and not s.resume else run.optimizer.state_dict())
+        raise
+    finally:
+        good_opt = None
+    result.seconds = time.perf_counter() - t0
+    result.steps = step
+    result.seconds_per_step = result.seconds / max(1, step - first)
+    result.final_loss = float(np.mean(losses[-50:])) if losses else float("nan")
+    _check_processes_agree(acc, good)
+    if acc.is_main_process:
+        run.save_checkpoint(step, good, run.optimizer.state_dict())
+        run.write_embedding(result.embedding, step, good)
+        if s.format == "a1111":
+            from genai_cli.toyworld.files import slug
+
+            result.a1111 = E.save_a1111(s.out / f"{slug(s.token) or 'embedding'}.pt", s.token, good, step, source.label)
+        if s.validation_prompt:
+            p = run.validate(step)
+            result.validation.append(p)
+            on_file and on_file("validation", p)
+    acc.wait_for_everyone()
+    acc.end_training()
+    return result
+
+
+def _check_processes_agree(acc: Any, vectors: torch.Tensor) -> None:
+    """Data parallel training must leave every process with the same vectors; say so if it did not."""
+    if acc.num_processes == 1:
+        return
+    gathered = acc.gather(vectors.to(acc.device)[None]).cpu()  # (P, n, dim)
+    spread = float((gathered - gathered[0]).abs().max())
+    if spread > 0:
+        raise GenaiError(f"the {acc.num_processes} processes ended with different embeddings (max difference {spread:.3g})")
+
+
+def settings_dict(s: InvertSettings) -> dict[str, Any]:
+    d = asdict(s)
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
