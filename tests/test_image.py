@@ -383,13 +383,37 @@ def test_imagine_single_file_checkpoint_gives_the_same_image_as_its_folder(cli, 
     assert got["genai"]["single_file_config"] == str(tiny) and got["parameters"]["Seed"] == "3"
 
 
-def test_single_file_that_is_not_a_checkpoint(cli, tmp_path):
+def test_single_file_checkpoint_offline_without_configs_says_what_to_do(genai_exe, ldm_ckpt, tmp_path):
+    r = genai_exe(
+        "imagine",
+        "--model",
+        str(ldm_ckpt),
+        "x",
+        "--steps",
+        "1",
+        "-o",
+        str(tmp_path / "o"),
+        env={"HF_HUB_CACHE": str(tmp_path / "empty-hub"), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+    )
+    assert r.exit_code == 1, r
+    assert "cannot load the single-file checkpoint tiny-ldm.safetensors offline" in r.stderr
+    assert "(stable-diffusion-v1-5/stable-diffusion-v1-5)" in r.stderr  # the base diffusers recognised
+    assert "--single-file-config" in r.stderr and "hf download stable-diffusion-v1-5/" in r.stderr
+    assert r.stdout == "" and not list(tmp_path.glob("o/*.png"))
+
+
+def test_safetensors_that_are_not_an_sd_checkpoint_are_refused_before_loading(cli, no_loading, tmp_path):
     from safetensors.numpy import save_file
 
     save_file({"w": np.zeros((2, 2), np.float32)}, "weird.safetensors")
-    r = cli("imagine", "--model", "weird.safetensors", "x", "--steps", "1")
-    assert r.exit_code == 1
-    assert "cannot load the single-file checkpoint weird.safetensors" in r.stderr and "single_file_config" in r.stderr
+    Path("broken.safetensors").write_bytes(b"xx")
+    for name, needle in [
+        ("weird.safetensors", "weird.safetensors is not a Stable Diffusion checkpoint in the original"),
+        ("broken.safetensors", "broken.safetensors: not a valid safetensors file"),
+    ]:
+        r = cli("imagine", "--model", name, "x", "--steps", "1")
+        assert r.exit_code == 2, r
+        assert needle in r.stderr and r.stdout == ""
 
 
 def test_ctrl_c_keeps_the_images_already_written(genai_exe, tiny, tmp_path):
