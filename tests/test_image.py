@@ -16,6 +16,9 @@ from PIL import Image
 
 from genai_cli.image import pngmeta
 
+sys.path.insert(0, str(Path(__file__).parent))
+from ldm_checkpoint import unet_key, write_ldm_checkpoint  # noqa: E402
+
 TINY_STEPS = "3"  # enough to exercise every scheduler, fast on a CPU
 
 
@@ -293,13 +296,114 @@ def test_hub_id_from_the_local_cache(genai_exe, tiny, tmp_path):
     assert json.loads(r.stdout)["parameters"]["Model"] == "someone/tiny-sd"
 
 
-def test_single_file_that_is_not_a_checkpoint(cli, tmp_path):
+# --- imagine: single-file checkpoints (original LDM / AUTOMATIC1111 layout) --------------------
+
+
+@pytest.fixture(scope="session")
+def ldm_ckpt(tiny, tmp_path_factory) -> Path:
+    """The tiny pipeline as ONE original-layout .safetensors checkpoint (tests/ldm_checkpoint.py)."""
+    return write_ldm_checkpoint(tiny, tmp_path_factory.mktemp("ldm") / "tiny-ldm.safetensors")
+
+
+def test_ldm_checkpoint_loads_back_to_the_same_weights(tiny, ldm_ckpt):
+    """The test helper is the exact inverse of diffusers' single-file loading (every weight, every name)."""
+    import torch
+    from diffusers import StableDiffusionPipeline
+    from safetensors import safe_open
+
+    with safe_open(str(ldm_ckpt), framework="pt") as f:
+        keys = set(f.keys())
+    prefixes = ("model.diffusion_model.", "first_stage_model.", "cond_stage_model.transformer.text_model.")
+    assert all(k.startswith(prefixes) for k in keys)
+    assert {  # original names: a downsampler, an upsampler after attention, the VAE's conv attention, CLIP
+        "model.diffusion_model.input_blocks.2.0.op.weight",
+        "model.diffusion_model.output_blocks.1.2.conv.weight",
+        "model.diffusion_model.middle_block.1.transformer_blocks.0.attn2.to_k.weight",
+        "first_stage_model.decoder.up.1.upsample.conv.weight",
+        "first_stage_model.encoder.mid.attn_1.q.weight",
+        "cond_stage_model.transformer.text_model.embeddings.position_embedding.weight",
+    } <= keys
+    kw = {"safety_checker": None, "requires_safety_checker": False, "local_files_only": True}
+    folder = StableDiffusionPipeline.from_pretrained(str(tiny), **kw)
+    single = StableDiffusionPipeline.from_single_file(str(ldm_ckpt), config=str(tiny), **kw)
+    for part in ("unet", "vae", "text_encoder"):
+        want, got = getattr(folder, part).state_dict(), getattr(single, part).state_dict()
+        assert want.keys() == got.keys(), part
+        assert all(torch.equal(want[k], got[k]) for k in want), part
+    assert sum(v.numel() for v in want.values()) > 0 and len(keys) == 208 + 124 + 52  # tiny's unet, vae, clip
+
+
+def test_ldm_names_of_an_sd15_unet_are_the_original_ones():
+    """With SD 1.5's 4 blocks x 2 layers the helper gives the names real SD 1.5 checkpoints have, and
+    diffusers' own loader maps every one of them back to where it came from."""
+    from accelerate import init_empty_weights
+    from diffusers import UNet2DConditionModel
+    from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint
+
+    with init_empty_weights():  # SD 1.5's U-Net shape, no memory
+        unet = UNet2DConditionModel(cross_attention_dim=768)
+    config = dict(unet.config)
+    names = {unet_key(k, config): k for k in unet.state_dict()}
+    assert len(names) == len(unet.state_dict()) == 686
+    assert {
+        "output_blocks.11.0.skip_connection.weight",  # what diffusers looks for to recognise an SD 1.x checkpoint
+        "input_blocks.3.0.op.weight",
+        "input_blocks.11.0.in_layers.2.weight",
+        "output_blocks.2.1.conv.weight",  # upsampler of the up block without attention
+        "output_blocks.5.2.conv.weight",  # ... and after attention
+        "middle_block.2.emb_layers.1.weight",
+    } <= set(names)
+    back = convert_ldm_unet_checkpoint({"model.diffusion_model." + ldm: hf for ldm, hf in names.items()}, config)
+    assert back == {hf: hf for hf in names.values()}
+
+
+def test_imagine_single_file_checkpoint_gives_the_same_image_as_its_folder(cli, tiny, ldm_ckpt):
+    args = ["a red fox", "--seed", "3", "--steps", "2", "--guidance", "6"]
+    r = cli("imagine", "--model", str(ldm_ckpt), "--single-file-config", str(tiny), *args, "-o", "single")
+    assert r.exit_code == 0, r
+    assert r.stdout.splitlines() == ["single/00000-3-a-red-fox.png"]
+    ref = cli("imagine", "--model", str(tiny), *args, "-o", "folder")
+    assert ref.exit_code == 0, ref
+    single, folder = _pixels("single/00000-3-a-red-fox.png"), _pixels(ref.stdout.strip())
+    assert single.shape == (64, 64, 3) and single.std() > 0
+    assert np.array_equal(single, folder)
+    info = cli("info", "single/00000-3-a-red-fox.png")
+    assert info.exit_code == 0 and "Model: tiny-ldm" in info.stdout.splitlines()
+    got = json.loads(cli("info", "--json", "single/00000-3-a-red-fox.png").stdout)
+    assert got["genai"]["single_file_config"] == str(tiny) and got["parameters"]["Seed"] == "3"
+
+
+def test_single_file_checkpoint_offline_without_configs_says_what_to_do(genai_exe, ldm_ckpt, tmp_path):
+    r = genai_exe(
+        "imagine",
+        "--model",
+        str(ldm_ckpt),
+        "x",
+        "--steps",
+        "1",
+        "-o",
+        str(tmp_path / "o"),
+        env={"HF_HUB_CACHE": str(tmp_path / "empty-hub"), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+    )
+    assert r.exit_code == 1, r
+    assert "cannot load the single-file checkpoint tiny-ldm.safetensors offline" in r.stderr
+    assert "(stable-diffusion-v1-5/stable-diffusion-v1-5)" in r.stderr  # the base diffusers recognised
+    assert "--single-file-config" in r.stderr and "hf download stable-diffusion-v1-5/" in r.stderr
+    assert r.stdout == "" and not list(tmp_path.glob("o/*.png"))
+
+
+def test_safetensors_that_are_not_an_sd_checkpoint_are_refused_before_loading(cli, no_loading, tmp_path):
     from safetensors.numpy import save_file
 
     save_file({"w": np.zeros((2, 2), np.float32)}, "weird.safetensors")
-    r = cli("imagine", "--model", "weird.safetensors", "x", "--steps", "1")
-    assert r.exit_code == 1
-    assert "cannot load the single-file checkpoint weird.safetensors" in r.stderr and "single_file_config" in r.stderr
+    Path("broken.safetensors").write_bytes(b"xx")
+    for name, needle in [
+        ("weird.safetensors", "weird.safetensors is not a Stable Diffusion checkpoint in the original"),
+        ("broken.safetensors", "broken.safetensors: not a valid safetensors file"),
+    ]:
+        r = cli("imagine", "--model", name, "x", "--steps", "1")
+        assert r.exit_code == 2, r
+        assert needle in r.stderr and r.stdout == ""
 
 
 def test_ctrl_c_keeps_the_images_already_written(genai_exe, tiny, tmp_path):

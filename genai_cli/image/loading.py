@@ -31,6 +31,7 @@ HUB_PATTERNS = [
     "*/model.safetensors",
 ]
 PICKLED = (".ckpt", ".bin", ".pt", ".pth", ".pkl")
+LDM_UNET = "model.diffusion_model."  # the U-Net's tensors in every original-layout (LDM) SD checkpoint
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,53 @@ def _local(name: str, path: Path) -> ModelSource:
         )
     if path.suffix.lower() != ".safetensors":
         raise UsageError(f"{path}: not a model (expected a diffusers folder or a .safetensors file)")
+    if not any(k.startswith(LDM_UNET) for k in _tensor_names(path)):
+        raise UsageError(
+            f"{path.name} is not a Stable Diffusion checkpoint in the original (LDM / AUTOMATIC1111) layout: "
+            f"it has no {LDM_UNET}* tensors",
+            hint="pass a Stable Diffusion 1.x/2.x single-file checkpoint, or a diffusers folder (model_index.json)",
+        )
     return ModelSource(name, path, "single-file")
+
+
+def _tensor_names(path: Path) -> list[str]:
+    """The tensor names in a .safetensors file, read from its header (no weights)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            return list(f.keys())
+    except Exception as e:  # safetensors raises its own SafetensorError
+        raise UsageError(f"{path.name}: not a valid safetensors file ({str(e).splitlines()[0][:200]})") from None
+
+
+def _base_model(path: Path) -> str | None:
+    """The hub id of the base pipeline whose configs diffusers would fetch for this checkpoint (header only)."""
+    try:
+        from types import SimpleNamespace
+
+        from diffusers.loaders.single_file_utils import fetch_diffusers_config
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as f:  # diffusers reads only names and shapes here
+            shapes = {k: SimpleNamespace(shape=tuple(f.get_slice(k).get_shape())) for k in f.keys()}
+        return fetch_diffusers_config(shapes)["pretrained_model_name_or_path"]
+    except Exception:  # a diffusers internal: if it changes, the message just names no model
+        return None
+
+
+def _offline_miss(e: BaseException) -> bool:
+    """Whether `e` (or what caused it) is the hub refusing a look-up because we are offline / uncached."""
+    try:
+        from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
+    except ImportError:  # an older huggingface_hub: the general message then
+        return False
+    seen = 0
+    while e is not None and seen < 10:
+        if isinstance(e, (LocalEntryNotFoundError, OfflineModeIsEnabled)):
+            return True
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return False
 
 
 def size_limits(source: ModelSource) -> tuple[int, int, int] | None:
@@ -204,7 +251,18 @@ def load_pipeline(source: ModelSource, dtype: Any, single_file_config: str | Non
             safety_checker=None,
             requires_safety_checker=False,
         )
-    except Exception as e:  # diffusers raises many types here; all mean the same to the user
+    except Exception as e:  # diffusers raises many types here; one case has its own advice
+        if config is None and _offline_miss(e):
+            base = _base_model(source.path)
+            fetch = f"; or, with network, fetch them once: `hf download {base} --include '*.json' '*.txt'`"
+            raise GenaiError(
+                f"cannot load the single-file checkpoint {source.path.name} offline: diffusers builds the pipeline "
+                f"from the configs of the base model it recognises ({base or 'unknown'}), and they are not in "
+                "your Hugging Face cache",
+                hint="pass --single-file-config (config: image.single_file_config) a diffusers folder of the same "
+                "architecture, or a cached alias / hub id such as sd15"
+                + (fetch if base else ""),
+            ) from None
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
         raise GenaiError(
             f"cannot load the single-file checkpoint {source.path.name}: {first}",
