@@ -44,7 +44,7 @@ class ModelSource:
     @property
     def label(self) -> str:
         """The name written in the `Model:` field of an image's parameters."""
-        if self.hub_id:
+        if self.hub_id or self.name == TOY:
             return self.name
         return self.path.stem if self.kind == "single-file" else self.path.name
 
