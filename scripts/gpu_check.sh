@@ -4,8 +4,8 @@
 #   bash scripts/gpu_check.sh [MODEL]
 #
 # MODEL: a local diffusers folder (or anything --model takes that is on the machine). Default:
-# the built-in toy model once it ships; until then the tiny pipeline that
-# scripts/make_tiny_pipeline.py writes (random weights: this measures genai's machinery, not a model).
+# the built-in toy model (shipped in the package; 32x32 images, so this measures genai's machinery
+# and the GPU's launch overheads more than its arithmetic).
 # Needs a Python with genai installed and a CUDA build of torch (PY=... to choose it; default .venv/bin/python).
 # DEVICE=cpu PRECISION=fp32 N=4 BATCH=2 bash scripts/gpu_check.sh runs the same steps on a CPU (a dry run).
 # Prints: the GPU, per-image time with the model loaded (genai vs direct diffusers), images per second
@@ -26,8 +26,7 @@ WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 MODEL="${1:-}"
 if [ -z "$MODEL" ]; then
-    "$PY" scripts/make_tiny_pipeline.py "$WORK/tiny-sd" >/dev/null
-    MODEL="$WORK/tiny-sd"
+    MODEL="$("$PY" -c 'from genai_cli.image.loading import TOY_PIPELINE; print(TOY_PIPELINE)')"
 fi
 N="${N:-64}"          # images in the throughput run
 BATCH="${BATCH:-16}"  # images per pipeline call

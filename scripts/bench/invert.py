@@ -76,10 +76,10 @@ def toy_pipeline():
     import torch
     from diffusers import StableDiffusionPipeline
 
-    from genai_cli.image.loading import TOY_PIPELINE, quiet_libraries
+    from genai_cli.image.loading import TOY_PIPELINE, _dtype_kwarg, quiet_libraries
 
     quiet_libraries()
-    pipe = StableDiffusionPipeline.from_pretrained(str(TOY_PIPELINE), local_files_only=True, torch_dtype=torch.float32)
+    pipe = StableDiffusionPipeline.from_pretrained(str(TOY_PIPELINE), local_files_only=True, **_dtype_kwarg(torch.float32))
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
