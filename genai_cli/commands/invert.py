@@ -30,6 +30,7 @@ def invert(
     batch_size: Annotated[Optional[int], _opt("--batch-size", "Images per micro-batch, per process. [config: invert.batch_size]")] = None,
     grad_accum: Annotated[Optional[int], _opt("--grad-accum", "Micro-batches per optimiser step. [config: invert.grad_accum]")] = None,
     resolution: Annotated[Optional[int], _opt("--resolution", "Training image side in pixels (default: the model's). [config: invert.resolution]")] = None,
+    flip: Annotated[Optional[float], _opt("--flip", "Probability of a horizontal flip of a training image. [config: invert.flip]", min=0.0, max=1.0)] = None,
     repeats: Annotated[Optional[int], _opt("--repeats", "Times each image appears per epoch. [config: invert.repeats]")] = None,
     seed: Annotated[Optional[int], _opt("--seed", "Seed of every random draw. [config: invert.seed]", min=0, max=2**32 - 1)] = None,
     format_: Annotated[Optional[str], _opt("--format", "diffusers, or a1111 to also write AUTOMATIC1111's .pt. [config: invert.format]")] = None,
@@ -57,7 +58,7 @@ def invert(
 
     flags = dict(images=images, token=token, init_word=init_word, model=model, out=out, property=property_,
                  num_vectors=num_vectors, steps=steps, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
-                 resolution=resolution, repeats=repeats, seed=seed, format=format_, save_every=save_every,
+                 resolution=resolution, flip=flip, repeats=repeats, seed=seed, format=format_, save_every=save_every,
                  checkpoint_every=checkpoint_every, validate_every=validate_every,
                  validation_prompt=validation_prompt)
     layers = _layers(preset, model, config_file)

@@ -415,7 +415,6 @@ def invert(s: InvertSettings, runtime: Any, *, on_start: Callable[[int, int], No
     from genai_cli.image import loading
 
     s = check_settings(s)
-    t_load = time.perf_counter()
     source = loading.locate(s.model)
     mixed = {"fp32": "no", "fp16": "fp16", "bf16": "bf16"}[runtime.precision]
     acc = Accelerator(gradient_accumulation_steps=s.grad_accum, mixed_precision=mixed, cpu=runtime.device.type == "cpu")
@@ -442,10 +441,8 @@ def invert(s: InvertSettings, runtime: Any, *, on_start: Callable[[int, int], No
                           processes=acc.num_processes)
     losses: list[float] = []
     good = run.vectors()  # the last embedding known to be good
-    good_opt = run.optimizer.state_dict() if s.resume else None
     step = first
     t0 = time.perf_counter()
-    del t_load
     try:
         while step < s.steps:
             loss = run.train_step(step)
@@ -471,16 +468,14 @@ def invert(s: InvertSettings, runtime: Any, *, on_start: Callable[[int, int], No
                     result.validation.append(p)
                     on_file and on_file("validation", p)
     except Diverged as e:
-        if acc.is_main_process:
-            run.save_checkpoint(step, good, good_opt)
+        if acc.is_main_process:  # the optimiser's moments may hold NaN now: the checkpoint keeps the vectors only
+            run.save_checkpoint(step, good, None)
             run.write_embedding(result.embedding, step, good)
         raise Diverged(f"{e.message}; stopped, and kept the embedding of step {step} in {result.embedding}",
                        hint="lower --lr (or raise --grad-accum) and start again with another --out") from None
-    except KeyboardInterrupt:
-        run.save_checkpoint(step, good, None if step == first and not s.resume else run.optimizer.state_dict())
+    except KeyboardInterrupt:  # the vectors and optimiser state of the last finished step; the command exits 130
+        run.save_checkpoint(step, good, run.optimizer.state_dict())
         raise
-    finally:
-        good_opt = None
     result.seconds = time.perf_counter() - t0
     result.steps = step
     result.seconds_per_step = result.seconds / max(1, step - first)
