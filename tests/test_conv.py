@@ -385,3 +385,19 @@ def test_conv_help_imports_nothing_heavy():
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         mods = set(json.loads(out.stdout.strip().splitlines()[-1]))
         assert not [m for m in heavy if m in mods], argv
+
+
+def test_layers_shows_the_toy_analyzer_on_a_colour_image(cli, tmp_path):
+    """The toy model's judge is a CNN too: RGB input, three heads (shape, colour, background) read separately."""
+    from genai_cli.toyworld import render, world
+
+    from PIL import Image
+
+    img = tmp_path / "star.png"
+    Image.fromarray(render.render(world.parse_caption("a red star on a blue background"), 32, render.image_rng(0, 0))).save(img)
+    r = cli("conv", "layers", str(img), "--model", "toy-analyzer", "-o", str(tmp_path / "an.png"), "--json")
+    assert r.exit_code == 0, r
+    rec = json.loads(r.stdout)
+    assert rec["prediction"] == "star, red, blue" and rec["probability"] > 0.9
+    assert rec["input_shape"] == [3, 32, 32] and rec["filters_shape"] == [16, 3, 3, 3]
+    assert (tmp_path / "an.png").stat().st_size > 10_000

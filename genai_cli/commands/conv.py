@@ -281,27 +281,27 @@ def layers(
         truth = net.labels[int(net.sample_labels[sample])] if net.sample_labels is not None and net.labels else str(sample)
         input_name, title = f"sample{sample}", f"built-in sample {sample} (a {truth})"
     else:
-        pixels, name = images.load(image, "gray")
+        pixels, name = images.load(image, "rgb" if net.input.get("channels", 1) == 3 else "gray")
         x = cnn.prepare(net, pixels)  # (C, H, W) in 0..1
         input_name, title = Path(name).stem, name
     trace = cnn.forward(net, x)
     maps = trace.conv_outputs[cfg["layer"] - 1]  # (C, H', W')
     filters = net.params[f"{net.conv_layers[0]['name']}.weight"]  # (C_out, C_in, kh, kw)
-    probs = trace.probabilities
-    best = int(np.argmax(probs))
-    fig = figures.layers_figure(net.name, x, title, filters, cfg["layer"], maps, probs, net.labels, net.accuracy)
+    probs = net.probabilities(trace.logits)  # a softmax per head
+    label, confidence = net.predict(trace.logits)
+    fig = figures.layers_figure(net.name, x, title, filters, cfg["layer"], maps, probs, net.labels, net.accuracy,
+                                label, confidence)
     recipe = {"command": "genai conv layers", "model": cfg["model"], "layer": cfg["layer"],
               "input": str(image) if image else f"sample:{sample}", "dpi": cfg["dpi"]}
     default = Path(cfg["plot_dir"]).expanduser() / f"conv-layers-{Path(net.name).stem}-{input_name}-L{cfg['layer']}.png"
     path = figures.save(fig, output.expanduser() if output else default, force, recipe)
-    label = net.labels[best] if net.labels else str(best)
-    console.info(f"{net.name} predicts {label} ({probs[best]:.1%})")
+    console.info(f"{net.name} predicts {label} ({confidence:.1%})")
     if as_json:
         console.result_json({
             "path": str(path), "model": net.name, "input": recipe["input"], "input_shape": list(x.shape),
             "layer": cfg["layer"], "conv_layers": [list(o.shape) for o in trace.conv_outputs],
             "filters_shape": list(filters.shape), "feature_shape": list(maps.shape),
-            "prediction": label, "probability": float(probs[best]), "accuracy": net.accuracy,
+            "prediction": label, "probability": confidence, "accuracy": net.accuracy,
         })
     else:
         console.result(str(path))

@@ -23,8 +23,10 @@ from genai_cli.errors import GenaiError, UsageError
 DATA = Path(__file__).resolve().parent / "data"
 
 # name -> file inside genai_cli/conv/data
-REGISTRY: dict[str, str] = {
+REGISTRY: dict[str, str | Path] = {
     "digits-cnn": "digits-cnn.safetensors",  # 3 conv layers, 8x8 handwritten digits, ~98% held-out accuracy
+    # 4 conv layers, 32x32 RGB toy-world images -> shape, colour, background (the toy model's judge)
+    "toy-analyzer": DATA.parent.parent / "toyworld" / "data" / "analyzer.safetensors",
 }
 
 
@@ -47,10 +49,37 @@ class CNN:
     def accuracy(self) -> dict:
         return json.loads(self.meta.get("genai.accuracy", "{}"))
 
+    @property
+    def heads(self) -> dict[str, list[str]]:
+        """Several classifiers side by side in one output (the toy analyzer: shape, colour, background);
+        one head named "" for an ordinary classifier."""
+        heads = json.loads(self.meta.get("genai.heads", "{}"))
+        return heads or {"": list(self.labels)}
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """A softmax over each head's slice of the output -> (num_outputs,)."""
+        out, start = np.empty_like(logits), 0
+        for labels in self.heads.values():
+            z = logits[start:start + len(labels)]
+            e = np.exp(z - z.max())
+            out[start:start + len(labels)] = e / e.sum()
+            start += len(labels)
+        return out
+
+    def predict(self, logits: np.ndarray) -> tuple[str, float]:
+        """("star, red, blue", the lowest of the heads' top probabilities)."""
+        probs, start, names, confidence = self.probabilities(logits), 0, [], 1.0
+        for labels in self.heads.values():
+            k = int(np.argmax(probs[start:start + len(labels)]))
+            names.append(labels[k])
+            confidence = min(confidence, float(probs[start + k]))
+            start += len(labels)
+        return ", ".join(names), confidence
+
 
 def resolve_path(name: str) -> Path:
     if name in REGISTRY:
-        return DATA / REGISTRY[name]
+        return DATA / REGISTRY[name]  # an absolute entry stays as it is
     path = Path(name).expanduser()
     if path.is_file():
         return path
@@ -91,7 +120,7 @@ def load(name: str) -> CNN:
 
 
 def prepare(cnn: CNN, pixels: np.ndarray) -> np.ndarray:
-    """A grey (H, W) image with levels 0..255 -> the network's input (C, h, w) in 0..1.
+    """A grey (H, W) or colour (H, W, 3) image with levels 0..255 -> the network's input (C, h, w) in 0..1.
 
     Resized to the network's input size; a light background (mean above mid-grey) is
     inverted when the network was trained on light strokes on a dark ground (as digits-cnn).
@@ -102,9 +131,11 @@ def prepare(cnn: CNN, pixels: np.ndarray) -> np.ndarray:
     img = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
     if (h, w) != (pixels.shape[0], pixels.shape[1]):
         img = img.resize((w, h), Image.Resampling.BOX if pixels.shape[0] >= h else Image.Resampling.BILINEAR)
-    x = np.asarray(img, dtype=np.float32) / 255.0  # (h, w) in 0..1
+    x = np.asarray(img, dtype=np.float32) / 255.0  # (h, w) or (h, w, 3) in 0..1
     if cnn.input.get("invert_light_background") and x.mean() > 0.5:
         x = 1.0 - x
+    if x.ndim == 3:
+        return np.ascontiguousarray(x.transpose(2, 0, 1))  # (3, h, w)
     channels = cnn.input.get("channels", 1)
     return np.repeat(x[None], channels, axis=0)  # (C, h, w)
 

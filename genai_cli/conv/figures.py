@@ -137,7 +137,8 @@ def apply_figure(pixels: np.ndarray, channel_names: list[str], kernel: np.ndarra
 
 
 def layers_figure(cnn_name: str, x: np.ndarray, input_title: str, filters: np.ndarray, layer_index: int,
-                  maps: np.ndarray, probabilities: np.ndarray, labels: list[str], accuracy: dict):
+                  maps: np.ndarray, probabilities: np.ndarray, labels: list[str], accuracy: dict,
+                  prediction: str, confidence: float):
     """Top: the input and the class probabilities; middle: the first layer's filters; bottom: the chosen layer's maps.
 
     x: (C, H, W) input in 0..1; filters: (C_out, C_in, kh, kw) of conv layer 1; maps: (C, H', W') of the chosen layer."""
@@ -151,15 +152,28 @@ def layers_figure(cnn_name: str, x: np.ndarray, input_title: str, filters: np.nd
 
     ax_in, ax_p, _ = top.subplots(1, 3, width_ratios=[1, 1.6, 0.6])
     _.axis("off")
-    _show_map(top, ax_in, x[0], f"{input_title}\ninput {_shape(x)}", signed=False, vmax=1.0)
+    if x.shape[0] == 3:  # a colour input is shown in colour
+        ax_in.imshow(np.clip(x.transpose(1, 2, 0), 0, 1), interpolation="nearest")
+        ax_in.set_xticks([])
+        ax_in.set_yticks([])
+        ax_in.set_title(f"{input_title}\ninput {_shape(x)}", fontsize=9)
+    else:
+        _show_map(top, ax_in, x[0], f"{input_title}\ninput {_shape(x)}", signed=False, vmax=1.0)
     ax_p.bar(range(len(probabilities)), probabilities, color="tab:blue")
-    best = int(np.argmax(probabilities))
-    ax_p.bar([best], [probabilities[best]], color="tab:red")
-    ax_p.set_xticks(range(len(probabilities)), labels or [str(i) for i in range(len(probabilities))])
+    groups: dict[str, list[int]] = {}  # one group per head ("shape:star" -> "shape"); plain labels: one group
+    for i, t in enumerate(labels or [str(i) for i in range(len(probabilities))]):
+        groups.setdefault(t.split(":")[0] if ":" in t else "", []).append(i)
+    winners = [max(idx, key=lambda i: probabilities[i]) for idx in groups.values()]
+    ax_p.bar(winners, probabilities[winners], color="tab:red")
+    ticks = labels or [str(i) for i in range(len(probabilities))]
+    ax_p.set_xticks(range(len(probabilities)), [t.split(":")[-1] for t in ticks],
+                    rotation=90 if len(ticks) > 10 else 0, fontsize=8 if len(ticks) > 10 else 10)
     ax_p.set_ylim(0, 1)
-    ax_p.set_ylabel("probability")
-    acc = f" (held-out accuracy {accuracy['test']:.1%})" if "test" in accuracy else ""
-    ax_p.set_title(f"{cnn_name} says {labels[best] if labels else best}: {probabilities[best]:.1%}{acc}", fontsize=10)
+    ax_p.set_ylabel("probability" + (" (per head)" if any(":" in t for t in ticks) else ""))
+    test = accuracy.get("test")
+    test = test.get("all") if isinstance(test, dict) else test  # several heads: all of them right
+    acc = f" (held-out accuracy {test:.1%})" if isinstance(test, (int, float)) else ""
+    ax_p.set_title(f"{cnn_name} says {prediction}: {confidence:.1%}{acc}", fontsize=10)
 
     lim = float(np.abs(filters).max()) or 1.0
     axes = mid.subplots(frows, cols, squeeze=False)

@@ -68,21 +68,22 @@ def per_image(
             torch.cuda.synchronize()
 
     t_direct, t_genai = [], []
-    for k in range(rounds + 1):  # round 0 warms both up and is not counted
-        sync()
-        t0 = time.perf_counter()
-        direct(PROMPT, num_inference_steps=steps, generator=torch.Generator("cpu").manual_seed(k)).images[0]
-        sync()
-        t1 = time.perf_counter()
-        jobs = generate.plan_jobs([PROMPT], 1, k, k)
-        with console.progress("genai", total=steps) as advance:
+    # one bar for the whole run, as `genai imagine` has (its refresh thread runs during both sides alike)
+    with console.progress("genai", total=(rounds + 1) * steps) as advance:
+        for k in range(rounds + 1):  # round 0 warms both up and is not counted
+            sync()
+            t0 = time.perf_counter()
+            direct(PROMPT, num_inference_steps=steps, generator=torch.Generator("cpu").manual_seed(k)).images[0]
+            sync()
+            t1 = time.perf_counter()
+            jobs = generate.plan_jobs([PROMPT], 1, k, k)
             for _ in generate.generate(pipe, s, jobs, width, height, "bench", run_info, lambda job: advance(1)):
                 pass
-        sync()
-        t2 = time.perf_counter()
-        if k:
-            t_direct.append(t1 - t0)
-            t_genai.append(t2 - t1)
+            sync()
+            t2 = time.perf_counter()
+            if k:
+                t_direct.append(t1 - t0)
+                t_genai.append(t2 - t1)
     return t_direct, t_genai
 
 

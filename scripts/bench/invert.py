@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -261,11 +260,25 @@ def child_reference(images: Path, batch: int, steps: int) -> dict:
     return {"seconds_per_step": float(np.sum(times) / steps)}
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (Linux /proc; elsewhere getrusage)."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def run_child(kind: str, images: Path, batch: int, steps: int, threads: int) -> dict:
-    code = (f"import sys, json, resource, torch; sys.path.insert(0, {str(ROOT)!r}); torch.set_num_threads({threads});"
+    # peak memory: VmHWM of the child's own address space (ru_maxrss would include the forked parent's pages)
+    code = (f"import sys, json, torch; sys.path.insert(0, {str(ROOT)!r}); torch.set_num_threads({threads});"
             f"from pathlib import Path; import scripts.bench.invert as b;"
             f"r = b.child_{kind}(Path({str(images)!r}), {batch}, {steps});"
-            f"r['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; print(json.dumps(r))")
+            f"r['peak_rss_mb'] = b.peak_rss_mb(); print(json.dumps(r))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        env={**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONWARNINGS": "ignore"})
     if p.returncode:
