@@ -19,6 +19,19 @@ def session_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("genai-cache")
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Small models gain nothing from threads, and on a busy 2-core machine two threads per process spin
+    against each other (a 25-step tiny image: 1 s with one thread, 10-30 s with two). Modules that run
+    models use it with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory) -> Path:
     """A tiny random-weight Stable Diffusion pipeline saved as a diffusers folder, built once per session."""

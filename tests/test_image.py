@@ -22,16 +22,7 @@ from ldm_checkpoint import unet_key, write_ldm_checkpoint  # noqa: E402
 TINY_STEPS = "3"  # enough to exercise every scheduler, fast on a CPU
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models gain nothing from threads, and on a busy 2-core machine two threads per process spin
-    against each other (a 25-step image: 1 s with one thread, 10-30 s with two)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _pixels(path) -> np.ndarray:
@@ -243,7 +234,7 @@ def no_loading(monkeypatch):
         (["x", "--model", "{tiny}", "--n", "0"], "--n must be at least 1"),
         (["x", "--model", "{tiny}", "-o", "afile"], "is a file"),
         (["x", "--model", "{tiny}", "-o", "/proc/genai-out"], "not writable"),
-        (["x", "--model", "toy"], "not available yet"),
+        (["x", "--model", "toy", "--width", "256"], "outside this model's range 16..128"),
         (["x", "--model", "model.ckpt"], "pickled checkpoints are refused"),
         (["x", "--model", "{tiny}/unet"], "no model_index.json"),
         (["--model", "{tiny}"], "no prompt given"),
@@ -544,7 +535,6 @@ def test_alphas_cumprod_matches_diffusers():
         (["{pic}", "--n", "1"], "at least 2"),
         (["nope.png"], "image not found"),
         (["{notimage}"], "not an image"),
-        (["{pic}", "--schedule", "toy"], "not available yet"),
         (["{pic}", "--schedule", "{notimage}"], "not a readable JSON"),
     ],
 )

@@ -15,14 +15,7 @@ from PIL import Image
 INIT = "the"  # one token in the tiny pipeline's tokenizer (t+h -> th, th+e</w> -> the</w>)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

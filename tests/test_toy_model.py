@@ -15,14 +15,7 @@ from PIL import Image
 from genai_cli.image.loading import TOY_PIPELINE
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_shipped_pipeline_is_small_and_loads_offline_with_diffusers():

@@ -127,8 +127,8 @@ def invert(
         return
     if result.processes > 1:
         console.info(f"the {result.processes} processes ended with the same embedding (checked)")
-    console.info(f"{result.steps} steps, {result.seconds:.1f} s ({result.seconds_per_step:.3f} s/step), "
-                 f"final loss {result.final_loss:.4f}")
+    loss = f", final loss {result.final_loss:.4f}" if result.final_loss is not None else ""
+    console.info(f"{result.steps} steps, {result.seconds:.1f} s ({result.seconds_per_step:.3f} s/step){loss}")
     record = {"path": str(result.embedding), "a1111": str(result.a1111) if result.a1111 else None, "token": result.token,
               "steps": result.steps, "resumed_from": result.first_step, "seconds": round(result.seconds, 2),
               "seconds_per_step": round(result.seconds_per_step, 4), "final_loss": result.final_loss,

@@ -84,7 +84,7 @@ class InvertResult:
     first_step: int  # where this invocation started (0, or the checkpoint's step)
     seconds: float
     seconds_per_step: float
-    final_loss: float  # mean loss of the last min(50, steps) steps of this invocation
+    final_loss: float | None  # mean loss of the last min(50, steps) steps of this invocation (None: no step ran)
     processes: int
     validation: list[Path] = field(default_factory=list)
     snapshots: list[Path] = field(default_factory=list)
@@ -386,8 +386,9 @@ class Run:
         s = self.s
         prompt = s.validation_prompt.format(s.token)
         gens = [torch.Generator().manual_seed(s.seed + i) for i in range(s.validation_n)]
-        images = self.pipe(prompt, num_inference_steps=s.validation_steps, generator=gens,
-                           num_images_per_prompt=s.validation_n, output_type="pil").images
+        with self.acc.autocast():  # U-Net in fp16/bf16, text encoder in fp32 on a GPU
+            images = self.pipe(prompt, num_inference_steps=s.validation_steps, generator=gens,
+                               num_images_per_prompt=s.validation_n, output_type="pil").images
         w, h = images[0].size
         cols = min(len(images), 4)
         rows = math.ceil(len(images) / cols)
@@ -437,7 +438,7 @@ def invert(s: InvertSettings, runtime: Any, *, on_start: Callable[[int, int], No
     if on_start:
         on_start(first, s.steps)
     result = InvertResult(out=s.out, embedding=s.out / E.DIFFUSERS_NAME, a1111=None, token=s.token, steps=first,
-                          first_step=first, seconds=0.0, seconds_per_step=0.0, final_loss=float("nan"),
+                          first_step=first, seconds=0.0, seconds_per_step=0.0, final_loss=None,
                           processes=acc.num_processes)
     losses: list[float] = []
     good = run.vectors()  # the last embedding known to be good
@@ -479,7 +480,7 @@ def invert(s: InvertSettings, runtime: Any, *, on_start: Callable[[int, int], No
     result.seconds = time.perf_counter() - t0
     result.steps = step
     result.seconds_per_step = result.seconds / max(1, step - first)
-    result.final_loss = float(np.mean(losses[-50:])) if losses else float("nan")
+    result.final_loss = float(np.mean(losses[-50:])) if losses else None
     _check_processes_agree(acc, good)
     if acc.is_main_process:
         run.save_checkpoint(step, good, run.optimizer.state_dict())
