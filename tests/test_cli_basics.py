@@ -149,3 +149,10 @@ def test_platform_dirs_match_platformdirs(monkeypatch, tmp_path):
                 monkeypatch.setenv(var, xdg)
         assert config.cache_dir() == Path(platformdirs.user_cache_dir("genai", appauthor=False))
         assert config.user_config_file() == Path(platformdirs.user_config_dir("genai", appauthor=False)) / "config.yaml"
+
+
+def test_help_shows_the_config_keys(cli):
+    """Help texts name each flag's config key; rich must not swallow them as markup tags."""
+    for args in (["imagine", "--help"], ["invert", "--help"], ["embed", "analogy", "--help"]):
+        r = cli(*args)
+        assert r.exit_code == 0 and "(config:" in r.stdout, args

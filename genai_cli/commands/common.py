@@ -13,13 +13,13 @@ ConfigOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 DeviceOpt = Annotated[
-    Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps. [config: runtime.device]", show_default=False)
+    Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps. (config: runtime.device)", show_default=False)
 ]
 PrecisionOpt = Annotated[
-    Optional[str], typer.Option("--precision", help="auto, fp32, fp16 or bf16. [config: runtime.precision]", show_default=False)
+    Optional[str], typer.Option("--precision", help="auto, fp32, fp16 or bf16. (config: runtime.precision)", show_default=False)
 ]
 SeedOpt = Annotated[
-    Optional[int], typer.Option("--seed", min=0, max=2**32 - 1, help="Seed for reproducible results. [config: runtime.seed]", show_default=False)
+    Optional[int], typer.Option("--seed", min=0, max=2**32 - 1, help="Seed for reproducible results. (config: runtime.seed)", show_default=False)
 ]
 
 

@@ -16,11 +16,11 @@ from genai_cli.commands.common import ConfigOpt, JsonOpt
 app = typer.Typer(help="Convolution and max-pooling, made visible: the talk's 6x6 demo, any image, a real CNN.",
                   no_args_is_help=True, add_completion=False)
 
-StrideOpt = Annotated[Optional[int], typer.Option("--stride", help="Step of the kernel in pixels. [config: conv.stride]", show_default=False)]
-PaddingOpt = Annotated[Optional[int], typer.Option("--padding", help="Rings of zeros around the image. [config: conv.padding]", show_default=False)]
-PoolOpt = Annotated[Optional[str], typer.Option("--pool", help="max, avg or none. [config: conv.pool]", show_default=False)]
-PoolSizeOpt = Annotated[Optional[int], typer.Option("--pool-size", help="Pooling window (and stride). [config: conv.pool_size]", show_default=False)]
-OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG path. [default: <conv.plot_dir>/conv-<image>-<kernel>.png]", show_default=False)]
+StrideOpt = Annotated[Optional[int], typer.Option("--stride", help="Step of the kernel in pixels. (config: conv.stride)", show_default=False)]
+PaddingOpt = Annotated[Optional[int], typer.Option("--padding", help="Rings of zeros around the image. (config: conv.padding)", show_default=False)]
+PoolOpt = Annotated[Optional[str], typer.Option("--pool", help="max, avg or none. (config: conv.pool)", show_default=False)]
+PoolSizeOpt = Annotated[Optional[int], typer.Option("--pool-size", help="Pooling window (and stride). (config: conv.pool_size)", show_default=False)]
+OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG path (default: <conv.plot_dir>/conv-<image>-<kernel>.png).", show_default=False)]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite the output file if it exists (else a fresh name is chosen).")]
 
 
@@ -171,13 +171,13 @@ def _fmt(v: float) -> str:
 @app.command()
 def apply(
     image: Annotated[Optional[Path], typer.Argument(help="Image file (PNG, JPEG ...). Default: the built-in sample photo.", show_default=False)] = None,
-    kernel: Annotated[Optional[str], typer.Option("--kernel", "-k", help="A named kernel (see `genai conv kernels`) or a YAML/CSV kernel file. [config: conv.kernel]", show_default=False)] = None,
+    kernel: Annotated[Optional[str], typer.Option("--kernel", "-k", help="A named kernel (see `genai conv kernels`) or a YAML/CSV kernel file. (config: conv.kernel)", show_default=False)] = None,
     kernel_values: Annotated[Optional[str], typer.Option("--kernel-values", help='Kernel rows separated by ";", e.g. "1,0,-1;1,0,-1;1,0,-1".', show_default=False)] = None,
     stride: StrideOpt = None,
     padding: PaddingOpt = None,
     pool: PoolOpt = None,
     pool_size: PoolSizeOpt = None,
-    channels: Annotated[Optional[str], typer.Option("--channels", help="gray, or rgb (each channel on its own). [config: conv.channels]", show_default=False)] = None,
+    channels: Annotated[Optional[str], typer.Option("--channels", help="gray, or rgb (each channel on its own). (config: conv.channels)", show_default=False)] = None,
     output: OutputOpt = None,
     force: ForceOpt = False,
     explain: Annotated[bool, typer.Option("--explain", help="Print how each output size follows from floor((n + 2p - k) / s) + 1 (on stderr).")] = False,
@@ -251,10 +251,10 @@ def apply(
 @app.command()
 def layers(
     image: Annotated[Optional[Path], typer.Argument(help="Image to run the network on (resized to its input size). Default: a built-in sample.", show_default=False)] = None,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Built-in CNN name or a genai CNN .safetensors file. [config: conv.model]", show_default=False)] = None,
-    layer: Annotated[Optional[int], typer.Option("--layer", "-l", help="Which convolution layer's feature maps to show (1 = first). [config: conv.layer]", show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Built-in CNN name or a genai CNN .safetensors file. (config: conv.model)", show_default=False)] = None,
+    layer: Annotated[Optional[int], typer.Option("--layer", "-l", help="Which convolution layer's feature maps to show (1 = first). (config: conv.layer)", show_default=False)] = None,
     sample: Annotated[int, typer.Option("--sample", help="Without IMAGE: which built-in sample input to use (digits-cnn: the digit).")] = 3,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG path. [default: <conv.plot_dir>/conv-layers-<model>-<input>-L<layer>.png]", show_default=False)] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG path (default: <conv.plot_dir>/conv-layers-<model>-<input>-L<layer>.png).", show_default=False)] = None,
     force: ForceOpt = False,
     as_json: JsonOpt = False,
     config_file: ConfigOpt = None,

@@ -18,7 +18,7 @@ def diffuse(
         Optional[str],
         typer.Option(
             "--steps",
-            help="Timesteps to show, like 0,100,250,500,999. [config: image.diffuse.steps]",
+            help="Timesteps to show, like 0,100,250,500,999. (config: image.diffuse.steps)",
             show_default=False,
         ),
     ] = None,
@@ -26,7 +26,7 @@ def diffuse(
         Optional[int],
         typer.Option(
             "--n",
-            help="Show n evenly spaced timesteps (when --steps is not given). [config: image.diffuse.n]",
+            help="Show n evenly spaced timesteps (when --steps is not given). (config: image.diffuse.n)",
             show_default=False,
         ),
     ] = None,
@@ -34,7 +34,7 @@ def diffuse(
         Optional[str],
         typer.Option(
             "--schedule",
-            help="Noise schedule: toy (the built-in model's), sd15 (built in), a scheduler_config.json, a model folder, alias or hub id. [config: image.diffuse.schedule]",
+            help="Noise schedule: toy (the built-in model's), sd15 (built in), a scheduler_config.json, a model folder, alias or hub id. (config: image.diffuse.schedule)",
             show_default=False,
         ),
     ] = None,
@@ -42,20 +42,20 @@ def diffuse(
         Optional[int],
         typer.Option(
             "--size",
-            help="Resize the image's longer side to this many pixels. [config: image.diffuse.size]",
+            help="Resize the image's longer side to this many pixels. (config: image.diffuse.size)",
             show_default=False,
         ),
     ] = None,
     seed: Annotated[
         Optional[int],
-        typer.Option("--seed", help="Seed of the noise. [config: image.diffuse.seed]", show_default=False),
+        typer.Option("--seed", help="Seed of the noise. (config: image.diffuse.seed)", show_default=False),
     ] = None,
     out: Annotated[
         Optional[Path],
         typer.Option(
             "--out",
             "-o",
-            help="Folder for the strip PNG (created if missing). [config: image.diffuse.out]",
+            help="Folder for the strip PNG (created if missing). (config: image.diffuse.out)",
             show_default=False,
         ),
     ] = None,

@@ -23,16 +23,16 @@ VectorsOpt = Annotated[
     typer.Option(
         "--vectors",
         "-v",
-        help="glove-6b-50d (built-in), slide (the talk's 2-D example), or a gensim / word2vec / GloVe / fastText file. [config: embed.vectors]",
+        help="glove-6b-50d (built-in), slide (the talk's 2-D example), or a gensim / word2vec / GloVe / fastText file. (config: embed.vectors)",
         show_default=False,
     ),
 ]
 FormatOpt = Annotated[
     Optional[str],
-    typer.Option("--format", help="Vector file format: auto, gensim, word2vec, word2vec-binary, glove, fasttext. [config: embed.format]", show_default=False),
+    typer.Option("--format", help="Vector file format: auto, gensim, word2vec, word2vec-binary, glove, fasttext. (config: embed.format)", show_default=False),
 ]
 TopnOpt = Annotated[
-    Optional[int], typer.Option("--topn", "-n", min=1, max=10000, help="How many words to list. [config: embed.topn]", show_default=False)
+    Optional[int], typer.Option("--topn", "-n", min=1, max=10000, help="How many words to list. (config: embed.topn)", show_default=False)
 ]
 WordsArg = Annotated[Optional[list[str]], typer.Argument(help="Words; `-` or none (with piped stdin) reads one query per line.", show_default=False)]
 
@@ -113,7 +113,7 @@ def _arity(words: list[str], n: int, usage: str) -> None:
 @app.command()
 def analogy(
     words: WordsArg = None,
-    method: Annotated[Optional[str], typer.Option("--method", "-m", help="add (3CosAdd) or mul (3CosMul). [config: embed.method]", show_default=False)] = None,
+    method: Annotated[Optional[str], typer.Option("--method", "-m", help="add (3CosAdd) or mul (3CosMul). (config: embed.method)", show_default=False)] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Show the arithmetic: each vector, the result vector, the words nearest to it.")] = False,
     vectors: VectorsOpt = None,
     fmt: FormatOpt = None,
@@ -264,9 +264,9 @@ def vector(
 
 @app.command()
 def evaluate(
-    restrict: Annotated[Optional[int], typer.Option("--restrict", min=1, help="Only the N most frequent words are candidates (gensim: restrict_vocab). [config: embed.restrict]", show_default=False)] = None,
+    restrict: Annotated[Optional[int], typer.Option("--restrict", min=1, help="Only the N most frequent words are candidates (gensim: restrict_vocab). (config: embed.restrict)", show_default=False)] = None,
     analogies: Annotated[Optional[Path], typer.Option("--analogies", help="An analogy file in the Google format (default: questions-words.txt shipped with gensim).", show_default=False)] = None,
-    method: Annotated[Optional[str], typer.Option("--method", "-m", help="add (3CosAdd, as gensim) or mul (3CosMul). [config: embed.method]", show_default=False)] = None,
+    method: Annotated[Optional[str], typer.Option("--method", "-m", help="add (3CosAdd, as gensim) or mul (3CosMul). (config: embed.method)", show_default=False)] = None,
     skip_pairs: Annotated[bool, typer.Option("--skip-pairs", help="Only the analogy test, not SimLex-999 / WordSim-353.")] = False,
     vectors: VectorsOpt = None,
     fmt: FormatOpt = None,
@@ -404,14 +404,14 @@ def train(
     corpus: Annotated[Path, typer.Argument(help="A text file: one sentence (or paragraph) per line.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to save the vectors (usable with --vectors).")] = Path("vectors.bin"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
-    vector_size: Annotated[Optional[int], typer.Option("--size", min=1, help="Vector dimensions. [config: embed.train.vector_size]", show_default=False)] = None,
-    window: Annotated[Optional[int], typer.Option("--window", min=1, help="Context words on each side. [config: embed.train.window]", show_default=False)] = None,
-    min_count: Annotated[Optional[int], typer.Option("--min-count", min=1, help="Ignore rarer words. [config: embed.train.min_count]", show_default=False)] = None,
-    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Passes over the corpus. [config: embed.train.epochs]", show_default=False)] = None,
-    sg: Annotated[Optional[bool], typer.Option("--sg/--cbow", help="Skip-gram or CBOW. [config: embed.train.sg]", show_default=False)] = None,
-    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Training threads. [config: embed.train.workers]", show_default=False)] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", min=0, help="Seed. [config: embed.train.seed]", show_default=False)] = None,
-    out_format: Annotated[Optional[str], typer.Option("--save-format", help="word2vec-binary, word2vec (text) or gensim. [config: embed.train.format]", show_default=False)] = None,
+    vector_size: Annotated[Optional[int], typer.Option("--size", min=1, help="Vector dimensions. (config: embed.train.vector_size)", show_default=False)] = None,
+    window: Annotated[Optional[int], typer.Option("--window", min=1, help="Context words on each side. (config: embed.train.window)", show_default=False)] = None,
+    min_count: Annotated[Optional[int], typer.Option("--min-count", min=1, help="Ignore rarer words. (config: embed.train.min_count)", show_default=False)] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Passes over the corpus. (config: embed.train.epochs)", show_default=False)] = None,
+    sg: Annotated[Optional[bool], typer.Option("--sg/--cbow", help="Skip-gram or CBOW. (config: embed.train.sg)", show_default=False)] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Training threads. (config: embed.train.workers)", show_default=False)] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", min=0, help="Seed. (config: embed.train.seed)", show_default=False)] = None,
+    out_format: Annotated[Optional[str], typer.Option("--save-format", help="word2vec-binary, word2vec (text) or gensim. (config: embed.train.format)", show_default=False)] = None,
     json_out: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:

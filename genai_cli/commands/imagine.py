@@ -42,7 +42,7 @@ def imagine(
         typer.Option(
             "--model",
             "-m",
-            help="toy (built in, offline), sd15, sd21, sd-turbo, a hub id, a diffusers folder or a .safetensors file. [config: image.model]",
+            help="toy (built in, offline), sd15, sd21, sd-turbo, a hub id, a diffusers folder or a .safetensors file. (config: image.model)",
             show_default=False,
         ),
     ] = None,
@@ -50,22 +50,22 @@ def imagine(
         Optional[str],
         typer.Option(
             "--negative",
-            help="Negative prompt: what the image should not show. [config: image.negative]",
+            help="Negative prompt: what the image should not show. (config: image.negative)",
             show_default=False,
         ),
     ] = None,
     steps: Annotated[
-        Optional[int], typer.Option("--steps", help="Denoising steps. [config: image.steps]", show_default=False)
+        Optional[int], typer.Option("--steps", help="Denoising steps. (config: image.steps)", show_default=False)
     ] = None,
     guidance: Annotated[
         Optional[float],
-        typer.Option("--guidance", help="Classifier-free guidance scale. [config: image.guidance]", show_default=False),
+        typer.Option("--guidance", help="Classifier-free guidance scale. (config: image.guidance)", show_default=False),
     ] = None,
     width: Annotated[
         Optional[int],
         typer.Option(
             "--width",
-            help="Width in pixels, a multiple of 8 (default: the model's). [config: image.width]",
+            help="Width in pixels, a multiple of 8 (default: the model's). (config: image.width)",
             show_default=False,
         ),
     ] = None,
@@ -73,31 +73,31 @@ def imagine(
         Optional[int],
         typer.Option(
             "--height",
-            help="Height in pixels, a multiple of 8 (default: the model's). [config: image.height]",
+            help="Height in pixels, a multiple of 8 (default: the model's). (config: image.height)",
             show_default=False,
         ),
     ] = None,
     n: Annotated[
-        Optional[int], typer.Option("--n", help="Images per prompt. [config: image.n]", show_default=False)
+        Optional[int], typer.Option("--n", help="Images per prompt. (config: image.n)", show_default=False)
     ] = None,
     seed: Annotated[
         Optional[int],
         typer.Option(
-            "--seed", help="Seed of the first image; image k gets seed+k. [config: image.seed]", show_default=False
+            "--seed", help="Seed of the first image; image k gets seed+k. (config: image.seed)", show_default=False
         ),
     ] = None,
     scheduler: Annotated[
         Optional[str],
         typer.Option(
             "--scheduler",
-            help="default (the model's), ddim, euler, euler-a, dpm++2m, lms, pndm. [config: image.scheduler]",
+            help="default (the model's), ddim, euler, euler-a, dpm++2m, lms, pndm. (config: image.scheduler)",
             show_default=False,
         ),
     ] = None,
     out: Annotated[
         Optional[Path],
         typer.Option(
-            "--out", "-o", help="Folder for the PNG files (created if missing). [config: image.out]", show_default=False
+            "--out", "-o", help="Folder for the PNG files (created if missing). (config: image.out)", show_default=False
         ),
     ] = None,
     prompts_file: Annotated[
@@ -107,7 +107,7 @@ def imagine(
         Optional[bool],
         typer.Option(
             "--show-steps/--no-show-steps",
-            help="Also write a strip of the predicted clean image during denoising. [config: image.show_steps]",
+            help="Also write a strip of the predicted clean image during denoising. (config: image.show_steps)",
             show_default=False,
         ),
     ] = None,
@@ -115,7 +115,7 @@ def imagine(
         Optional[bool],
         typer.Option(
             "--low-memory/--no-low-memory",
-            help="Attention/VAE slicing, and model CPU offload on CUDA. [config: image.low_memory]",
+            help="Attention/VAE slicing, and model CPU offload on CUDA. (config: image.low_memory)",
             show_default=False,
         ),
     ] = None,
@@ -123,7 +123,7 @@ def imagine(
         Optional[int],
         typer.Option(
             "--batch-size",
-            help="Images of one prompt per pipeline call. [config: image.batch_size]",
+            help="Images of one prompt per pipeline call. (config: image.batch_size)",
             show_default=False,
         ),
     ] = None,
@@ -131,7 +131,7 @@ def imagine(
         Optional[str],
         typer.Option(
             "--single-file-config",
-            help="Configs for a .safetensors checkpoint: a diffusers folder, alias or cached hub id. [config: image.single_file_config]",
+            help="Configs for a .safetensors checkpoint: a diffusers folder, alias or cached hub id. (config: image.single_file_config)",
             show_default=False,
         ),
     ] = None,
@@ -140,7 +140,7 @@ def imagine(
         typer.Option(
             "--embedding",
             "-e",
-            help="A learned word (textual inversion: genai invert, diffusers or AUTOMATIC1111 file); repeatable. [config: image.embeddings]",
+            help="A learned word (textual inversion: genai invert, diffusers or AUTOMATIC1111 file); repeatable. (config: image.embeddings)",
             show_default=False,
         ),
     ] = None,

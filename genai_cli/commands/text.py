@@ -16,23 +16,23 @@ from genai_cli.commands.common import ConfigOpt, DeviceOpt, JsonOpt, PrecisionOp
 
 ModelOpt = Annotated[
     Optional[str],
-    typer.Option("--model", "-m", help="smollm2-135m-instruct (built-in), a hub id or a local model folder. [config: text.model]",
+    typer.Option("--model", "-m", help="smollm2-135m-instruct (built-in), a hub id or a local model folder. (config: text.model)",
                  show_default=False),
 ]
 SpeedupOpt = Annotated[
     Optional[str],
-    typer.Option("--speedup", help="none (exact) or int8 (dynamic int8 Linear layers, cpu; changes the text). [config: text.speedup]", show_default=False),
+    typer.Option("--speedup", help="none (exact) or int8 (dynamic int8 Linear layers, cpu; changes the text). (config: text.speedup)", show_default=False),
 ]
-MaxTokensOpt = Annotated[Optional[int], typer.Option("--max-tokens", "-n", help="New tokens at most. [config: text.max_tokens]", show_default=False)]
-TemperatureOpt = Annotated[Optional[float], typer.Option("--temperature", "-t", help="Sampling temperature; 0 = greedy. [config: text.temperature]", show_default=False)]
-TopPOpt = Annotated[Optional[float], typer.Option("--top-p", help="Nucleus sampling mass, 1 = off. [config: text.top_p]", show_default=False)]
-TopKOpt = Annotated[Optional[int], typer.Option("--top-k", help="Sample among the k likeliest tokens, 0 = off. [config: text.top_k]", show_default=False)]
-RepPenOpt = Annotated[Optional[float], typer.Option("--repetition-penalty", help=">1 discourages repeats, 1 = off. [config: text.repetition_penalty]", show_default=False)]
-GreedyOpt = Annotated[Optional[bool], typer.Option("--greedy/--sample", help="Always take the likeliest token. [config: text.greedy]", show_default=False)]
-StopOpt = Annotated[Optional[list[str]], typer.Option("--stop", help="Stop before this string (repeatable). [config: text.stop]", show_default=False)]
-SystemOpt = Annotated[Optional[str], typer.Option("--system", help="System prompt for chat models. [config: text.system]", show_default=False)]
-RawOpt = Annotated[Optional[bool], typer.Option("--raw/--template", help="Plain text, without the chat template. [config: text.raw]", show_default=False)]
-TruncateOpt = Annotated[Optional[bool], typer.Option("--truncate/--no-truncate", help="Drop the oldest prompt tokens that do not fit. [config: text.truncate]", show_default=False)]
+MaxTokensOpt = Annotated[Optional[int], typer.Option("--max-tokens", "-n", help="New tokens at most. (config: text.max_tokens)", show_default=False)]
+TemperatureOpt = Annotated[Optional[float], typer.Option("--temperature", "-t", help="Sampling temperature; 0 = greedy. (config: text.temperature)", show_default=False)]
+TopPOpt = Annotated[Optional[float], typer.Option("--top-p", help="Nucleus sampling mass, 1 = off. (config: text.top_p)", show_default=False)]
+TopKOpt = Annotated[Optional[int], typer.Option("--top-k", help="Sample among the k likeliest tokens, 0 = off. (config: text.top_k)", show_default=False)]
+RepPenOpt = Annotated[Optional[float], typer.Option("--repetition-penalty", help=">1 discourages repeats, 1 = off. (config: text.repetition_penalty)", show_default=False)]
+GreedyOpt = Annotated[Optional[bool], typer.Option("--greedy/--sample", help="Always take the likeliest token. (config: text.greedy)", show_default=False)]
+StopOpt = Annotated[Optional[list[str]], typer.Option("--stop", help="Stop before this string (repeatable). (config: text.stop)", show_default=False)]
+SystemOpt = Annotated[Optional[str], typer.Option("--system", help="System prompt for chat models. (config: text.system)", show_default=False)]
+RawOpt = Annotated[Optional[bool], typer.Option("--raw/--template", help="Plain text, without the chat template. (config: text.raw)", show_default=False)]
+TruncateOpt = Annotated[Optional[bool], typer.Option("--truncate/--no-truncate", help="Drop the oldest prompt tokens that do not fit. (config: text.truncate)", show_default=False)]
 
 
 # --- shared steps --------------------------------------------------------------------------
@@ -263,8 +263,8 @@ def chat(
 
 def next_token(
     text: Annotated[Optional[str], typer.Argument(help="The text to continue; '-' or a pipe reads one per line of stdin.", show_default=False)] = None,
-    top_k: Annotated[Optional[int], typer.Option("--top-k", "-k", help="How many candidates to list. [config: text.next.top_k]", show_default=False)] = None,
-    steps: Annotated[Optional[int], typer.Option("--steps", "-s", help="Greedy steps to show, one token each. [config: text.next.steps]", show_default=False)] = None,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", "-k", help="How many candidates to list. (config: text.next.top_k)", show_default=False)] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", "-s", help="Greedy steps to show, one token each. (config: text.next.steps)", show_default=False)] = None,
     chat_template: Annotated[bool, typer.Option("--chat", help="Wrap the text in the model's chat template first (as `generate` does).")] = False,
     model: ModelOpt = None,
     json_out: JsonOpt = False,
@@ -348,8 +348,8 @@ def _print_next(text: str, steps) -> None:
 
 def attention(
     text: Annotated[str, typer.Argument(help="The text whose attention to draw.", show_default=False)],
-    layer: Annotated[Optional[int], typer.Option("--layer", "-l", help="Layer index; negative counts from the last. [config: text.attention.layer]", show_default=False)] = None,
-    head: Annotated[Optional[str], typer.Option("--head", help="Head index, or mean. [config: text.attention.head]", show_default=False)] = None,
+    layer: Annotated[Optional[int], typer.Option("--layer", "-l", help="Layer index; negative counts from the last. (config: text.attention.layer)", show_default=False)] = None,
+    head: Annotated[Optional[str], typer.Option("--head", help="Head index, or mean. (config: text.attention.head)", show_default=False)] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG path (default: attention-L<layer>-H<head>.png in text.attention.plot_dir).", show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing file (else a fresh name is chosen).")] = False,
     chat_template: Annotated[bool, typer.Option("--chat", help="Wrap the text in the model's chat template first.")] = False,
