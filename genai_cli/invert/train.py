@@ -198,6 +198,17 @@ def diffusion_loss(unet, noise_scheduler, latents, noise, timesteps, hidden) -> 
     return torch.nn.functional.mse_loss(pred.float(), target.float())
 
 
+def compare_with_checkpoint(out: Path, mine: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint's state; a UsageError naming every RESUME_KEYS setting in `mine` that differs from it."""
+    state = json.loads((out / CHECKPOINT / "state.json").read_text())
+    diff = [k for k in RESUME_KEYS if k in mine and state["settings"].get(k) != mine[k]]
+    if diff:
+        shown = ", ".join(f"{k}: {state['settings'].get(k)!r} then, {mine[k]!r} now" for k in diff)
+        raise UsageError(f"--resume: the run in {out} was made with other settings ({shown})",
+                         hint="resume with the same settings (only --steps and the outputs may change)")
+    return state
+
+
 class Run:
     """One invocation: the loaded model with the new token, the cached latents, optimiser, accelerator."""
 
@@ -350,13 +361,7 @@ class Run:
         from safetensors.torch import load_file
 
         folder = self.s.out / CHECKPOINT
-        state = json.loads((folder / "state.json").read_text())
-        mine = self.fingerprint()
-        diff = [k for k in RESUME_KEYS if state["settings"].get(k) != mine.get(k)]
-        if diff:
-            shown = ", ".join(f"{k}: {state['settings'].get(k)!r} then, {mine.get(k)!r} now" for k in diff)
-            raise UsageError(f"--resume: the run in {self.s.out} was made with other settings ({shown})",
-                             hint="resume with the same settings (only --steps and the outputs may change)")
+        state = compare_with_checkpoint(self.s.out, self.fingerprint())
         with torch.no_grad():
             self.new.vectors.copy_(load_file(str(folder / "vectors.safetensors"))["vectors"])
         opt_file = folder / "optimizer.pt"
@@ -422,6 +427,11 @@ def invert(s: InvertSettings, runtime: Any, *, on_start: Callable[[int, int], No
     if acc.device.type != runtime.device.type:
         raise GenaiError(f"accelerate chose {acc.device}, but {runtime.device} was asked for",
                          hint="under torchrun / accelerate launch, let the launcher pick the devices (--device auto)")
+    if s.resume:  # what can be compared before the weights load (the images and resolution come later)
+        early = {"token": s.token, "init_word": s.init_word, "model": source.label, "property": s.property,
+                 "num_vectors": s.num_vectors, "lr": s.lr, "batch_size": s.batch_size, "grad_accum": s.grad_accum,
+                 "repeats": s.repeats, "flip": s.flip, "seed": s.seed, "processes": acc.num_processes}
+        compare_with_checkpoint(s.out, early)
     pipe = loading.load_pipeline(source, torch.float32, s.single_file_config)
     native, smallest, largest = loading.pipeline_size_limits(pipe)
     s.resolution = s.resolution or native
