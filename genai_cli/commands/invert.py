@@ -99,16 +99,19 @@ def invert(
         console.info(f"learning {s.token} (from {s.init_word!r}) on {s.model}: {s.steps} steps of "
                      f"{s.batch_size}x{s.grad_accum} image(s), lr {s.lr:g}")
 
-    from contextlib import nullcontext
+    from contextlib import ExitStack
 
-    bar = console.progress("inverting") if main else nullcontext(None)
+    bars = ExitStack()  # the bar appears once the model is loaded and the first step is known
+    advance = None
     try:
-        with bar as advance:
+        with bars:
             def on_start(first: int, total: int) -> None:
-                if advance:
-                    advance(first, total=total)
-                if first and main:
-                    console.info(f"resuming at step {first}")
+                nonlocal advance
+                if main:
+                    if first:
+                        console.info(f"resuming at step {first}")
+                    advance = bars.enter_context(console.progress("inverting", total=total))
+                    advance(first)
 
             def on_step(step: int, loss: float) -> None:
                 if advance:
