@@ -345,3 +345,24 @@ def test_invert_help_imports_nothing_heavy():
     mods = set(json.loads(out.stdout.strip().splitlines()[-1]))
     assert "--images" in out.stdout
     assert not [m for m in ("torch", "transformers", "diffusers", "accelerate", "PIL", "numpy") if m in mods]
+
+
+def test_mixed_precision_keeps_the_embedding_in_fp32(tiny, images, tmp_path, monkeypatch):
+    """bf16 (the mixed precision a CPU has): U-Net and VAE run in bf16, the learned vectors stay fp32."""
+    import torch
+
+    from genai_cli import runtime
+    from genai_cli.image import loading
+    from genai_cli.invert.train import InvertSettings, invert
+
+    seen = {}
+    real = loading.load_pipeline
+    monkeypatch.setattr(loading, "load_pipeline", lambda *a, **k: seen.setdefault("pipe", real(*a, **k)))
+    s = InvertSettings(images=images, token="<thing>", init_word=INIT, model=str(tiny), out=tmp_path / "bf",
+                       steps=2, lr=0.05, batch_size=2, grad_accum=1, save_every=0, checkpoint_every=0)
+    res = invert(s, runtime.setup("cpu", "bf16", None))
+    pipe = seen["pipe"]
+    assert pipe.unet.dtype == torch.bfloat16 and pipe.vae.dtype == torch.bfloat16
+    assert pipe.text_encoder.get_input_embeddings().vectors.dtype == torch.float32
+    vec = _vectors(res.embedding)
+    assert vec.dtype == torch.float32 and bool(torch.isfinite(vec).all())
