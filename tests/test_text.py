@@ -120,7 +120,9 @@ def test_generate_stream_in_subprocess(genai_exe, tiny):
 def test_generate_ctrl_c_keeps_text_and_exits_130(tiny, tmp_path):
     """SIGINT in the middle of a long generation: exit 130, what was streamed stays on stdout."""
     exe = Path(sys.executable).parent / "genai"
+    # SIGINT back to its default in the child: a shell's background job ignores it, and children inherit that
     p = subprocess.Popen([str(exe), "generate", "go", "-m", tiny, "-n", "8000", "--seed", "1", "--raw"],
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
     got = os.read(p.stdout.fileno(), 64)  # blocks until the first tokens are streamed
     assert got
