@@ -423,6 +423,14 @@ def invert(s: InvertSettings, runtime: Any, *, on_start: Callable[[int, int], No
     s = check_settings(s)
     source = loading.locate(s.model)
     mixed = {"fp32": "no", "fp16": "fp16", "bf16": "bf16"}[runtime.precision]
+    from genai_cli.image import distributed
+
+    if not distributed.launched():
+        # accelerate keeps its state (mixed precision included) for the life of the process; a second run in the
+        # same process (a notebook, the tests) may ask for another precision. One process: nothing else shares it.
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state()
     acc = Accelerator(gradient_accumulation_steps=s.grad_accum, mixed_precision=mixed, cpu=runtime.device.type == "cpu")
     if acc.device.type != runtime.device.type:
         raise GenaiError(f"accelerate chose {acc.device}, but {runtime.device} was asked for",
