@@ -360,7 +360,12 @@ def test_mixed_precision_keeps_the_embedding_in_fp32(tiny, images, tmp_path, mon
     monkeypatch.setattr(loading, "load_pipeline", lambda *a, **k: seen.setdefault("pipe", real(*a, **k)))
     s = InvertSettings(images=images, token="<thing>", init_word=INIT, model=str(tiny), out=tmp_path / "bf",
                        steps=2, lr=0.05, batch_size=2, grad_accum=1, save_every=0, checkpoint_every=0)
-    res = invert(s, runtime.setup("cpu", "bf16", None))
+    try:
+        res = invert(s, runtime.setup("cpu", "bf16", None))
+    finally:  # a failed run must not leave bf16 in accelerate's process-wide state for later tests
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state()
     pipe = seen["pipe"]
     assert pipe.unet.dtype == torch.bfloat16 and pipe.vae.dtype == torch.bfloat16
     assert pipe.text_encoder.get_input_embeddings().vectors.dtype == torch.float32

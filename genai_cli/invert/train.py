@@ -513,6 +513,10 @@ def invert(s: InvertSettings, runtime: Any, *, on_start: Callable[[int, int], No
             on_file and on_file("validation", p)
     acc.wait_for_everyone()
     acc.end_training()
+    if not distributed.launched():  # leave the process as it was found (see the reset above)
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state()
     return result
 
 
