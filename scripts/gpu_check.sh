@@ -27,7 +27,9 @@ trap 'rm -rf "$WORK"' EXIT
 MODEL="${1:-}"
 if [ -z "$MODEL" ]; then
     MODEL="$("$PY" -c 'from genai_cli.image.loading import TOY_PIPELINE; print(TOY_PIPELINE)')"
+    PROMPT="${PROMPT:-a red star on a blue background}"  # a prompt in the toy model's words
 fi
+PROMPT="${PROMPT:-a red fox in the snow}"
 N="${N:-64}"          # images in the throughput run
 BATCH="${BATCH:-16}"  # images per pipeline call
 STEPS="${STEPS:-25}"  # denoising steps
@@ -39,7 +41,7 @@ timeout 150 "$PY" scripts/bench/imagine.py --model "$MODEL" --device "$DEVICE" -
 echo "== whole command: $N images, batches of $BATCH"
 start=$(date +%s.%N)
 timeout 120 "$PY" -m genai_cli imagine --model "$MODEL" --device "$DEVICE" --precision "$PRECISION" --steps "$STEPS" \
-    --n "$N" --batch-size "$BATCH" --seed 0 -o "$WORK/out" --json "a red fox in the snow" > "$WORK/images.jsonl"
+    --n "$N" --batch-size "$BATCH" --seed 0 -o "$WORK/out" --json "$PROMPT" > "$WORK/images.jsonl"
 end=$(date +%s.%N)
 "$PY" - "$WORK/images.jsonl" "$start" "$end" <<'PY'
 import json, sys
