@@ -371,3 +371,23 @@ def test_mixed_precision_keeps_the_embedding_in_fp32(tiny, images, tmp_path, mon
     assert pipe.text_encoder.get_input_embeddings().vectors.dtype == torch.float32
     vec = _vectors(res.embedding)
     assert vec.dtype == torch.float32 and bool(torch.isfinite(vec).all())
+
+
+def test_multi_vector_word_round_trips_through_diffusers(cli, tiny, images, tmp_path):
+    """--num-vectors 2: the word spans two tokens (<thing>, <thing>_1), as diffusers expands it."""
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    out = tmp_path / "two"
+    r = _invert(cli, tiny, images, out, "--steps", "2", "--num-vectors", "2")
+    assert r.exit_code == 0, r
+    vec = _vectors(out / "learned_embeds.safetensors")
+    assert vec.shape == (2, 32) and not torch.equal(vec[0], vec[1])  # each vector learned its own part
+    pipe = StableDiffusionPipeline.from_pretrained(str(tiny), safety_checker=None, requires_safety_checker=False)
+    pipe.load_textual_inversion(str(out / "learned_embeds.safetensors"))
+    ids = pipe.tokenizer.convert_tokens_to_ids(["<thing>", "<thing>_1"])
+    assert torch.equal(pipe.text_encoder.get_input_embeddings().weight[ids].detach(), vec)
+    assert pipe.maybe_convert_prompt("a <thing>", pipe.tokenizer) == "a <thing> <thing>_1"
+    g = cli("imagine", "--model", str(tiny), "--embedding", str(out / "learned_embeds.safetensors"), "a <thing>",
+            "--steps", "1", "-o", str(tmp_path / "g"))
+    assert g.exit_code == 0 and "learned word <thing> (2 vector(s))" in g.stderr
