@@ -14,12 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from genai_cli.conv.cnn import torch_module  # the installed package (bash scripts/setup.sh)
 
 OUT = Path(__file__).resolve().parent.parent / "genai_cli" / "conv" / "data" / "digits-cnn.safetensors"
 
@@ -44,23 +45,6 @@ TEST_FRACTION = 0.25  # held out for the accuracy that is recorded
 SCALE = 16.0  # load_digits grey levels run 0..16 (ink is high)
 
 
-def build(layers: list[dict]) -> nn.Sequential:
-    mods = OrderedDict()
-    for i, spec in enumerate(layers):
-        kind = spec["type"]
-        if kind == "conv2d":
-            mods[spec["name"]] = nn.Conv2d(spec["in"], spec["out"], spec["kernel"], spec["stride"], spec["padding"])
-        elif kind == "linear":
-            mods[spec["name"]] = nn.Linear(spec["in"], spec["out"])
-        elif kind == "relu":
-            mods[f"relu{i}"] = nn.ReLU()
-        elif kind == "maxpool2d":
-            mods[f"pool{i}"] = nn.MaxPool2d(spec["size"])
-        elif kind == "flatten":
-            mods[f"flatten{i}"] = nn.Flatten()
-    return nn.Sequential(mods)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--out", type=Path, default=OUT)
@@ -79,7 +63,7 @@ def main() -> None:
     test, train = order[:n_test], order[n_test:]
     xt, yt = torch.from_numpy(x[train]), torch.from_numpy(y[train])
 
-    model = build(LAYERS)
+    model = torch_module(LAYERS)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     gen = torch.Generator().manual_seed(SEED)
     for epoch in range(EPOCHS):

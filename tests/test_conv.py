@@ -292,12 +292,7 @@ def test_apply_bad_kernel_files_exit_2(cli, edge_png, tmp_path):
 
 
 def _torch_model(net: cnn.CNN) -> torch.nn.Sequential:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("train_digits_cnn", Path(__file__).parent.parent / "scripts" / "train_digits_cnn.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    model = mod.build(net.layers)
+    model = cnn.torch_module(net.layers)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in net.params.items()})
     return model.eval()
 

@@ -87,6 +87,31 @@ def resolve_path(name: str) -> Path:
                      hint="built-in: " + ", ".join(REGISTRY) + "; or the path of a genai CNN .safetensors file")
 
 
+def torch_module(layers: list[dict]):
+    """The layer list -> a torch nn.Sequential whose state_dict keys match the file (conv1.weight ...),
+    for training a genai CNN or running it in batches. NumPy's `forward` below needs no torch."""
+    from collections import OrderedDict
+
+    from torch import nn
+
+    mods = OrderedDict()
+    for i, spec in enumerate(layers):
+        kind = spec["type"]
+        if kind == "conv2d":
+            mods[spec["name"]] = nn.Conv2d(spec["in"], spec["out"], spec["kernel"], spec.get("stride", 1), spec.get("padding", 0))
+        elif kind == "linear":
+            mods[spec["name"]] = nn.Linear(spec["in"], spec["out"])
+        elif kind == "relu":
+            mods[f"relu{i}"] = nn.ReLU()
+        elif kind == "maxpool2d":
+            mods[f"pool{i}"] = nn.MaxPool2d(spec["size"])
+        elif kind == "flatten":
+            mods[f"flatten{i}"] = nn.Flatten()
+        else:
+            raise ValueError(f"unknown layer type {kind!r}")
+    return nn.Sequential(mods)
+
+
 def load(name: str) -> CNN:
     """Load a built-in CNN by name, or a CNN safetensors file by path (no pickles involved)."""
     from safetensors import SafetensorError, safe_open

@@ -10,7 +10,6 @@ scripts/toyworld/train_analyzer.py trains it on clean renders.
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,28 +48,6 @@ def head_slices(heads: dict[str, list[str]] = HEADS) -> dict[str, slice]:
         out[name] = slice(start, start + len(labels))
         start += len(labels)
     return out
-
-
-def build_torch(layers: list[dict]):
-    """The layer list -> a torch nn.Sequential whose state_dict keys match the file (conv1.weight ...)."""
-    from torch import nn
-
-    mods = OrderedDict()
-    for i, spec in enumerate(layers):
-        kind = spec["type"]
-        if kind == "conv2d":
-            mods[spec["name"]] = nn.Conv2d(spec["in"], spec["out"], spec["kernel"], spec.get("stride", 1), spec.get("padding", 0))
-        elif kind == "linear":
-            mods[spec["name"]] = nn.Linear(spec["in"], spec["out"])
-        elif kind == "relu":
-            mods[f"relu{i}"] = nn.ReLU()
-        elif kind == "maxpool2d":
-            mods[f"pool{i}"] = nn.MaxPool2d(spec["size"])
-        elif kind == "flatten":
-            mods[f"flatten{i}"] = nn.Flatten()
-        else:
-            raise ValueError(f"unknown layer type {kind!r}")
-    return nn.Sequential(mods)
 
 
 def to_input(images: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
@@ -153,7 +130,9 @@ def load(path: str | Path | None = None) -> Analyzer:
         raise ValueError(f"{path} is not a toy-world analyzer (no genai.heads in its metadata)")
     layers = json.loads(meta["genai.layers"])
     heads = json.loads(meta["genai.heads"])
-    model = build_torch(layers)
+    from genai_cli.conv.cnn import torch_module
+
+    model = torch_module(layers)
     tensors = load_file(str(path))
     state = {k: torch.from_numpy(v) for k, v in tensors.items() if k not in ("samples", "sample_labels")}
     model.load_state_dict(state)

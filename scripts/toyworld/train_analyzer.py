@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from genai_cli.conv.cnn import torch_module
 from genai_cli.toyworld import analyzer as A
 from genai_cli.toyworld import dataset as D
 
@@ -63,7 +64,7 @@ def main() -> None:
     xv, yv = torch.from_numpy(A.to_input(test.images)), labels_of(test)
     print(f"rendered {len(train)} train + {len(test)} test images in {time.time() - t0:.1f}s", flush=True)
 
-    model = A.build_torch(A.LAYERS)
+    model = torch_module(A.LAYERS)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, LR, total_steps=args.epochs * ((len(xt) + BATCH - 1) // BATCH))
     gen = torch.Generator().manual_seed(SEED)
