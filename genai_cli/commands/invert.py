@@ -83,7 +83,7 @@ def invert(
     locate(s.model)  # an unknown model fails here, before the images are read or weights loaded
     st = distributed.state()  # several processes: build accelerate's state first (gloo on a cpu)
     main = st is None or st.is_main_process
-    folder = D.load_folder(s.images, s.resolution or 8)
+    folder = D.load_folder(s.images)  # fitted to the model's resolution once that is known
     if main:
         for path, why in folder.skipped:
             console.warn(f"skipped {path.name}: {why}")
@@ -121,7 +121,7 @@ def invert(
                 if kind == "validation":
                     console.info(f"validation grid: {path}")
 
-            result = run_invert(s, rt, on_start=on_start, on_step=on_step, on_file=on_file)
+            result = run_invert(s, rt, folder=folder, on_start=on_start, on_step=on_step, on_file=on_file)
     except KeyboardInterrupt:
         if main:
             console.warn(f"interrupted: checkpoint kept in {s.out}; continue with the same command and --resume")

@@ -41,8 +41,9 @@ TEMPLATES = {"object": OBJECT_TEMPLATES, "style": STYLE_TEMPLATES}
 @dataclass
 class Example:
     path: Path
-    pixels: object  # (3, R, R) float32 numpy array in [-1, 1]
+    image: object  # the PIL RGB image, EXIF orientation applied
     caption: str | None = None  # from a sidecar file, with {} for the token; None: use the templates
+    pixels: object = None  # after ImageFolder.fit: (3, R, R) float32 numpy array in [-1, 1]
 
 
 @dataclass
@@ -50,14 +51,23 @@ class ImageFolder:
     examples: list[Example]
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # (file, why) for the warnings
 
+    def fit(self, resolution: int) -> "ImageFolder":
+        """Every image resized and centre-cropped to a `resolution` square -> example.pixels."""
+        import numpy as np
+        from PIL import Image, ImageOps
+
+        for ex in self.examples:
+            im = ImageOps.fit(ex.image, (resolution, resolution), Image.Resampling.BICUBIC)
+            ex.pixels = np.asarray(im, dtype=np.float32).transpose(2, 0, 1) / 127.5 - 1.0  # (3, R, R)
+        return self
+
 
 def is_system_file(path: Path) -> bool:
     return path.name.lower() in SYSTEM_FILES or path.name.startswith(".")  # incl. ._* forks, our .tmp files
 
 
-def load_folder(folder: Path, resolution: int) -> ImageFolder:
-    """Read every image file of `folder` (not its subfolders) as a square `resolution` RGB crop."""
-    import numpy as np
+def load_folder(folder: Path, resolution: int | None = None) -> ImageFolder:
+    """Read every image file of `folder` (not its subfolders) as RGB; with `resolution`, fit them too."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     if not folder.is_dir():
@@ -71,10 +81,7 @@ def load_folder(folder: Path, resolution: int) -> ImageFolder:
             continue
         try:
             with Image.open(path) as im:
-                im = ImageOps.exif_transpose(im)  # phones store rotation in EXIF; apply it
-                im = im.convert("RGB")
-                im = ImageOps.fit(im, (resolution, resolution), Image.Resampling.BICUBIC)  # resize, centre crop
-                pixels = np.asarray(im, dtype=np.float32).transpose(2, 0, 1) / 127.5 - 1.0  # (3, R, R)
+                image = ImageOps.exif_transpose(im).convert("RGB")  # phones store rotation in EXIF; apply it
         except UnidentifiedImageError:
             if path.suffix.lower() != CAPTION_SUFFIX:
                 skipped.append((path, "not an image"))
@@ -82,7 +89,7 @@ def load_folder(folder: Path, resolution: int) -> ImageFolder:
         except (OSError, ValueError, Image.DecompressionBombError) as e:
             skipped.append((path, f"unreadable ({str(e).splitlines()[0][:80]})"))
             continue
-        examples.append(Example(path, pixels))
+        examples.append(Example(path, image))
         image_stems.add(path.stem)
     # caption sidecars; a .txt that belongs to no image is reported like any other non-image
     for ex in examples:
@@ -99,4 +106,5 @@ def load_folder(folder: Path, resolution: int) -> ImageFolder:
         why = "; ".join(f"{p.name}: {reason}" for p, reason in sorted(skipped))
         raise UsageError(f"no usable image in {folder}" + (f" (skipped {why})" if why else ""),
                          hint="put 3-5 images (png, jpg, webp ...) of the concept in the folder")
-    return ImageFolder(examples, sorted(skipped))
+    result = ImageFolder(examples, sorted(skipped))
+    return result.fit(resolution) if resolution else result

@@ -408,10 +408,12 @@ class Run:
         return publish(tmp, path, force=True)
 
 
-def invert(s: InvertSettings, runtime: Any, *, on_start: Callable[[int, int], None] | None = None,
+def invert(s: InvertSettings, runtime: Any, *, folder: D.ImageFolder | None = None,
+           on_start: Callable[[int, int], None] | None = None,
            on_step: Callable[[int, float], None] | None = None,
            on_file: Callable[[str, Path], None] | None = None) -> InvertResult:
-    """Learn `s.token` from the images in `s.images` -> InvertResult (files are written as it goes).
+    """Learn `s.token` from the images in `s.images` (or the already read `folder`) -> InvertResult
+    (files are written as it goes).
 
     on_start(first_step, steps) once the model is loaded; on_step(step_done, loss) after each optimiser
     step; on_file(kind, path) for each snapshot, validation grid and checkpoint.
@@ -445,7 +447,7 @@ def invert(s: InvertSettings, runtime: Any, *, on_start: Callable[[int, int], No
     s.resolution = s.resolution or native
     if not smallest <= s.resolution <= largest:
         raise UsageError(f"--resolution {s.resolution}: this model works between {smallest} and {largest} pixels")
-    folder = D.load_folder(s.images, s.resolution)
+    folder = (folder or D.load_folder(s.images)).fit(s.resolution)
     if acc.is_main_process:
         s.out.mkdir(parents=True, exist_ok=True)
     run = Run(s, folder, pipe, source.label, acc, runtime.dtype if mixed != "no" else torch.float32)
