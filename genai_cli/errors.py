@@ -26,3 +26,12 @@ class UsageError(GenaiError):
 
     def __init__(self, message: str, hint: str | None = None):
         super().__init__(message, hint, EXIT_USAGE)
+
+
+def shorten(value: object, limit: int = 60) -> str:
+    """`repr(value)` cut to about `limit` characters, for echoing user input in a message
+    (a 100 KB word must not come back whole)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 12]}...{text[-6:]} ({len(str(value))} characters)"

@@ -63,3 +63,74 @@ def save_figure(fig, path: Path, force: bool = False, **savefig_kwargs) -> Path:
     finally:
         plt.close(fig)
     return publish(tmp, path, force)
+
+
+# --- reading untrusted files -----------------------------------------------------------
+
+# Limits on images read from files (DESIGN.md, "Safe by default"): checked from the header,
+# before any pixel is decoded. 64 megapixels is larger than any Stable Diffusion output and
+# than the photos a user feeds to `conv` or `invert`; a 100000 x 100000 "bomb" is refused.
+MAX_IMAGE_PIXELS = 64 * 1024 * 1024
+# PNG text chunks: PIL's own cap on one decompressed chunk (zTXt/iTXt bombs) and on all together.
+MAX_TEXT_CHUNK = 1024 * 1024
+MAX_TEXT_CHUNKS_TOTAL = 8 * 1024 * 1024
+
+
+def require_regular_file(path: Path, what: str = "file") -> Path:
+    """`path` as a regular file, or a UsageError naming it: a folder, a FIFO (which would block
+    a reader forever), a device or a missing path is refused before anything opens it."""
+    import stat
+
+    from genai_cli.errors import UsageError
+
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise UsageError(f"{what} not found: {path}") from None
+    except OSError as e:
+        raise UsageError(f"cannot read {what} {path}: {e.strerror}") from None
+    if stat.S_ISDIR(mode):
+        raise UsageError(f"{path} is a folder; give a {what} file")
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"{path} is not a regular file (a pipe, socket or device); give a {what} file")
+    return path
+
+
+def open_image(path: Path, what: str = "image"):
+    """Open an untrusted image file with Pillow, fully decoded, or raise a UsageError naming it.
+
+    Refuses non-regular files, images over MAX_IMAGE_PIXELS (decompression bombs, checked from the
+    header before decoding), text-chunk bombs, truncated and unidentifiable files. Returns a loaded
+    `PIL.Image.Image` whose file is already closed; `.info` holds its text chunks."""
+    from PIL import Image, ImageFile, PngImagePlugin
+
+    from genai_cli.errors import UsageError
+
+    require_regular_file(path, what)
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # above this PIL warns; above twice this it raises
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    PngImagePlugin.MAX_TEXT_CHUNK = MAX_TEXT_CHUNK
+    PngImagePlugin.MAX_TEXT_MEMORY = MAX_TEXT_CHUNKS_TOTAL
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                if w * h > MAX_IMAGE_PIXELS:
+                    raise Image.DecompressionBombError(f"{w}x{h}")
+                im.load()
+                return im
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UsageError(
+            f"{path}: image too large (over {MAX_IMAGE_PIXELS // (1024 * 1024)} megapixels; possibly a decompression bomb)"
+        ) from None
+    except Image.UnidentifiedImageError:
+        raise UsageError(f"{path}: not an image Pillow can read") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as e:
+        # truncated data ("image file is truncated"), a too-large text chunk ("Decompressed data too large"),
+        # broken chunk CRCs (SyntaxError) ...
+        reason = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        raise UsageError(f"{path}: damaged or unreadable image ({reason})") from None

@@ -23,6 +23,22 @@ SeedOpt = Annotated[
 ]
 
 
+def stdin_has_input() -> bool:
+    """True when stdin is a pipe or file to read queries from: not a terminal, and not closed.
+
+    A closed stdin (`genai ... <&-`) leaves `sys.stdin` as None; that is "no input", not a crash.
+    """
+    import sys
+
+    stdin = sys.stdin
+    if stdin is None:
+        return False
+    try:
+        return not stdin.isatty()
+    except (ValueError, OSError):  # closed or broken file object
+        return False
+
+
 def setup_runtime(config_file: Optional[Path], device: Optional[str], precision: Optional[str], seed: Optional[int]):
     """Resolve runtime settings (flags over config), set them up, and say on stderr what is used."""
     from genai_cli import config, console, runtime
