@@ -428,3 +428,56 @@ def train(
         info = vtrain.train(corpus, out, s, progress=advance)
     console.info(f"{info['vocab_size']:,} words x {info['vector_size']} dims from {info['corpus_words']:,} tokens in {info['seconds']:.1f} s")
     console.emit(info, info["path"], json_out)
+
+
+# --- math: any number of terms -------------------------------------------------------------------
+
+
+@app.command("math")
+def math_expr(
+    words: Annotated[Optional[list[str]], typer.Argument(help='An expression: words joined by + and -, weights as 0.5*paris ("king - man + woman", quoted or as separate words); `-` or none (with piped stdin) reads one per line.', show_default=False)] = None,
+    keep_inputs: Annotated[bool, typer.Option("--keep-inputs", help="Let the expression's own words be answers (gensim leaves them out, and so does genai by default).")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Show the arithmetic: each vector, the weighted sum, the words nearest to it.")] = False,
+    vectors: VectorsOpt = None,
+    fmt: FormatOpt = None,
+    topn: TopnOpt = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Word arithmetic with any number of terms: the words nearest to "king - man + woman" (as gensim's most_similar)."""
+    from genai_cli.vectors import math as vmath
+
+    s = _settings(config, vectors=vectors, format=fmt, topn=topn)
+    vs = _open(s)
+    multi = _stdin_mode(words)
+
+    def answer(q: list[str]) -> tuple[dict, str]:
+        terms = vmath.parse(" ".join(q))
+        res = vmath.nearest(vs, terms, s["topn"], keep_inputs)
+        obj = res.as_dict()
+        obj["expression"] = vmath.expression_text(terms)
+        obj["terms"] = [{"word": t.word, "weight": t.weight} for t in terms]
+        obj["inputs_excluded"] = not keep_inputs
+        if explain:
+            obj["explain"] = vmath.explain(vs, terms, topn=min(5, s["topn"] + len(terms)))
+            return obj, _math_explain_text(obj["explain"], res, keep_inputs)
+        if multi:
+            return obj, res.one_line()
+        return obj, "\n".join(res.text_lines())
+
+    _run_queries(words, answer, json_out, vmath.USAGE)
+
+
+def _math_explain_text(ex: dict, res, keep_inputs: bool) -> str:
+    labels = [t["word"] if abs(t["weight"]) == 1 else f"{abs(t['weight']):g}*{t['word']}" for t in ex["terms"]]
+    width = max(len(x) for x in [*labels, "result"]) + 2
+    lines = [f"{t['sign'] or ' '} {label:<{width}}{_fmt_vec(t['vector'])}" for t, label in zip(ex["terms"], labels)]
+    lines.append(f"= {'result':<{width}}{_fmt_vec(ex['result'])}")
+    lines.append("")
+    lines.append(f"nearest to the result{'':<8}cosine  distance")
+    for n in ex["nearest"]:
+        lines.append(f"  {n['word']:<27}{n['cosine']:.4f}  {n['distance']:8.4f}")
+    lines.append("")
+    lines.append(f"answer ({res.method} on unit vectors, input words {'kept' if keep_inputs else 'excluded'}):")
+    lines.extend("  " + line for line in res.text_lines())
+    return "\n".join(lines)
