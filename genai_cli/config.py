@@ -15,6 +15,13 @@ Reading YAML and importing pydantic costs more than a whole `genai embed analogy
 is allowed to take, so the merged, validated result is cached as JSON in the cache
 directory, keyed by the size and mtime of every layer file and of the schema itself.
 `load()` returns that plain nested dict; `load_model()` returns the pydantic object.
+
+Config files come from users, so reading one is bounded (DESIGN.md, "Safe by default"):
+it must be a regular UTF-8 file of at most MAX_YAML_BYTES, nested at most MAX_YAML_DEPTH
+levels, and expand (aliases counted in full: "billion laughs") to at most MAX_YAML_NODES
+values. These checks run while the YAML is composed, before anything deep or large is built;
+`!!python/...` tags are refused by PyYAML's safe loader. `read_yaml_any` gives the same
+guarded reading to other YAML inputs (kernel files).
 """
 
 from __future__ import annotations
@@ -28,6 +35,11 @@ from typing import Any, Sequence, Union
 
 from genai_cli import __version__
 from genai_cli.errors import UsageError
+
+# Limits on every YAML file genai reads (config files, kernel files, context examples).
+MAX_YAML_BYTES = 1024 * 1024  # 1 MiB: the built-in defaults are under 10 KB
+MAX_YAML_DEPTH = 32  # nesting levels of mappings/lists (a config needs 3)
+MAX_YAML_NODES = 100_000  # values after expanding aliases (a config has a few hundred)
 
 
 def builtin_config_dir() -> Path:
@@ -53,7 +65,7 @@ def user_config_path() -> Path | None:
         path = Path(env).expanduser()
         if not path.is_file():
             raise UsageError(
-                f"GENAI_CONFIG points to {path}, which is not a file",
+                f"GENAI_CONFIG points to {path}, which is not a regular file",
                 hint="create it, or unset GENAI_CONFIG",
             )
         return path
@@ -95,9 +107,18 @@ def layer_files(config_file: ConfigFiles = None) -> list[Path]:
     for given in extra:
         path = Path(given).expanduser()
         if not path.is_file():
-            raise UsageError(f"config file not found: {path}", hint="check the path given to --config")
+            _refuse_config_path(path)
         files.append(path)
     return files
+
+
+def _refuse_config_path(path: Path) -> None:
+    """Why `path` (not a regular file) cannot be a config file, as a UsageError naming it."""
+    from genai_cli.files import require_regular_file
+
+    if os.path.lexists(path):
+        require_regular_file(path, "config")  # raises for a folder, a FIFO, a device, a dangling link
+    raise UsageError(f"config file not found: {path}", hint="check the path given to --config")
 
 
 def load(config_file: ConfigFiles = None) -> dict[str, Any]:
@@ -109,8 +130,8 @@ def load(config_file: ConfigFiles = None) -> dict[str, Any]:
         cached = json.loads(cache_file.read_text())
         if cached.get("key") == key:  # the file name is a short hash; the key itself decides
             return cached["config"]
-    except (OSError, ValueError, AttributeError):
-        pass
+    except (OSError, ValueError, AttributeError, TypeError, KeyError, RecursionError):
+        pass  # missing, stale or damaged: rebuilt below
     merged = _merge_and_validate(files).model_dump(mode="json")
     _write_cache(cache_file, {"key": key, "config": merged})
     return merged
@@ -154,21 +175,104 @@ def _write_cache(cache_file: Path, entry: dict[str, Any]) -> None:
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise UsageError(f"{path}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
-    except OSError as e:
-        raise UsageError(f"cannot read config file {path}: {e.strerror}") from None
+    """A config-style YAML file (a mapping, or empty), read with the limits above."""
+    data = read_yaml_any(path, "config")
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise UsageError(f"{path}: a config file must be a mapping of sections, not {type(data).__name__}")
     return data
+
+
+def read_yaml_any(path: Path, what: str = "YAML") -> Any:
+    """Any YAML document from a user file, bounded by MAX_YAML_BYTES / _DEPTH / _NODES.
+    `what` names the kind of file in messages ("config", "kernel"). Every refusal is a
+    UsageError (exit 2) that names the file."""
+    from genai_cli.files import require_regular_file
+
+    path = Path(path)
+    require_regular_file(path, what)  # a folder or a FIFO (which would block forever) is refused here
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_YAML_BYTES + 1)
+    except OSError as e:
+        raise UsageError(f"cannot read {what} file {path}: {e.strerror}") from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise UsageError(f"{path}: {what} file is larger than {MAX_YAML_BYTES // 1024} KiB",
+                         hint="a YAML file for genai is a few KB; is this the right file?")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{path}: {what} file is not UTF-8 text (byte {e.start} is 0x{raw[e.start]:02x})") from None
+    return parse_yaml(text, str(path))
+
+
+class _YamlTooLarge(Exception):
+    pass
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """yaml.safe_load with the depth and expanded-size limits checked while composing."""
+    import yaml
+
+    try:
+        loader = _limited_loader_class()(text)
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except _YamlTooLarge as e:
+        raise UsageError(f"{source}: {e}", hint="a YAML file for genai is a few levels deep, without alias chains") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise UsageError(f"{source}: not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
+
+
+_LOADER = None
+
+
+def _limited_loader_class():
+    """A SafeLoader that counts nesting depth and expanded values as nodes are composed
+    (PyYAML's composer recurses once per level; its parser does not, so the count comes first)."""
+    global _LOADER
+    if _LOADER is not None:
+        return _LOADER
+    import yaml
+
+    class LimitedSafeLoader(yaml.SafeLoader):
+        def __init__(self, stream):
+            super().__init__(stream)
+            self._depth = 0
+            self._nodes = 0
+            self._sizes: dict[int, int] = {}  # id(anchored node) -> values under it, aliases expanded
+
+        def _count(self, n: int) -> None:
+            self._nodes += n
+            if self._nodes > MAX_YAML_NODES:
+                raise _YamlTooLarge(f"expands to more than {MAX_YAML_NODES} values (aliases counted in full)")
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                node = self.anchors.get(self.peek_event().anchor)
+                if node is not None:
+                    self._count(self._sizes.get(id(node), 1))
+                return super().compose_node(parent, index)
+            self._depth += 1
+            if self._depth > MAX_YAML_DEPTH:
+                mark = self.peek_event().start_mark
+                raise _YamlTooLarge(f"nested more than {MAX_YAML_DEPTH} levels deep (line {mark.line + 1})")
+            before = self._nodes
+            self._count(1)
+            try:
+                node = super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+            self._sizes[id(node)] = self._nodes - before
+            return node
+
+    _LOADER = LimitedSafeLoader
+    return _LOADER
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

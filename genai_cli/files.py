@@ -134,3 +134,39 @@ def open_image(path: Path, what: str = "image"):
         # broken chunk CRCs (SyntaxError) ...
         reason = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
         raise UsageError(f"{path}: damaged or unreadable image ({reason})") from None
+
+
+def load_json_limited(text: str | bytes, what: str, max_depth: int = 32, max_bytes: int = 1024 * 1024):
+    """json.loads for JSON from a user file (e.g. a CNN file's `genai.layers` metadata), or a UsageError
+    naming `what`: at most `max_bytes`, nested at most `max_depth` levels (checked before parsing, so a
+    20,000-deep file never reaches the recursive parser), and no NaN/Infinity constants."""
+    import json
+    import re
+
+    from genai_cli.errors import UsageError
+
+    size = len(text.encode("utf-8") if isinstance(text, str) else text)
+    if size > max_bytes:
+        raise UsageError(f"{what}: JSON larger than {max_bytes} bytes ({size})")
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(f"{what}: not UTF-8 JSON text") from None
+    depth = 0
+    for m in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text):  # strings are skipped whole
+        c = m.group()
+        if c in "[{":
+            depth += 1
+            if depth > max_depth:
+                raise UsageError(f"{what}: JSON nested more than {max_depth} levels deep")
+        elif c in "]}":
+            depth -= 1
+
+    def no_constants(name: str):
+        raise ValueError(f"{name} is not a JSON number")
+
+    try:
+        return json.loads(text, parse_constant=no_constants)
+    except ValueError as e:  # json.JSONDecodeError included
+        raise UsageError(f"{what}: not valid JSON ({str(e).splitlines()[0][:120]})") from None

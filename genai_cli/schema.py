@@ -10,9 +10,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from genai_cli.conv import limits as conv_limits
+
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # strict: `topn: true` is not 1 and `steps: "5"` is not 5 (a YAML bool or string is never a number);
+    # allow_inf_nan=False: `.nan` / `.inf` are refused in every float field (nan would turn guidance off).
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True, allow_inf_nan=False)
 
 
 class RuntimeConfig(Section):
@@ -45,15 +49,15 @@ class EmbedConfig(Section):
 
 class ConvConfig(Section):
     kernel: str = "vertical-edges"
-    stride: int = Field(default=1, ge=1, le=1000)
-    padding: int = Field(default=0, ge=0, le=1000)
+    stride: int = Field(default=1, ge=1, le=conv_limits.MAX_STRIDE)
+    padding: int = Field(default=0, ge=0, le=conv_limits.MAX_PADDING)
     pool: Literal["max", "avg", "none"] = "max"
-    pool_size: int = Field(default=2, ge=1, le=1000)
+    pool_size: int = Field(default=2, ge=1, le=conv_limits.MAX_POOL_SIZE)
     channels: Literal["gray", "rgb"] = "gray"
     plot_dir: str = "."
     dpi: int = Field(default=110, ge=30, le=600)
     model: str = "digits-cnn"
-    layer: int = Field(default=1, ge=1)
+    layer: int = Field(default=1, ge=1, le=conv_limits.MAX_CNN_LAYERS)
 
 
 class DiffuseConfig(Section):
@@ -70,8 +74,8 @@ class ImageConfig(Section):
     negative: str = ""
     steps: int = Field(default=25, ge=1, le=1000)
     guidance: float = Field(default=7.5, ge=0)
-    width: int | None = Field(default=None, ge=8)
-    height: int | None = Field(default=None, ge=8)
+    width: int | None = Field(default=None, ge=8, le=8192, multiple_of=8)  # the model's own range is checked later
+    height: int | None = Field(default=None, ge=8, le=8192, multiple_of=8)
     n: int = Field(default=1, ge=1)
     seed: int | None = Field(default=None, ge=0, lt=2**32)
     scheduler: str = "default"
