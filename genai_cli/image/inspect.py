@@ -1,101 +1,200 @@
-"""What is inside a file genai wrote (or another tool, in the same formats).
+"""What is inside an image (its recipe) or a safetensors file, read safely.
 
-PNG: the A1111 `parameters` chunk parsed into fields, and genai's own `genai` JSON chunk.
-safetensors: metadata and each tensor's name, dtype and shape, read from the header only
-(no tensor data is loaded, and no torch is needed).
+Images (PNG, JPEG, WEBP) are opened through files.open_image (bomb, truncation and text-chunk limits);
+their recipe, from genai, AUTOMATIC1111, ComfyUI, Fooocus, InvokeAI or NovelAI, is read by
+image/recipes.py into one normalised shape. safetensors: metadata and each tensor's name, dtype and
+shape, read from the header only (no tensor data is loaded, and no torch is needed).
+
+Everything shown as text that came from a file goes through `escape` (control characters, C1
+controls and bidirectional overrides are written as \\x.. / \\u.. escapes), so a file cannot clear
+the screen, retitle the terminal or reorder what is printed. JSON output keeps the exact values.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import struct
 from pathlib import Path
 from typing import Any
 
 from genai_cli.errors import UsageError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+PICKLED = (".ckpt", ".bin", ".pt", ".pth", ".pkl")
+MAX_SAFETENSORS_HEADER = 100_000_000  # bytes of JSON header (the safetensors library's own limit)
+
+# C0 and C1 controls, DEL, line/paragraph separators, and the bidirectional marks and overrides
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-def describe(path: Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.exists():
-        raise UsageError(f"file not found: {path}")
-    if path.is_dir():
-        raise UsageError(f"{path} is a folder", hint="name a .png or .safetensors file")
+def escape(value: Any) -> str:
+    """`value` as text that is safe to print on a terminal (control characters escaped)."""
+
+    def one(m: re.Match) -> str:
+        c = m.group()
+        return _NAMED.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+    return _CONTROLS.sub(one, str(value))
+
+
+def sniff(path: Path) -> str | None:
+    """"png", "jpeg", "webp", "safetensors" or None, from the first bytes (the file must be regular)."""
     with open(path, "rb") as f:
         head = f.read(16)
     if head.startswith(PNG_MAGIC):
-        return describe_png(path)
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
     if len(head) >= 9 and head[8:9] == b"{":
+        return "safetensors"
+    return None
+
+
+def describe(path: Path, raw: bool = False) -> dict[str, Any]:
+    """What `genai info` reports about one file. UsageError (exit 2) naming it for anything unreadable."""
+    from genai_cli.files import require_regular_file
+
+    path = require_regular_file(Path(path), "file")
+    kind = sniff(path)
+    if kind == "safetensors":
         return describe_safetensors(path)
-    if path.suffix.lower() in (".ckpt", ".bin", ".pt", ".pth", ".pkl"):
-        raise UsageError(f"{path.name}: a pickled file; genai does not open those (they can run code)")
+    if kind is not None:
+        return describe_image(path, raw)
+    if path.stat().st_size == 0:
+        raise UsageError(f"{escape(path)}: empty file")
+    if path.suffix.lower() in PICKLED:
+        raise UsageError(f"{escape(path.name)}: a pickled file; genai does not open those (they can run code)")
     raise UsageError(
-        f"{path}: neither a PNG nor a safetensors file", hint="genai info reads .png and .safetensors files"
+        f"{escape(path)}: neither a PNG nor a safetensors file (nor a JPEG or WEBP image)",
+        hint="genai info reads images (.png, .jpg, .webp) and .safetensors files",
     )
 
 
-def describe_png(path: Path) -> dict[str, Any]:
-    from PIL import Image
+def describe_image(path: Path, raw: bool = False) -> dict[str, Any]:
+    from genai_cli.files import open_image
+    from genai_cli.image import pngmeta, recipes
 
-    from genai_cli.image import pngmeta
-
-    with Image.open(path) as im:
-        width, height = im.size
-    text = pngmeta.read_png_text(path)
-    out: dict[str, Any] = {"file": str(path), "type": "png", "width": width, "height": height}
-    raw = text.pop("parameters", None)
-    out["parameters"] = pngmeta.parse_parameters(raw) if raw else None
-    out["parameters_text"] = raw
-    genai = text.pop("genai", None)
-    try:
-        out["genai"] = json.loads(genai) if genai else None
-    except ValueError:
-        out["genai"] = genai
-    out["text"] = text  # any other text chunks
+    im = open_image(path, "image")
+    fmt = (im.format or "").lower()
+    if fmt == "png":
+        chunks = {str(k): str(v) for k, v in getattr(im, "text", {}).items()}
+        text = dict(chunks)
+    else:
+        chunks, text = {}, {}
+        try:
+            comment = recipes.user_comment(im.getexif().get_ifd(0x8769).get(0x9286))
+        except Exception:  # a malformed EXIF block: no recipe there
+            comment = None
+        if comment:
+            chunks["EXIF UserComment"] = comment
+            text["parameters"] = comment
+    recipe, problem = recipes.from_text_chunks(text, escape(path))
+    out: dict[str, Any] = {"file": str(path), "type": fmt, "width": im.width, "height": im.height, "recipe": recipe}
+    if problem:
+        out["problem"] = problem
+    params = text.get("parameters")
+    a1111 = params is not None and not params.lstrip().startswith("{")
+    out["parameters"] = pngmeta.parse_parameters(params) if a1111 and params.strip() else None
+    out["parameters_text"] = params
+    genai = text.get("genai")
+    out["genai"] = (recipes.load_json(genai, escape(path)) or genai) if genai else None
+    used = recipes.SOURCES.get(recipe["generator"], ()) if recipe else ()
+    if fmt != "png":
+        used = ("EXIF UserComment",) if recipe else ()
+    # raw chunks: all of them with --raw; otherwise those the recipe was not read from
+    out["text"] = dict(chunks) if raw else {k: v for k, v in chunks.items() if k not in used and k not in ("parameters", "genai")}
     return out
 
 
 def describe_safetensors(path: Path) -> dict[str, Any]:
+    """Header-only: the 8-byte length, then that much JSON; checked for size and nesting before parsing,
+    then validated by the safetensors library (which reads no tensor data here)."""
+    from genai_cli.image import recipes
+
+    name = escape(path)
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8).ljust(8, b"\0"))
+        if n > MAX_SAFETENSORS_HEADER:
+            raise UsageError(f"{name}: safetensors header too large ({n:,} bytes; the limit is {MAX_SAFETENSORS_HEADER:,})")
+        if 8 + n > size:
+            raise UsageError(f"{name}: not a valid safetensors file (its header says {n:,} bytes; the file is {size:,})")
+        header = f.read(n)
+    try:
+        text = header.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{name}: not a valid safetensors file (its header is not UTF-8)") from None
+    recipes.check_json(text, name, MAX_SAFETENSORS_HEADER)
+
     from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework="numpy") as f:
             metadata = f.metadata() or {}
             tensors = []
-            for name in f.keys():
-                sl = f.get_slice(name)
-                tensors.append({"name": name, "dtype": sl.get_dtype(), "shape": list(sl.get_shape())})
+            for key in f.keys():
+                sl = f.get_slice(key)
+                tensors.append({"name": key, "dtype": sl.get_dtype(), "shape": list(sl.get_shape())})
     except Exception as e:  # safetensors raises its own SafetensorError
-        raise UsageError(f"{path}: not a valid safetensors file ({str(e).splitlines()[0][:200]})") from None
+        raise UsageError(f"{name}: not a valid safetensors file ({escape(str(e).splitlines()[0][:200])})") from None
     count = 0
     for t in tensors:
-        n = 1
+        k = 1
         for d in t["shape"]:
-            n *= d
-        count += n
+            k *= d
+        count += k
     return {"file": str(path), "type": "safetensors", "metadata": metadata, "tensors": tensors, "parameters": count}
 
 
+# --- text output --------------------------------------------------------------------------
+
+
 def as_text(info: dict[str, Any]) -> str:
-    """A readable report, `key: value` per line."""
-    lines = [f"file: {info['file']}"]
-    if info["type"] == "png":
-        lines.append(f"size: {info['width']}x{info['height']}")
-        params = info.get("parameters")
-        if params:
-            lines.append(f"prompt: {params['prompt']}")
-            if params.get("negative_prompt"):
-                lines.append(f"negative prompt: {params['negative_prompt']}")
-            lines += [f"{k}: {v}" for k, v in params.items() if k not in ("prompt", "negative_prompt")]
-        else:
-            lines.append("parameters: none (no A1111 `parameters` chunk)")
-        if info.get("genai") is not None:
-            lines.append("genai: " + json.dumps(info["genai"], ensure_ascii=False))
-        lines += [f"{k}: {v}" for k, v in info.get("text", {}).items()]
-    else:
+    """A readable report, `key: value` per line, every value from the file escaped."""
+    lines = [f"file: {escape(info['file'])}"]
+    if info["type"] == "safetensors":
         lines.append(f"tensors: {len(info['tensors'])} ({info['parameters']:,} numbers)")
-        lines += [f"metadata {k}: {v}" for k, v in info["metadata"].items()]
-        width = max((len(t["name"]) for t in info["tensors"]), default=0)
-        lines += [f"{t['name']:<{width}}  {t['dtype']:<5}  {tuple(t['shape'])}" for t in info["tensors"]]
+        lines += [f"metadata {escape(k)}: {escape(v)}" for k, v in info["metadata"].items()]
+        width = max((len(escape(t["name"])) for t in info["tensors"]), default=0)
+        lines += [f"{escape(t['name']):<{width}}  {t['dtype']:<5}  {tuple(t['shape'])}" for t in info["tensors"]]
+        return "\n".join(lines)
+    lines.append(f"size: {info['width']}x{info['height']}" + ("" if info["type"] == "png" else f" ({info['type'].upper()})"))
+    recipe, params = info.get("recipe"), info.get("parameters")
+    if recipe is None:
+        lines.append("recipe: none" + (f" ({escape(info['problem'])})" if info.get("problem") else " (no recipe in its metadata)"))
+    else:
+        lines.append(f"generator: {escape(recipe['generator'])}")
+        lines.append(f"prompt: {escape(recipe['prompt'])}")
+        if recipe.get("negative"):
+            lines.append(f"negative prompt: {escape(recipe['negative'])}")
+        if params:  # A1111 text (genai's own files too): its fields as written
+            lines += [f"{escape(k)}: {escape(v)}" for k, v in params.items() if k not in ("prompt", "negative_prompt")]
+        else:
+            for key in ("seed", "steps", "guidance", "sampler", "scheduler", "model"):
+                if recipe.get(key) is not None:
+                    lines.append(f"{key}: {escape(recipe[key])}")
+            if recipe.get("width") and (recipe["width"], recipe["height"]) != (info["width"], info["height"]):
+                lines.append(f"generated size: {recipe['width']}x{recipe['height']}")
+    if info.get("genai") is not None:
+        lines.append("genai: " + escape(json.dumps(info["genai"], ensure_ascii=False)))
+    lines += [f"{escape(k)}: {escape(v)}" for k, v in info.get("text", {}).items()]
     return "\n".join(lines)
+
+
+LINE_COLUMNS = ("file", "generator", "seed", "steps", "guidance", "sampler", "size", "model", "prompt")
+
+
+def as_line(info: dict[str, Any]) -> str:
+    """One tab-separated line (LINE_COLUMNS; `-` where unknown), for grep, cut and awk."""
+    if info["type"] == "safetensors":
+        cols = [info["file"], "safetensors", "-", "-", "-", "-", "-", "-", f"{len(info['tensors'])} tensors"]
+    else:
+        r = info.get("recipe") or {}
+        size = f"{r['width']}x{r['height']}" if r.get("width") and r.get("height") else f"{info['width']}x{info['height']}"
+        cols = [info["file"], r.get("generator") or "no-recipe"]
+        cols += [r.get(k) for k in ("seed", "steps", "guidance", "sampler")] + [size, r.get("model"), r.get("prompt")]
+    return "\t".join("-" if c is None or c == "" else escape(c) for c in cols)
