@@ -289,7 +289,7 @@ def test_imagine_embedding_errors(cli, tiny, tmp_path):
         (["--token", "two words"], "one word without spaces"),
         (["--init-word", "zzqx"], "tokens for this model"),
         (["--token", "the</w>"], "already has the token"),
-        (["--steps", "0"], "at least 1"),
+        (["--steps", "0"], "--steps 0: must be a whole number from 1 to"),
         (["--resolution", "30"], "multiple of 8"),
         (["--resume"], "no checkpoint"),
         (["--preset", "huge"], "unknown --preset"),

@@ -39,6 +39,7 @@ def invert(
     validate_every: Annotated[Optional[int], _opt("--validate-every", "Validation grid every N steps (0: at the end only). (config: invert.validate_every)")] = None,
     validation_prompt: Annotated[Optional[str], _opt("--validation-prompt", "Prompt of the validation grid, with {} or the token. (config: invert.validation_prompt)")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Start again in an --out that holds a run (its checkpoint and embedding are replaced).")] = False,
     config_file: ConfigOpt = None,
     json_out: JsonOpt = False,
     device: DeviceOpt = None,
@@ -54,7 +55,7 @@ def invert(
     from genai_cli import config, console
     from genai_cli.errors import UsageError
     from genai_cli.image import distributed
-    from genai_cli.invert.train import InvertSettings, check_settings
+    from genai_cli.invert.settings import InvertSettings, check_model, check_settings
 
     flags = dict(images=images, token=token, init_word=init_word, model=model, out=out, property=property_,
                  num_vectors=num_vectors, steps=steps, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
@@ -73,14 +74,15 @@ def invert(
         grad_accum=cfg["grad_accum"], resolution=cfg["resolution"], repeats=cfg["repeats"], flip=cfg["flip"],
         seed=cfg["seed"], format=cfg["format"], save_every=cfg["save_every"], checkpoint_every=cfg["checkpoint_every"],
         validate_every=cfg["validate_every"], validation_prompt=cfg["validation_prompt"],
-        validation_n=cfg["validation_n"], validation_steps=cfg["validation_steps"], resume=resume,
+        validation_n=cfg["validation_n"], validation_steps=cfg["validation_steps"], resume=resume, force=force,
         single_file_config=config.section("image", layers)["single_file_config"],
     ))
     # the image folder is read (and its problems reported) before any weight is loaded
     from genai_cli.invert import data as D
     from genai_cli.image.loading import locate
 
-    locate(s.model)  # an unknown model fails here, before the images are read or weights loaded
+    source = locate(s.model)  # an unknown model fails here, before the images are read or weights loaded
+    check_model(s, source)  # the words and sizes against its tokenizer and configs (no weights)
     st = distributed.state()  # several processes: build accelerate's state first (gloo on a cpu)
     main = st is None or st.is_main_process
     folder = D.load_folder(s.images)  # fitted to the model's resolution once that is known

@@ -16,6 +16,8 @@ from genai_cli.errors import UsageError
 
 SYSTEM_FILES = {".ds_store", "thumbs.db", "desktop.ini"}
 CAPTION_SUFFIX = ".txt"
+MAX_IMAGES = 1000  # image files read from --images (3-5 is the usual; each is held in memory at full size)
+MAX_CAPTION_BYTES = 4096  # a caption sidecar NAME.txt (one short line)
 
 # The prompt templates of the textual-inversion paper (ImageNet-style), as in diffusers' example script.
 OBJECT_TEMPLATES = [
@@ -67,26 +69,54 @@ def is_system_file(path: Path) -> bool:
 
 
 def load_folder(folder: Path, resolution: int | None = None) -> ImageFolder:
-    """Read every image file of `folder` (not its subfolders) as RGB; with `resolution`, fit them too."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    """Read every image file of `folder` (not its subfolders) as RGB; with `resolution`, fit them too.
+
+    Untrusted files are opened through genai_cli.files: a FIFO, socket or device is skipped without being
+    opened (it could block forever), a decompression bomb is refused from its header, a truncated image is
+    skipped; each with a warning naming it. A folder with no usable image is a UsageError naming the folder."""
+    import stat
+
+    from PIL import ImageOps
+
+    from genai_cli.files import open_image
 
     if not folder.is_dir():
         raise UsageError(f"--images {folder}: not a folder", hint="give a folder holding 3-5 images of the concept")
-    examples: list[Example] = []
+    try:
+        entries = sorted(p for p in folder.iterdir() if not is_system_file(p))
+    except OSError as e:
+        raise UsageError(f"--images {folder}: cannot list it ({e.strerror})") from None
+    files: list[Path] = []
     skipped: list[tuple[Path, str]] = []
-    files = sorted(p for p in folder.iterdir() if p.is_file())
+    for path in entries:
+        try:
+            mode = path.stat().st_mode
+        except OSError as e:  # a dangling link, a file that vanished
+            skipped.append((path, f"unreadable ({e.strerror})"))
+            continue
+        if stat.S_ISDIR(mode):
+            continue  # subfolders are not read
+        if not stat.S_ISREG(mode):
+            skipped.append((path, "not a regular file (a pipe, socket or device)"))
+            continue
+        files.append(path)
+    candidates = [p for p in files if p.suffix.lower() != CAPTION_SUFFIX]
+    if len(candidates) > MAX_IMAGES:
+        raise UsageError(f"--images {folder}: {len(candidates)} files, at most {MAX_IMAGES} images are read",
+                         hint="textual inversion needs 3-5 images (a style a few dozen); use a smaller folder")
+    examples: list[Example] = []
     image_stems = set()
     for path in files:
-        if is_system_file(path):
-            continue
         try:
-            with Image.open(path) as im:
-                image = ImageOps.exif_transpose(im).convert("RGB")  # phones store rotation in EXIF; apply it
-        except UnidentifiedImageError:
-            if path.suffix.lower() != CAPTION_SUFFIX:
-                skipped.append((path, "not an image"))
+            im = open_image(path, "image")
+            image = ImageOps.exif_transpose(im).convert("RGB")  # phones store rotation in EXIF; apply it
+        except UsageError as e:
+            if path.suffix.lower() == CAPTION_SUFFIX:
+                continue  # a caption sidecar (or an orphan .txt, reported below)
+            why = e.message.removeprefix(f"{path}: ")
+            skipped.append((path, "not an image" if why.startswith("not an image") else why))
             continue
-        except (OSError, ValueError, Image.DecompressionBombError) as e:
+        except (OSError, ValueError) as e:  # EXIF or mode conversion of a broken file
             skipped.append((path, f"unreadable ({str(e).splitlines()[0][:80]})"))
             continue
         examples.append(Example(path, image))
@@ -95,13 +125,19 @@ def load_folder(folder: Path, resolution: int | None = None) -> ImageFolder:
     for ex in examples:
         side = ex.path.with_suffix(CAPTION_SUFFIX)
         if side.is_file():
+            if side.stat().st_size > MAX_CAPTION_BYTES:
+                raise UsageError(f"caption file {side}: over {MAX_CAPTION_BYTES} bytes",
+                                 hint="a caption is one short line, like: a red {} on a white background")
             text = side.read_text(encoding="utf-8", errors="replace").strip()
             if "{}" not in text:
                 raise UsageError(f"caption file {side} has no {{}} where the new token goes",
                                  hint="write it like: a red {} on a white background")
+            try:
+                text.format("x")
+            except (IndexError, KeyError, ValueError):
+                raise UsageError(f"caption file {side}: use {{}} once for the new word, and no other braces") from None
             ex.caption = text
-    skipped += [(p, "not an image") for p in files
-                if p.suffix.lower() == CAPTION_SUFFIX and p.stem not in image_stems and not is_system_file(p)]
+    skipped += [(p, "not an image") for p in files if p.suffix.lower() == CAPTION_SUFFIX and p.stem not in image_stems]
     if not examples:
         why = "; ".join(f"{p.name}: {reason}" for p, reason in sorted(skipped))
         raise UsageError(f"no usable image in {folder}" + (f" (skipped {why})" if why else ""),

@@ -33,10 +33,12 @@ import torch
 
 from genai_cli import __version__
 from genai_cli.errors import GenaiError, UsageError
+from genai_cli.invert import checkpoint as C
 from genai_cli.invert import data as D
 from genai_cli.invert import embeddings as E
+from genai_cli.invert.checkpoint import CHECKPOINT  # noqa: F401  (OUT/checkpoint/: where --resume continues)
+from genai_cli.invert.settings import MAX_STEPS, InvertSettings, Words, check_model, check_settings, check_words, default_out  # noqa: F401
 
-CHECKPOINT = "checkpoint"  # OUT/checkpoint/: the latest state (vectors, optimiser, step, settings)
 EXPLODE_FACTOR = 25.0  # a loss this many times the recent median (and above EXPLODE_FLOOR) stops the run
 EXPLODE_FLOOR = 5.0  # an epsilon-prediction MSE above this is far off: pure noise scores about 1
 RECENT = 50  # steps in the median the explode check compares with
@@ -44,34 +46,6 @@ RECENT = 50  # steps in the median the explode check compares with
 # settings that must match for --resume to continue a run (steps may grow, outputs may change)
 RESUME_KEYS = ("token", "init_word", "model", "property", "num_vectors", "lr", "batch_size", "grad_accum",
                "resolution", "repeats", "flip", "seed", "images_fingerprint", "processes")
-
-
-@dataclass
-class InvertSettings:
-    images: Path  # folder of 3-5 images of the concept
-    token: str  # the new word, e.g. "<my-cat>"
-    init_word: str  # an existing one-token word its vectors start from, e.g. "cat"
-    model: str = "sd15"  # as for `genai imagine --model`
-    out: Path | None = None  # output folder; None: ./invert-<token>
-    property: str = "object"  # object | style: which prompt templates
-    num_vectors: int = 1  # vectors (tokens) the new word spans
-    steps: int = 3000  # optimiser steps
-    lr: float = 5e-4  # AdamW learning rate (constant)
-    batch_size: int = 1  # images per micro-batch (per process)
-    grad_accum: int = 4  # micro-batches per optimiser step
-    resolution: int | None = None  # training image side in pixels; None: the model's native size
-    repeats: int = 100  # each image appears this often per epoch (the shuffling unit)
-    flip: float = 0.5  # probability of a horizontal flip
-    seed: int = 0
-    format: str = "diffusers"  # diffusers | a1111 (a1111 also writes <name>.pt)
-    save_every: int = 500  # snapshot learned_embeds-steps-N.safetensors every N steps (0: off)
-    checkpoint_every: int = 500  # checkpoint every N steps (0: only at the end and on Ctrl-C)
-    validate_every: int = 0  # validation grid every N steps (0: only at the end, when a prompt is set)
-    validation_prompt: str | None = None  # with {} (or the token) where the new word goes
-    validation_n: int = 4  # images in the validation grid
-    validation_steps: int = 25  # denoising steps of each validation image
-    resume: bool = False
-    single_file_config: str | None = None  # as for `genai imagine`
 
 
 @dataclass
@@ -92,51 +66,6 @@ class InvertResult:
 
 class Diverged(GenaiError):
     """The loss became NaN/inf or exploded; the last good embedding was kept."""
-
-
-def default_out(token: str) -> Path:
-    from genai_cli.toyworld.files import slug
-
-    return Path(f"invert-{slug(token) or 'token'}")
-
-
-def check_settings(s: InvertSettings) -> InvertSettings:
-    """Everything that can be checked before a weight is loaded (names the bad option)."""
-    if not s.token or not s.token.strip() or any(c.isspace() for c in s.token):
-        raise UsageError(f"--token {s.token!r}: give one word without spaces, e.g. '<my-cat>'")
-    if not s.init_word or not s.init_word.strip() or any(c.isspace() for c in s.init_word.strip()):
-        raise UsageError(f"--init-word {s.init_word!r}: give one existing word that is close to the concept, e.g. cat")
-    s.init_word = s.init_word.strip()
-    if s.property not in D.TEMPLATES:
-        raise UsageError(f"--property {s.property!r}: use object or style")
-    if s.format not in ("diffusers", "a1111"):
-        raise UsageError(f"--format {s.format!r}: use diffusers or a1111")
-    for name in ("steps", "batch_size", "grad_accum", "num_vectors", "repeats", "validation_n", "validation_steps"):
-        if getattr(s, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(s, name)})")
-    if not (s.lr > 0 and math.isfinite(s.lr)):
-        raise UsageError(f"--lr must be a positive number (got {s.lr})")
-    if not 0 <= s.flip <= 1:
-        raise UsageError(f"flip must be a probability between 0 and 1 (got {s.flip})")
-    if s.resolution is not None and (s.resolution < 8 or s.resolution % 8):
-        raise UsageError(f"--resolution {s.resolution}: must be a multiple of 8")
-    if s.validation_prompt is not None:
-        s.validation_prompt = s.validation_prompt.replace(s.token, "{}")
-        if "{}" not in s.validation_prompt:
-            raise UsageError(f"--validation-prompt {s.validation_prompt!r} does not use the new word",
-                             hint=f"write {{}} or {s.token} where it goes, e.g. 'a photo of {s.token}'")
-    s.out = Path(s.out) if s.out is not None else default_out(s.token)
-    if s.out.exists() and not s.out.is_dir():
-        raise UsageError(f"--out {s.out} is a file, not a folder")
-    has_ckpt = (s.out / CHECKPOINT / "state.json").is_file()
-    if s.resume and not has_ckpt:
-        raise UsageError(f"--resume: no checkpoint in {s.out}", hint="start without --resume, or give the --out of the run")
-    if not s.resume and (has_ckpt or (s.out / E.DIFFUSERS_NAME).exists()):
-        raise UsageError(f"{s.out} already holds a textual-inversion run",
-                         hint="continue it with --resume (a larger --steps trains further), or choose another --out")
-    if not s.images.is_dir():
-        raise UsageError(f"--images {s.images}: not a folder", hint="give a folder holding 3-5 images of the concept")
-    return s
 
 
 class NewTokens(torch.nn.Module):
@@ -199,8 +128,8 @@ def diffusion_loss(unet, noise_scheduler, latents, noise, timesteps, hidden) -> 
 
 
 def compare_with_checkpoint(out: Path, mine: dict[str, Any]) -> dict[str, Any]:
-    """The checkpoint's state; a UsageError naming every RESUME_KEYS setting in `mine` that differs from it."""
-    state = json.loads((out / CHECKPOINT / "state.json").read_text())
+    """The newest checkpoint's state; a UsageError naming every RESUME_KEYS setting in `mine` that differs from it."""
+    _, state = C.find(out)
     diff = [k for k in RESUME_KEYS if k in mine and state["settings"].get(k) != mine[k]]
     if diff:
         shown = ", ".join(f"{k}: {state['settings'].get(k)!r} then, {mine[k]!r} now" for k in diff)
@@ -221,21 +150,14 @@ class Run:
         self.weight_dtype = weight_dtype
         tok, te = pipe.tokenizer, pipe.text_encoder
         self.placeholders = [s.token] + [f"{s.token}_{i}" for i in range(1, s.num_vectors)]
-        vocab = tok.get_vocab()
-        taken = [p for p in self.placeholders if p in vocab]
-        if taken:
-            raise UsageError(f"--token {s.token}: the model already has the token {taken[0]!r}",
-                             hint="choose a new word, e.g. with angle brackets: <my-thing>")
-        init_ids = tok.encode(s.init_word, add_special_tokens=False)
-        if len(init_ids) != 1:
-            raise UsageError(f"--init-word {s.init_word!r} is {len(init_ids)} tokens for this model; it must be one",
-                             hint="pick a common single word close to the concept (e.g. cat, dog, star)")
+        # checked before the weights loaded where the model's tokenizer could be read alone (settings.check_model)
+        init_id = check_words(Words.of(tok, te.config.max_position_embeddings), s.token, s.init_word, s.num_vectors)
         table = te.get_input_embeddings()
         tok.add_tokens(self.placeholders)
         ids = tok.convert_tokens_to_ids(self.placeholders)
         if ids != list(range(ids[0], ids[0] + len(ids))):
             raise GenaiError(f"the tokenizer gave the new tokens non-consecutive ids {ids}")
-        init = table.weight[init_ids[0]].detach().float()[None].repeat(s.num_vectors, 1)  # (n, dim)
+        init = table.weight[init_id].detach().float()[None].repeat(s.num_vectors, 1)  # (n, dim)
         te.requires_grad_(False)
         pipe.unet.requires_grad_(False)
         pipe.vae.requires_grad_(False)
@@ -336,37 +258,25 @@ class Run:
                 "images_fingerprint": images_fingerprint(self.folder), "processes": self.acc.num_processes}
 
     def save_checkpoint(self, step: int, vectors: torch.Tensor, optimizer_state: dict | None) -> None:
-        """OUT/checkpoint/ replaced atomically (main process): vectors, optimiser state, step, settings."""
-        from safetensors.torch import save_file
-
-        if not self.acc.is_main_process:
-            return
-        folder = self.s.out / CHECKPOINT
-        tmp = folder.with_name(CHECKPOINT + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        save_file({"vectors": vectors.contiguous()}, str(tmp / "vectors.safetensors"))
-        if optimizer_state is not None:
-            torch.save(optimizer_state, tmp / "optimizer.pt")
-        (tmp / "state.json").write_text(json.dumps({"step": step, "settings": self.fingerprint(),
-                                                    "genai": __version__}, indent=1) + "\n")
-        old = folder.with_name(CHECKPOINT + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if folder.exists():
-            folder.rename(old)
-        tmp.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
+        """A new checkpoint in OUT (main process), swapped in crash-safely: see checkpoint.py."""
+        if self.acc.is_main_process:
+            C.save(self.s.out, step, vectors, optimizer_state, self.fingerprint(), __version__)
 
     def load_checkpoint(self) -> int:
-        from safetensors.torch import load_file
-
-        folder = self.s.out / CHECKPOINT
-        state = compare_with_checkpoint(self.s.out, self.fingerprint())
+        """Vectors and optimiser state from the newest complete checkpoint -> its step."""
+        compare_with_checkpoint(self.s.out, self.fingerprint())
+        folder, state = C.find(self.s.out)
+        vectors, optimizer_state = C.load(folder, state, tuple(self.new.vectors.shape))
         with torch.no_grad():
-            self.new.vectors.copy_(load_file(str(folder / "vectors.safetensors"))["vectors"])
-        opt_file = folder / "optimizer.pt"
-        if opt_file.is_file():
-            self.optimizer.load_state_dict(torch.load(opt_file, map_location="cpu", weights_only=True))
+            self.new.vectors.copy_(vectors)
+        if optimizer_state is not None:
+            try:
+                self.optimizer.load_state_dict(optimizer_state)
+            except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as e:
+                raise UsageError(f"checkpoint file {folder / C.OPTIMIZER} does not fit this run "
+                                 f"({str(e).splitlines()[0][:100]})") from None
+        if state["step"] > MAX_STEPS:
+            raise UsageError(f"checkpoint file {folder / C.STATE}: step {state['step']} is past the limit")
         return int(state["step"])
 
     # --- outputs -------------------------------------------------------------------------------------------
@@ -379,6 +289,7 @@ class Run:
                 "genai.batch": f"{s.batch_size}x{s.grad_accum}x{self.acc.num_processes}", "genai.seed": str(s.seed)}
 
     def write_embedding(self, path: Path, step: int, vectors: torch.Tensor) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)  # the output folder appears with its first file
         return E.save_diffusers(path, self.s.token, vectors, self.metadata(step))
 
     @torch.no_grad()
@@ -424,6 +335,7 @@ def invert(s: InvertSettings, runtime: Any, *, folder: D.ImageFolder | None = No
 
     s = check_settings(s)
     source = loading.locate(s.model)
+    check_model(s, source)  # the words, --num-vectors and --resolution against the model's tokenizer and configs
     mixed = {"fp32": "no", "fp16": "fp16", "bf16": "bf16"}[runtime.precision]
     from genai_cli.image import distributed
 
@@ -448,8 +360,6 @@ def invert(s: InvertSettings, runtime: Any, *, folder: D.ImageFolder | None = No
     if not smallest <= s.resolution <= largest:
         raise UsageError(f"--resolution {s.resolution}: this model works between {smallest} and {largest} pixels")
     folder = (folder or D.load_folder(s.images)).fit(s.resolution)
-    if acc.is_main_process:
-        s.out.mkdir(parents=True, exist_ok=True)
     run = Run(s, folder, pipe, source.label, acc, runtime.dtype if mixed != "no" else torch.float32)
     first = run.load_checkpoint() if s.resume else 0
     if first > s.steps:
@@ -508,6 +418,7 @@ def invert(s: InvertSettings, runtime: Any, *, folder: D.ImageFolder | None = No
         if s.format == "a1111":
             from genai_cli.toyworld.files import slug
 
+            s.out.mkdir(parents=True, exist_ok=True)
             result.a1111 = E.save_a1111(s.out / f"{slug(s.token) or 'embedding'}.pt", s.token, good, step, source.label)
         if s.validation_prompt:
             p = run.validate(step)
