@@ -131,19 +131,20 @@ class InvertConfig(Section):
     init_word: str | None = None
     out: str | None = None
     property: Literal["object", "style"] = "object"
+    # the limits are genai_cli/invert/settings.py's MAX_* (tests/hostile/test_hostile_invert.py keeps them equal)
     num_vectors: int = Field(default=1, ge=1, le=64)
-    steps: int = Field(default=3000, ge=1)
-    lr: float = Field(default=5e-4, gt=0)
-    batch_size: int = Field(default=1, ge=1)
-    grad_accum: int = Field(default=4, ge=1)
-    resolution: int | None = Field(default=None, ge=8)
-    repeats: int = Field(default=100, ge=1)
+    steps: int = Field(default=3000, ge=1, le=100_000)
+    lr: float = Field(default=5e-4, gt=0, le=10)
+    batch_size: int = Field(default=1, ge=1, le=64)
+    grad_accum: int = Field(default=4, ge=1, le=256)
+    resolution: int | None = Field(default=None, ge=8, le=2048)
+    repeats: int = Field(default=100, ge=1, le=1000)
     flip: float = Field(default=0.5, ge=0, le=1)
     seed: int = Field(default=0, ge=0, lt=2**32)
     format: Literal["diffusers", "a1111"] = "diffusers"
-    save_every: int = Field(default=500, ge=0)
-    checkpoint_every: int = Field(default=500, ge=0)
-    validate_every: int = Field(default=0, ge=0)
+    save_every: int = Field(default=500, ge=0, le=100_000)
+    checkpoint_every: int = Field(default=500, ge=0, le=100_000)
+    validate_every: int = Field(default=0, ge=0, le=100_000)
     validation_prompt: str | None = None
     validation_n: int = Field(default=4, ge=1, le=64)
     validation_steps: int = Field(default=25, ge=1, le=1000)

@@ -29,6 +29,8 @@ MAX_VALIDATION_N = 64  # images in a validation grid
 MAX_VALIDATION_STEPS = 1000  # denoising steps of each validation image
 MAX_TOKEN_CHARS = 100  # characters in --token and --init-word
 MAX_PROMPT_CHARS = 1000  # characters in --validation-prompt (the text encoder reads 77 tokens at most anyway)
+MAX_CONFIG_BYTES = 1024 * 1024  # a model's tokenizer_config.json / text_encoder/config.json (real ones: < 10 KB)
+MAX_TOKENIZER_BYTES = 64 * 1024 * 1024  # tokenizer.json, vocab.json, merges.txt (CLIP's: about 2 MB)
 
 # words offered when --init-word is not one token; only those this model reads as one token are shown
 HINT_WORDS = ("cat", "dog", "person", "face", "star", "circle", "square", "flower", "house", "car", "tree", "painting")
@@ -165,18 +167,26 @@ def read_words(folder: Path) -> Words | None:
 
     A tokenizer.json is read with the `tokenizers` library (what transformers' CLIPTokenizer runs on); an older
     folder (vocab.json + merges.txt) through transformers' CLIPTokenizer, a fixed class: no remote code."""
+    from genai_cli.files import require_regular_file
+
     tok_dir, te_config = folder / "tokenizer", folder / "text_encoder" / "config.json"
     if not tok_dir.is_dir():
         return None
     limits = []
     for path, key in ((tok_dir / "tokenizer_config.json", "model_max_length"), (te_config, "max_position_embeddings")):
         try:
-            value = json.loads(path.read_text()).get(key) if path.is_file() else None
+            big = path.is_file() and path.stat().st_size > MAX_CONFIG_BYTES
+            value = json.loads(path.read_text()).get(key) if path.is_file() and not big else None
         except (OSError, ValueError, AttributeError):
             value = None
         if isinstance(value, int) and 2 < value < 1_000_000:
             limits.append(value)
     context = min(limits) if limits else 77
+    for name in ("tokenizer.json", "vocab.json", "merges.txt"):
+        if (tok_dir / name).exists():
+            require_regular_file(tok_dir / name, "tokenizer file")
+            if (tok_dir / name).stat().st_size > MAX_TOKENIZER_BYTES:
+                raise UsageError(f"{tok_dir / name}: over {MAX_TOKENIZER_BYTES // 2**20} MB, too large for a tokenizer")
     if (tok_dir / "tokenizer.json").is_file():
         import tokenizers
 
@@ -193,7 +203,7 @@ def read_words(folder: Path) -> Words | None:
     from transformers import CLIPTokenizer
 
     try:
-        tok = CLIPTokenizer.from_pretrained(str(tok_dir), local_files_only=True)
+        tok = CLIPTokenizer.from_pretrained(str(tok_dir), local_files_only=True, trust_remote_code=False)
     except (OSError, ValueError) as e:
         raise UsageError(f"{tok_dir}: cannot read the tokenizer ({str(e).splitlines()[0][:120]})") from None
     return Words.of(tok, context)
