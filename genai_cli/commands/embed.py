@@ -47,13 +47,15 @@ def _open(settings: dict):
     from genai_cli import console
     from genai_cli.vectors import store
 
-    return store.load(settings["vectors"], settings["format"], notify=console.info)
+    return store.load(settings["vectors"], settings["format"], notify=console.info, warn=console.warn, progress=console.progress)
 
 
 def _stdin_mode(words: Optional[list[str]]) -> bool:
     if words == ["-"]:
         return True
-    return not words and not sys.stdin.isatty()
+    from genai_cli.commands.common import stdin_has_input
+
+    return not words and stdin_has_input()
 
 
 def _stdin_queries() -> Iterator[tuple[int, list[str]]]:
@@ -79,8 +81,9 @@ def _run_queries(
         obj, text = answer(list(words))
         console.emit(obj, text, as_json)
         return
-    failed = 0
+    failed = asked = 0
     for lineno, query in _stdin_queries():
+        asked += 1
         try:
             obj, text = answer(query)
         except UsageError as e:
@@ -96,15 +99,17 @@ def _run_queries(
                 console.error(f"line {lineno}: {e.message}", e.hint)
             continue
         console.emit(obj, text, as_json)
+    if not asked:
+        raise UsageError(f"no input: stdin held no query ({usage})", hint="give the words as arguments, or pipe one query per line")
     if failed:
         raise typer.Exit(2)
 
 
 def _arity(words: list[str], n: int, usage: str) -> None:
-    from genai_cli.errors import UsageError
+    from genai_cli.errors import UsageError, shorten
 
     if len(words) != n:
-        raise UsageError(f"expected {n} word{'s' if n > 1 else ''}, got {len(words)}: {' '.join(words)!r}", hint=usage)
+        raise UsageError(f"expected {n} word{'s' if n > 1 else ''}, got {len(words)}: {shorten(' '.join(words))}", hint=usage)
 
 
 # --- analogy ---------------------------------------------------------------------------
