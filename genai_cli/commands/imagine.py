@@ -147,6 +147,14 @@ def imagine(
     force: Annotated[
         bool, typer.Option("--force", help="Replace files of the same name instead of choosing fresh names.")
     ] = False,
+    recipe: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--recipe",
+            help="Take prompt, negative, seed, steps, guidance, size and sampler from an image's recipe (any file `genai info` reads); flags override it.",
+            show_default=False,
+        ),
+    ] = None,
     config_file: ConfigOpt = None,
     json_out: JsonOpt = False,
     device: DeviceOpt = None,
@@ -182,6 +190,13 @@ def imagine(
         single_file_config=single_file_config,
         embeddings=[str(p) for p in embedding] if embedding else None,
     )
+    if recipe is not None:  # under the flags, over the config files (genai_cli/image/recipes.py)
+        from genai_cli.image import recipes
+
+        given = {k for k, v in dict(negative=negative, steps=steps, guidance=guidance, width=width, height=height,
+                                    seed=seed, scheduler=scheduler).items() if v is not None}
+        text = recipes.for_imagine(recipe, cfg, given, model is not None)
+        prompts = prompts if prompts or prompts_file else [text]
     if cfg["seed"] is None:
         cfg["seed"] = config.section("runtime", config_file)["seed"]
     # 1. check every input before any weight is loaded (with several processes, process 0 reads the prompts)

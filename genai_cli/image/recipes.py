@@ -267,3 +267,130 @@ def _float(v: Any) -> float | None:
 def _size(v: Any) -> tuple[int | None, int | None]:
     m = re.fullmatch(r"\s*\(?\s*(\d+)\s*[x,]\s*(\d+)\s*\)?\s*", str(v)) if v is not None else None
     return (int(m.group(1)), int(m.group(2))) if m else (None, None)
+
+
+# --- genai imagine --recipe -----------------------------------------------------------------
+
+# sampler names written by AUTOMATIC1111, ComfyUI, Fooocus, InvokeAI and NovelAI -> genai's --scheduler.
+# Keys are lower-cased, with NovelAI's `k_` prefix and any Karras suffix removed (see scheduler_for).
+SAMPLERS = {
+    "euler": "euler",
+    "euler a": "euler-a",
+    "euler_a": "euler-a",
+    "euler_ancestral": "euler-a",
+    "euler-a": "euler-a",
+    "lms": "lms",
+    "ddim": "ddim",
+    "plms": "pndm",
+    "pndm": "pndm",
+    "dpm++ 2m": "dpm++2m",
+    "dpmpp_2m": "dpm++2m",
+    "dpm++2m": "dpm++2m",
+}
+# noise schedules (A1111 `Schedule type`, ComfyUI `scheduler`, NovelAI `noise_schedule`) genai keeps as the model's
+PLAIN_SCHEDULES = {"", "normal", "automatic", "default", "native", "uniform"}
+# ComfyUI nodes that a plain text-to-image run has; any other node is a graph feature genai does not reproduce
+COMFY_BASIC = {
+    "KSampler", "KSamplerAdvanced", "CheckpointLoaderSimple", "CLIPTextEncode", "EmptyLatentImage",
+    "VAEDecode", "SaveImage", "PreviewImage", "Reroute", "Note",
+}
+# A1111 fields that do not change the image
+A1111_HARMLESS = {"Version", "Model hash", "VAE hash", "Hashes", "TI hashes", "Lora hashes", "Emphasis"}
+
+
+def scheduler_for(recipe: dict[str, Any]) -> tuple[str | None, list[str]]:
+    """(genai scheduler name or None, what of the recipe's sampler/schedule is not honoured)."""
+    from genai_cli.image import schedulers
+
+    if recipe["generator"] == "genai" and recipe.get("scheduler"):
+        try:
+            return schedulers.check_name(recipe["scheduler"]), []
+        except UsageError:
+            return None, [f"scheduler {recipe['scheduler']!r} (not one of genai's)"]
+    name = recipe.get("sampler")
+    if not name:
+        return None, []
+    key = str(name).strip().lower()
+    key = key[2:] if key.startswith("k_") else key
+    karras = False
+    for suffix in (" karras", "_karras", "_k"):
+        if key.endswith(suffix):
+            key, karras = key[: -len(suffix)], True
+    problems = []
+    schedule = str(recipe.get("scheduler") or "").strip().lower()
+    if karras or schedule == "karras":
+        problems.append(f"the Karras noise schedule of {name!r} (genai uses the model's own)")
+    elif schedule not in PLAIN_SCHEDULES:
+        problems.append(f"noise schedule {recipe['scheduler']!r} (genai uses the model's own)")
+    if key not in SAMPLERS:
+        return None, [f"sampler {name!r} (no diffusers equivalent in genai; see `genai info` in the README)", *problems]
+    return SAMPLERS[key], problems
+
+
+def for_imagine(path: Any, cfg: dict[str, Any], given: set[str], model_given: bool) -> str:
+    """Put a recipe's values into imagine's merged config `cfg` (in place) where no flag was given
+    (`given`: the names of the flags that were); say on stderr what cannot be honoured. Returns its prompt.
+
+    The recipe's model is never loaded from it: with --model it is compared, without it only reported."""
+    from pathlib import Path
+
+    from genai_cli import console
+    from genai_cli.errors import GenaiError
+    from genai_cli.image import inspect, loading
+
+    info = inspect.describe(Path(path), raw=True)
+    name = inspect.escape(path)
+    recipe = info.get("recipe") if info["type"] != "safetensors" else None
+    if recipe is None:
+        raise UsageError(f"{name}: no recipe in this file ({info.get('problem') or 'no generation metadata'})",
+                         hint="genai info FILE shows what a file holds")
+    ignored: list[str] = []
+    values: dict[str, Any] = {k: recipe.get(k) for k in ("negative", "steps", "guidance", "seed", "width", "height")}
+    values["scheduler"], problems = scheduler_for(recipe)
+    ignored += problems
+    if values["seed"] is not None and not 0 <= values["seed"] < 2**32:
+        ignored.append(f"seed {values.pop('seed')} (genai seeds are 0 .. 2**32-1)")
+    if values["steps"] is not None and not 1 <= values["steps"] <= 1000:
+        ignored.append(f"steps {values.pop('steps')} (1 .. 1000)")
+    if values["guidance"] is not None and values["guidance"] < 0:
+        ignored.append(f"guidance {values.pop('guidance')}")
+    w, h = values.pop("width"), values.pop("height")
+    if w and h and "width" not in given and "height" not in given:
+        try:
+            limits = loading.size_limits(loading.locate(cfg["model"]))
+        except GenaiError:
+            limits = None  # the model's own check reports it later
+        lo, hi = (limits[1], limits[2]) if limits else (8, 8192)
+        if w % 8 or h % 8 or not (lo <= w <= hi and lo <= h <= hi):
+            ignored.append(f"size {w}x{h} (this model takes multiples of 8 in {lo}..{hi})")
+        else:
+            values.update(width=w, height=h)
+    for key, value in values.items():
+        if value is not None and key not in given:
+            cfg[key] = value
+    if recipe.get("model"):
+        if not model_given:
+            console.info(f"the recipe's model is {inspect.escape(recipe['model'])}; using {cfg['model']} (choose one with --model)")
+        elif str(recipe["model"]) != str(cfg["model"]):
+            ignored.append(f"model {recipe['model']!r} (using --model {cfg['model']})")
+    ignored += _features(recipe, info.get("text", {}))
+    for item in ignored:
+        console.warn(f"recipe {name}: ignored {inspect.escape(item)}")
+    if not (recipe.get("prompt") or "").strip():
+        raise UsageError(f"{name}: the recipe has no prompt", hint='give one: genai imagine --recipe FILE "a prompt"')
+    return recipe["prompt"]
+
+
+def _features(recipe: dict[str, Any], chunks: dict[str, str]) -> list[str]:
+    """What else the recipe did that genai does not reproduce."""
+    extras = recipe.get("extras") or {}
+    if recipe["generator"] == "ComfyUI":
+        graph = _json_or_none(chunks.get("prompt"))
+        kinds = sorted({str(n.get("class_type")) for n in graph.values() if isinstance(n, dict)} - COMFY_BASIC) if isinstance(graph, dict) else []
+        return [f"ComfyUI nodes {', '.join(kinds)}"] if kinds else []
+    if recipe["generator"] == "AUTOMATIC1111":
+        keys = [k for k in extras if k not in A1111_HARMLESS]
+        return [f"settings {', '.join(keys)}"] if keys else []
+    if recipe["generator"] == "Fooocus":
+        return [f"Fooocus styles {extras['styles']}"] if extras.get("styles") not in (None, "", "[]") else []
+    return []
