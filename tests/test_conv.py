@@ -249,7 +249,7 @@ def test_apply_kernel_from_config_file(cli, edge_png, tmp_path):
     (["--kernel", "sobel-x", "--kernel-values", "1"], "not both"),
     (["--pool", "median"], "median"),
     (["--channels", "cmyk"], "cmyk"),
-    (["--pool-size", "0"], "pool size"),
+    (["--pool-size", "0"], "--pool-size 0"),
 ])
 def test_apply_bad_arguments_exit_2(cli, edge_png, args, needle):
     r = cli("conv", "apply", str(edge_png), *args)

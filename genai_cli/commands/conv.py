@@ -24,11 +24,27 @@ OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG p
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite the output file if it exists (else a fresh name is chosen).")]
 
 
+def _check_flags(**flags) -> None:
+    """Flag values against the documented limits (genai_cli/conv/limits.py), naming the flag; values from a
+    config file are checked by the schema instead, naming the file and key."""
+    from genai_cli.conv import limits
+    from genai_cli.errors import UsageError
+
+    ranges = {"stride": (1, limits.MAX_STRIDE), "padding": (0, limits.MAX_PADDING),
+              "pool_size": (1, limits.MAX_POOL_SIZE), "layer": (1, limits.MAX_CNN_LAYERS)}
+    for name, value in flags.items():
+        lo, hi = ranges[name]
+        if value is not None and not lo <= value <= hi:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag} {value} is out of range: it must be {lo} to {hi}", hint=f"use {flag} {lo} to {hi}")
+
+
 def _settings(config_file, **flags) -> dict:
-    """The conv config section with the given flags on top (flags are checked by the core, before any work)."""
+    """The conv config section with the given flags on top (flags are checked here and by the core, before any work)."""
     from genai_cli import config
     from genai_cli.errors import UsageError
 
+    _check_flags(**{k: v for k, v in flags.items() if k in ("stride", "padding", "pool_size", "layer")})
     values = config.section("conv", config_file, **flags)
     if values["pool"] not in ("max", "avg", "none"):
         raise UsageError(f"--pool must be max, avg or none, got {values['pool']!r}")
@@ -56,6 +72,7 @@ def demo(
 
     if pool not in ("max", "avg"):
         raise UsageError(f"--pool must be max or avg, got {pool!r}")
+    _check_flags(stride=stride, padding=padding, pool_size=pool_size)
     result = core.run(stride=stride, padding=padding, pool=pool, pool_size=pool_size)
     cell = core.explain_cell(result, *explain) if explain is not None else None
     if as_json:
@@ -204,6 +221,7 @@ def apply(
     planes = pixels[None] if pixels.ndim == 2 else np.moveaxis(pixels, -1, 0)  # (C, H, W)
     names = ["gray"] if pixels.ndim == 2 else ["red", "green", "blue"]
     ops.check_conv_args(planes.shape[1:], k.shape, cfg["stride"], cfg["padding"])
+    ops.check_work(len(planes), planes.shape[1:], k.shape, cfg["stride"], cfg["padding"])  # limits.MAX_MULTIPLY_ADDS
     # 3. convolve each channel, then pool
     features = [ops.correlate2d(p, k.astype(np.float32), cfg["stride"], cfg["padding"]) for p in planes]  # C x (H', W')
     pooled = None

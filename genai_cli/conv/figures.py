@@ -20,12 +20,39 @@ CLIP_PERCENTILE = 99.5  # large signed maps: colours saturate at this percentile
 
 
 def save(fig, path: Path, force: bool, recipe: dict) -> Path:
-    """Write the figure atomically, with its recipe in a PNG text chunk; returns the path used."""
+    """Write the figure atomically, with its recipe in a PNG text chunk; returns the path used.
+    Missing folders are created here, as the file is written, and removed again if the write fails."""
+    from genai_cli.errors import GenaiError
     from genai_cli.files import save_figure
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return save_figure(fig, path, force, dpi=recipe.get("dpi", 110),
-                       metadata={"Software": "genai", "parameters": json.dumps(recipe, default=str)})
+    made: list[Path] = []
+    try:
+        _make_folders(path.parent, made)
+        return save_figure(fig, path, force, dpi=recipe.get("dpi", 110),
+                           metadata={"Software": "genai", "parameters": json.dumps(recipe, default=str)})
+    except BaseException as e:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+        for folder in reversed(made):  # a failed run leaves no empty folder behind
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        if isinstance(e, OSError):
+            raise GenaiError(f"cannot write {path}: {e.strerror or e}", hint="choose another --output") from None
+        raise
+
+
+def _make_folders(folder: Path, made: list[Path]) -> None:
+    """Create `folder` and its missing parents, appending each one created to `made` (outermost first)."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for f in reversed(missing):
+        f.mkdir()
+        made.append(f)
 
 
 def _pyplot():

@@ -30,25 +30,21 @@ def sample_photo_path() -> Path:
 
 
 def load(path: Path | None, channels: str = "gray") -> tuple[np.ndarray, str]:
-    """An image as float32 grey levels 0..255: (H, W) for gray, (H, W, 3) for rgb. Returns (pixels, name)."""
-    from PIL import Image, UnidentifiedImageError
+    """An image as float32 grey levels 0..255: (H, W) for gray, (H, W, 3) for rgb. Returns (pixels, name).
+
+    Read through files.open_image (folders, FIFOs, truncated files and decompression bombs are
+    refused, naming the file); an image over limits.MAX_IMAGE_PIXELS is refused before any float copy."""
+    from genai_cli.conv.limits import MAX_IMAGE_PIXELS
+    from genai_cli.files import open_image
 
     if channels not in ("gray", "rgb"):
         raise UsageError(f"channels must be gray or rgb, got {channels!r}")
     name = SAMPLE_NAME if path is None else Path(path).name
     path = sample_photo_path() if path is None else Path(path).expanduser()
-    if path.is_dir():
-        raise UsageError(f"{path} is a folder, not an image file")
-    if not path.exists():
-        raise UsageError(f"image not found: {path}", hint="check the path, or leave IMAGE out to use the sample photo")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            im = im.convert("L" if channels == "gray" else "RGB")
-            pixels = np.asarray(im, dtype=np.float32)
-    except UnidentifiedImageError:
-        raise UsageError(f"{path} is not an image that Pillow can read",
-                         hint="use a PNG, JPEG, GIF, BMP, TIFF or WebP file") from None
-    except (OSError, ValueError) as e:  # truncated or damaged files
-        raise UsageError(f"cannot read image {path}: {e}") from None
-    return pixels, name
+    im = open_image(path, "image")
+    w, h = im.size
+    if w * h > MAX_IMAGE_PIXELS:
+        raise UsageError(f"{path}: image {w}x{h} is over conv's limit of {MAX_IMAGE_PIXELS // (1024 * 1024)} megapixels",
+                         hint="resize it first (4096x4096 fits)")
+    im = im.convert("L" if channels == "gray" else "RGB")
+    return np.asarray(im, dtype=np.float32), name

@@ -52,18 +52,27 @@ def parse_values(text: str, source: str = "--kernel-values") -> np.ndarray:
 
 
 def load_file(path: Path) -> np.ndarray:
-    """A kernel from YAML (a list of rows, or a mapping with a `kernel:` list of rows) or CSV."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"cannot read kernel file {path}: {getattr(e, 'strerror', None) or e}") from None
-    if path.suffix.lower() in (".yaml", ".yml"):
-        import yaml
+    """A kernel from YAML (a list of rows, or a mapping with a `kernel:` list of rows) or CSV.
+    At most limits.MAX_KERNEL_FILE_BYTES; YAML is read with the config reader's depth and alias limits."""
+    from genai_cli.conv.limits import MAX_KERNEL_FILE_BYTES
+    from genai_cli.files import require_regular_file
 
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise UsageError(f"kernel file {path} is not valid YAML: {getattr(e, 'problem', e)}") from None
+    require_regular_file(path, "kernel")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_KERNEL_FILE_BYTES + 1)
+    except OSError as e:
+        raise UsageError(f"cannot read kernel file {path}: {e.strerror}") from None
+    if len(raw) > MAX_KERNEL_FILE_BYTES:
+        raise UsageError(f"kernel file {path} is larger than {MAX_KERNEL_FILE_BYTES // 1024} KiB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"kernel file {path} is not UTF-8 text") from None
+    if path.suffix.lower() in (".yaml", ".yml"):
+        from genai_cli.config import parse_yaml
+
+        data = parse_yaml(text, f"kernel file {path}")
         if isinstance(data, dict):
             if "kernel" not in data:
                 raise UsageError(f"kernel file {path}: a mapping needs a `kernel:` key with a list of rows")
@@ -86,7 +95,7 @@ def resolve(kernel: str | None, values: str | None) -> tuple[np.ndarray, str]:
     if kernel in KERNELS:
         return named(kernel), kernel
     path = Path(kernel).expanduser()
-    if path.is_file():
+    if path.exists():  # a folder or a FIFO is refused by load_file, naming it
         return load_file(path), path.stem
     raise UsageError(
         f"unknown kernel {kernel!r}: not a named kernel and not a file",
@@ -98,6 +107,11 @@ def _to_kernel(table: list, source: str) -> np.ndarray:
     if not table or not all(len(row) for row in table):
         raise UsageError(f"kernel from {source} is empty", hint='write rows of numbers, e.g. "1,0,-1;1,0,-1;1,0,-1"')
     widths = {len(row) for row in table}
+    from genai_cli.conv.limits import MAX_KERNEL_SIDE
+
+    if len(table) > MAX_KERNEL_SIDE or max(widths) > MAX_KERNEL_SIDE:
+        raise UsageError(f"kernel from {source} is {len(table)}x{max(widths)}: a kernel has at most"
+                         f" {MAX_KERNEL_SIDE} rows and columns")
     if len(widths) != 1:
         lengths = ", ".join(str(len(row)) for row in table)
         raise UsageError(f"kernel from {source} is not rectangular: its rows have {lengths} values",

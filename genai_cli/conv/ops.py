@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from genai_cli.conv.limits import MAX_KERNEL_SIDE, MAX_MULTIPLY_ADDS, MAX_PADDING, MAX_POOL_SIZE, MAX_STRIDE
 from genai_cli.errors import UsageError
 
 
@@ -44,11 +45,14 @@ class SizeExplanation:
 
 def check_conv_args(shape: tuple[int, int], kernel_shape: tuple[int, int], stride: int, padding: int) -> None:
     """Validate before computing; every error names the bad value (exit code 2)."""
-    if not isinstance(stride, (int, np.integer)) or stride < 1:
-        raise UsageError(f"stride must be a positive integer, got {stride!r}", hint="use --stride 1 or more")
-    if not isinstance(padding, (int, np.integer)) or padding < 0:
-        raise UsageError(f"padding must be 0 or more, got {padding!r}", hint="use --padding 0 or more")
+    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or not 1 <= stride <= MAX_STRIDE:
+        raise UsageError(f"stride must be an integer from 1 to {MAX_STRIDE}, got {stride!r}",
+                         hint=f"use --stride 1 to {MAX_STRIDE}")
+    if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or not 0 <= padding <= MAX_PADDING:
+        raise UsageError(f"padding must be an integer from 0 to {MAX_PADDING}, got {padding!r}",
+                         hint=f"use --padding 0 to {MAX_PADDING}")
     kh, kw = kernel_shape
+    check_kernel_shape(kh, kw)
     h, w = shape
     if kh > h + 2 * padding or kw > w + 2 * padding:
         raise UsageError(
@@ -58,9 +62,30 @@ def check_conv_args(shape: tuple[int, int], kernel_shape: tuple[int, int], strid
         )
 
 
+def check_kernel_shape(kh: int, kw: int, source: str = "kernel") -> None:
+    if not (1 <= kh <= MAX_KERNEL_SIDE and 1 <= kw <= MAX_KERNEL_SIDE):
+        raise UsageError(f"{source} is {kh}x{kw}: a kernel has 1 to {MAX_KERNEL_SIDE} rows and columns")
+
+
+def check_work(channels: int, shape: tuple[int, int], kernel_shape: tuple[int, int], stride: int, padding: int) -> int:
+    """Multiply-adds of convolving `channels` planes of `shape`; refused above MAX_MULTIPLY_ADDS."""
+    kh, kw = kernel_shape
+    oh = output_size(shape[0], kh, padding, stride)
+    ow = output_size(shape[1], kw, padding, stride)
+    work = channels * oh * ow * kh * kw
+    if work > MAX_MULTIPLY_ADDS:
+        raise UsageError(
+            f"a {kh}x{kw} kernel over {channels} x {shape[0]}x{shape[1]} pixels (padding {padding}, stride {stride})"
+            f" is {work:,} multiply-adds, over the limit of {MAX_MULTIPLY_ADDS:,}",
+            hint="use a smaller image or kernel, or a larger --stride",
+        )
+    return work
+
+
 def check_pool_args(shape: tuple[int, int], size: int) -> None:
-    if not isinstance(size, (int, np.integer)) or size < 1:
-        raise UsageError(f"pool size must be a positive integer, got {size!r}", hint="use --pool-size 2")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 1 <= size <= MAX_POOL_SIZE:
+        raise UsageError(f"pool size must be an integer from 1 to {MAX_POOL_SIZE}, got {size!r}",
+                         hint="use --pool-size 2")
     if size > shape[0] or size > shape[1]:
         raise UsageError(
             f"pool size {size} is larger than the feature map {shape[0]}x{shape[1]}",
