@@ -20,6 +20,7 @@ files named in the object (`__numpys`, `__scipys`), so a clean-looking `.kv` nex
 from __future__ import annotations
 
 import pickle
+from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,9 @@ class _Unpickler(pickle.Unpickler):
         self.table = _allowed()
 
     def find_class(self, module: str, name: str):
+        # Python 2 names (__builtin__, copy_reg, UserString ...) mapped as pickle's fix_imports
+        # does; the result must still be in the exact table
+        module, name = NAME_MAPPING.get((module, name), (IMPORT_MAPPING.get(module, module), name))
         found = self.table.get((module, name)) if "." not in name else None
         if found is None:
             raise UsageError(

@@ -90,9 +90,8 @@ def _show(word: bytes) -> str:
 
 
 def clean_word(path: Path, word: bytes, where: str) -> bytes:
-    """A vocabulary entry as stored: valid UTF-8 (invalid bytes as \\x escapes), no newline."""
-    if not word:
-        raise UsageError(f"{path}: {where} has an empty word")
+    """A vocabulary entry as stored: valid UTF-8 (invalid bytes as \\x escapes, as gensim's
+    unicode_errors="backslashreplace"), no newline. An empty word (fastText keeps one) is kept."""
     if b"\n" in word:
         raise UsageError(f"{path}: {where} has a word with a line break")
     try:
@@ -114,6 +113,11 @@ def sniff_format(path: Path) -> str:
     tried = []
     if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         return "gensim"  # a pickle: gensim's native KeyedVectors.save()
+    if head[:2] == b"\x1f\x8b" or head[:3] == b"BZh":
+        raise UsageError(
+            f"{path}: a compressed file (gzip or bzip2); genai reads vector files uncompressed",
+            hint=f"decompress it first (gunzip / bunzip2 {path.name}) and pass the result",
+        )
     tried.append("gensim (no pickle header)")
     why = _fasttext_reason(head)
     if why is None:
