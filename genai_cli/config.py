@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Sequence, Union
 
 from genai_cli import __version__
-from genai_cli.errors import UsageError
+from genai_cli.errors import UsageError, shorten
 
 # Limits on every YAML file genai reads (config files, kernel files, context examples).
 MAX_YAML_BYTES = 1024 * 1024  # 1 MiB: the built-in defaults are under 10 KB
@@ -226,7 +226,8 @@ def parse_yaml(text: str, source: str) -> Any:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise UsageError(f"{source}: not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
+        problem = _show_key(getattr(e, "problem", None) or e)  # a tag or alias name from the file can be long
+        raise UsageError(f"{source}: not valid YAML{where}: {problem}") from None
 
 
 _LOADER = None
@@ -285,6 +286,12 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _show_key(part: Any) -> str:
+    """A key from a file as it may be printed: as is when short and printable, else escaped and shortened."""
+    text = str(part)
+    return text if text.isprintable() and len(text) <= 200 else shorten(text, 200)
+
+
 def _merge_and_validate(files: list[Path]):
     from pydantic import ValidationError
 
@@ -298,12 +305,12 @@ def _merge_and_validate(files: list[Path]):
             model = GenaiConfig.model_validate(merged)
         except ValidationError as e:
             first = e.errors()[0]
-            key = ".".join(str(p) for p in first["loc"])
+            key = ".".join(_show_key(p) for p in first["loc"])
             msg = first["msg"]
             if first["type"] == "extra_forbidden":
                 msg = "unknown key"
             elif not isinstance(first.get("input"), (dict, list)):
-                msg += f" (got {first.get('input')!r})"
+                msg += f" (got {shorten(first.get('input'))})"  # a 500 KB value is not echoed whole
             extra = f" ({e.error_count() - 1} more)" if e.error_count() > 1 else ""
             raise UsageError(
                 f"{path}: {key}: {msg}{extra}",

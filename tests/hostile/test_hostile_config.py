@@ -254,3 +254,27 @@ def test_a_damaged_cache_entry_is_rebuilt(cli, cache, tmp_path, payload):
     assert r.exit_code == 0, r
     assert json.loads(r.stdout)["embed"]["topn"] == 6
     assert json.loads(entry.read_text())["config"]["embed"]["topn"] == 6  # rewritten
+
+
+# --- what the error line echoes from the file ---------------------------------------------------
+
+
+def test_control_characters_in_a_key_are_escaped(cli, cache, tmp_path):
+    f = tmp_path / "ctl.yaml"
+    f.write_text('embed:\n  "bad\\nkey\\e[31mRED": 1\n')  # YAML escapes: a newline and an ESC in the key
+    line = refused(cli, cache, f, "embed.", "unknown key", "\\x1b[31m")
+    assert "\x1b" not in line
+
+
+def test_a_huge_value_is_not_echoed_whole(cli, cache, tmp_path):
+    f = tmp_path / "long.yaml"
+    f.write_text('embed:\n  topn: "' + "a" * 500_000 + '"\n')
+    line = refused(cli, cache, f, "embed.topn", "500000 characters")
+    assert len(line) < 400
+
+
+def test_a_huge_tag_is_not_echoed_whole(cli, cache, tmp_path, canary):
+    f = tmp_path / "tag.yaml"
+    f.write_text(f"embed:\n  vectors: !!python/object/apply:os.system{'x' * 100_000} ['touch {canary}']\n")
+    line = refused(cli, cache, f, "not valid YAML")
+    assert len(line) < 500
