@@ -72,23 +72,49 @@ def iter_lines():
             yield line
 
 
+def _first_line(what: str, hint: str = ""):
+    """All non-empty stdin lines, after checking that there is at least one (a closed, empty or
+    blank stdin is "no input", exit 2, rather than a silent exit 0)."""
+    import itertools
+
+    from genai_cli.commands.common import stdin_has_input
+    from genai_cli.errors import UsageError
+
+    hint = hint or f"pass the {what} as an argument, or pipe it on stdin"
+    if not stdin_has_input():
+        raise UsageError(f"no {what} given: stdin is closed", hint=hint)
+    lines = iter_lines()
+    first = next(lines, None)
+    if first is None:
+        raise UsageError(f"no {what} given: stdin was empty", hint=hint)
+    return itertools.chain([first], lines)
+
+
 def _prompts(prompt: Optional[str], what: str = "prompt"):
     """The prompt argument, or one prompt per line of stdin (`-`, or no argument and a pipe)."""
-    from genai_cli.errors import UsageError
     from genai_cli.text.generate import check_prompt
 
     if prompt is not None and prompt != "-":
         return [check_prompt(prompt, what)]
-    if sys.stdin.isatty():
-        raise UsageError(f"no {what} given", hint=f"pass the {what} as an argument, or pipe it on stdin")
-    return iter_lines()
+    return _first_line(what)
 
 
-def _load(cfg: dict[str, Any], rt, attn: Optional[str] = None):
+def _model_path(cfg: dict[str, Any]) -> Optional[Path]:
+    """The model folder, found and checked (no remote code) before stdin is read or anything
+    is printed; None for the built-in model (converted on first load)."""
+    from genai_cli.text.model import BUILTIN_ALIASES, resolve_model
+
+    if (cfg["model"] or "").strip().lower() in BUILTIN_ALIASES:
+        return None
+    return resolve_model(cfg["model"])
+
+
+def _load(cfg: dict[str, Any], rt, attn: Optional[str] = None, path: Optional[Path] = None):
     from genai_cli import console
     from genai_cli.text.model import load_model
 
-    lm = load_model(cfg["model"], rt.device, rt.dtype, speedup=cfg["speedup"], attn_implementation=attn, on_info=console.info)
+    lm = load_model(cfg["model"], rt.device, rt.dtype, speedup=cfg["speedup"], attn_implementation=attn,
+                    on_info=console.info, path=path)
     extra = ", int8 Linear layers" if lm.speedup == "int8" else ""
     console.info(f"loaded {lm.name} in {lm.load_s:.1f} s ({lm.path.name}{extra})")
     return lm
@@ -158,12 +184,14 @@ def generate(
                          top_k=top_k, repetition_penalty=repetition_penalty, greedy=greedy, stop=stop or None,
                          system=system, raw=raw, truncate=truncate, speedup=speedup)
     s = _settings(cfg, seed)
-    prompts = _prompts(prompt)
+    prompts = _prompts(prompt) if prompt not in (None, "-") else None  # an argument is checked first
+    path = _model_path(cfg)  # then the model, before stdin is read
+    prompts = prompts or _prompts(prompt)
     rt = setup_runtime(config, device, precision, seed)
     lm = None
     for text in prompts:
         if lm is None:
-            lm = _load(cfg, rt)
+            lm = _load(cfg, rt, path=path)
         messages = ([{"role": "system", "content": cfg["system"]}] if cfg["system"] else []) + [{"role": "user", "content": text}]
         ids = fit_context(chat_ids(lm, messages, raw=cfg["raw"]), lm.context_length, s.max_tokens, cfg["truncate"], console.warn)
         g = run(lm, ids, s, on_text=None if json_out else _write)
@@ -215,9 +243,13 @@ def chat(
                          top_k=top_k, repetition_penalty=repetition_penalty, greedy=greedy, stop=stop or None,
                          system=system, raw=raw, truncate=truncate, speedup=speedup)
     s = _settings(cfg, seed)
-    interactive = sys.stdin.isatty()
+    path = _model_path(cfg)
+    from genai_cli.commands.common import stdin_has_input
+
+    interactive = sys.stdin is not None and not stdin_has_input()
+    pending = None if interactive else _first_line("message", "type messages in a terminal, or pipe one per line on stdin")  # piped: at least one line, read before loading
     rt = setup_runtime(config, device, precision, seed)
-    lm = _load(cfg, rt)
+    lm = _load(cfg, rt, path=path)
     conv = Conversation(lm, s, system=cfg["system"], raw=bool(cfg["raw"]), on_warn=console.warn)
     if interactive:
         console.info("chat: type a message and press Enter; /reset forgets the conversation, /exit or Ctrl-D ends")
@@ -226,7 +258,7 @@ def chat(
             sys.stderr.write("you> ")
             sys.stderr.flush()
         try:
-            line = sys.stdin.readline()
+            line = (next(pending, "") if pending is not None else sys.stdin.readline())
         except KeyboardInterrupt:
             if interactive:
                 sys.stderr.write("\n")
@@ -287,12 +319,14 @@ def next_token(
         raise UsageError(f"--top-k must be from 1 to 1000 (got {ncfg['top_k']})", hint="the same value is config key text.next.top_k")
     if not 1 <= ncfg["steps"] <= 1000:
         raise UsageError(f"--steps must be from 1 to 1000 (got {ncfg['steps']})", hint="the same value is config key text.next.steps")
-    texts = _prompts(text, "text")
+    texts = _prompts(text, "text") if text not in (None, "-") else None
+    path = _model_path(cfg)
+    texts = texts or _prompts(text, "text")
     rt = setup_runtime(config, device, precision, None)
     lm = None
     for t in texts:
         if lm is None:
-            lm = _load({**cfg, "speedup": "none"}, rt)  # exact probabilities: never quantized
+            lm = _load({**cfg, "speedup": "none"}, rt, path=path)  # exact probabilities: never quantized
         ids = chat_ids(lm, [{"role": "user", "content": t}], raw=not chat_template)
         if len(ids) + ncfg["steps"] > lm.context_length:
             raise UsageError(f"the text is {len(ids)} tokens; with --steps {ncfg['steps']} it does not fit the context of {lm.context_length}")
@@ -377,8 +411,9 @@ def attention(
         raise UsageError(f"--output {output} must end in .png")
     if output is not None and output.is_dir():
         raise UsageError(f"--output {output} is a folder", hint="give a file name ending in .png")
+    path = _model_path(cfg)
     rt = setup_runtime(config, device, precision, None)
-    lm = _load({**cfg, "speedup": "none"}, rt, attn="eager")
+    lm = _load({**cfg, "speedup": "none"}, rt, attn="eager", path=path)
     li, hi = resolve_layer_head(lm, int(acfg["layer"]), acfg["head"])
     ids = chat_ids(lm, [{"role": "user", "content": text}], raw=not chat_template)
     if len(ids) > acfg["max_tokens"]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from genai_cli.errors import GenaiError, UsageError
+from genai_cli.errors import GenaiError, UsageError, shorten
 
 BUILTIN = "smollm2-135m-instruct"  # the name --model takes for the built-in model
 BUILTIN_ALIASES = {BUILTIN: BUILTIN, "smollm2": BUILTIN, "builtin": BUILTIN}
@@ -110,8 +110,9 @@ def convert_gguf(gguf: Path, final: Path) -> None:
     try:
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32,
+                                                     trust_remote_code=False)
         # Tied embeddings (lm_head.weight is embed_tokens.weight) share memory, which safetensors
         # refuses: store the tensor once; from_pretrained ties them again from the config.
         state = model.state_dict()
@@ -152,7 +153,58 @@ def resolve_model(name: str, on_info: Callable[[str], None] = lambda s: None) ->
     if not (path / "config.json").is_file():
         raise UsageError(f"text model folder {path} has no config.json",
                          hint="give a transformers model folder (config.json, *.safetensors, tokenizer files)")
+    refuse_remote_code(path)
     return path
+
+
+MAX_JSON_BYTES = 64 * 1024 * 1024  # config.json / tokenizer_config.json larger than this are refused
+
+
+def _read_json(path: Path) -> Any:
+    import json
+
+    from genai_cli.files import require_regular_file
+
+    require_regular_file(path, "model file")
+    if path.stat().st_size > MAX_JSON_BYTES:
+        raise UsageError(f"{path} is larger than {MAX_JSON_BYTES // 2**20} MB; not a model config")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise UsageError(f"{path} is not valid JSON: {e}") from None
+
+
+def refuse_remote_code(path: Path) -> None:
+    """Refuse a model folder that needs its own Python code, before transformers sees it.
+
+    transformers runs a folder's `auto_map` classes (its *.py files) only with
+    trust_remote_code=True; without it, some versions ask "Do you wish to run the custom
+    code? [y/N]" on stdout and take the first line of stdin as the answer. genai never runs
+    code from a model file and never reads consent from stdin, so such a folder is an error
+    here, and every loader is also called with trust_remote_code=False."""
+    for name in ("config.json", "tokenizer_config.json"):
+        file = path / name
+        if not file.exists():
+            continue
+        data = _read_json(file)
+        if not isinstance(data, dict):
+            raise UsageError(f"{file} is not a JSON object")
+        if data.get("auto_map"):
+            classes = data["auto_map"]
+            shown = ", ".join(sorted(map(str, classes))) if isinstance(classes, dict) else repr(classes)
+            raise UsageError(f"{file} asks to run the model's own Python code (auto_map: {shorten(shown)}); "
+                             "genai never runs code from a model folder",
+                             hint="use a model whose architecture transformers has built in")
+        if name == "config.json":
+            model_type = data.get("model_type")
+            from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+            if not isinstance(model_type, str) or model_type not in CONFIG_MAPPING_NAMES:
+                import transformers
+
+                raise UsageError(f"{file} has model_type {shorten(model_type)}, which transformers "
+                                 f"{transformers.__version__} does not know (it would need the model's own code)",
+                                 hint="use a model whose architecture transformers has built in")
 
 
 def load_model(
@@ -162,12 +214,14 @@ def load_model(
     speedup: str = "none",
     attn_implementation: str | None = None,
     on_info: Callable[[str], None] = lambda s: None,
+    path: Path | None = None,
 ) -> LoadedModel:
     """Load tokenizer and causal LM, in eval mode on `device` with weights in `dtype`.
 
     speedup="int8" swaps every nn.Linear inside the decoder layers for a dynamically
     quantized int8 one (CPU only): about half the memory traffic per token.
     attn_implementation="eager" is needed when attention weights must be returned.
+    `path`: the folder resolve_model() already found (checked for remote code), if any.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -176,12 +230,12 @@ def load_model(
     if speedup not in SPEEDUPS:
         raise UsageError(f"unknown speedup {speedup!r}", hint=f"use one of: {', '.join(SPEEDUPS)}")
     t0 = time.perf_counter()
-    path = resolve_model(name, on_info)
+    path = path or resolve_model(name, on_info)
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        kwargs: dict[str, Any] = {"dtype": dtype}
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": False}
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
         model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=_has_safetensors(path), **kwargs)
