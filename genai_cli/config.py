@@ -106,7 +106,11 @@ def layer_files(config_file: ConfigFiles = None) -> list[Path]:
     extra = [config_file] if isinstance(config_file, (str, Path)) else list(config_file or [])
     for given in extra:
         path = Path(given).expanduser()
-        if not path.is_file():
+        try:
+            ok = path.is_file()
+        except OSError:  # a name too long for the file system, ...
+            ok = False
+        if not ok:
             _refuse_config_path(path)
         files.append(path)
     return files
@@ -116,9 +120,14 @@ def _refuse_config_path(path: Path) -> None:
     """Why `path` (not a regular file) cannot be a config file, as a UsageError naming it."""
     from genai_cli.files import require_regular_file
 
-    if os.path.lexists(path):
+    try:
+        exists = os.path.lexists(path)
+    except OSError:
+        exists = False
+    if exists:
         require_regular_file(path, "config")  # raises for a folder, a FIFO, a device, a dangling link
-    raise UsageError(f"config file not found: {path}", hint="check the path given to --config")
+    shown = str(path) if len(str(path)) <= 200 else shorten(str(path), 200)
+    raise UsageError(f"config file not found: {shown}", hint="check the path given to --config")
 
 
 def load(config_file: ConfigFiles = None) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from genai_cli.conv import ops
-from genai_cli.errors import GenaiError, UsageError
+from genai_cli.errors import GenaiError, UsageError, shorten
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -81,9 +81,17 @@ def resolve_path(name: str) -> Path:
     if name in REGISTRY:
         return DATA / REGISTRY[name]  # an absolute entry stays as it is
     path = Path(name).expanduser()
-    if path.is_file():
+    try:
+        is_file, exists = path.is_file(), path.exists()
+    except OSError:  # a name too long for the file system, ...
+        is_file = exists = False
+    if is_file:
         return path
-    raise UsageError(f"unknown CNN {name!r}: not a built-in name and not a file",
+    if exists:  # a folder, a FIFO ...: refused naming what it is
+        from genai_cli.files import require_regular_file
+
+        require_regular_file(path, "CNN")
+    raise UsageError(f"unknown CNN {shorten(name)}: not a built-in name and not a file",
                      hint="built-in: " + ", ".join(REGISTRY) + "; or the path of a genai CNN .safetensors file")
 
 

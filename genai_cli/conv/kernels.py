@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genai_cli.errors import UsageError
+from genai_cli.errors import UsageError, shorten
 
 KERNELS: dict[str, tuple[list[list[float]], str]] = {
     "vertical-edges": ([[1, 0, -1], [1, 0, -1], [1, 0, -1]], "the talk's filter: bright left, dark right is positive"),
@@ -95,10 +95,14 @@ def resolve(kernel: str | None, values: str | None) -> tuple[np.ndarray, str]:
     if kernel in KERNELS:
         return named(kernel), kernel
     path = Path(kernel).expanduser()
-    if path.exists():  # a folder or a FIFO is refused by load_file, naming it
+    try:
+        exists = path.exists()
+    except OSError:  # a name too long for the file system, ...
+        exists = False
+    if exists:  # a folder or a FIFO is refused by load_file, naming it
         return load_file(path), path.stem
     raise UsageError(
-        f"unknown kernel {kernel!r}: not a named kernel and not a file",
+        f"unknown kernel {shorten(kernel)}: not a named kernel and not a file",
         hint="named kernels: " + ", ".join(KERNELS) + " (`genai conv kernels` shows them)",
     )
 
@@ -124,6 +128,6 @@ def _to_kernel(table: list, source: str) -> np.ndarray:
             except (TypeError, ValueError):
                 number = math.nan
             if not math.isfinite(number):
-                raise UsageError(f"kernel from {source}: {value!r} (row {i + 1}, column {j + 1}) is not a finite number")
+                raise UsageError(f"kernel from {source}: {shorten(value)} (row {i + 1}, column {j + 1}) is not a finite number")
             out[i, j] = number
     return out

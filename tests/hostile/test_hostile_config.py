@@ -278,3 +278,9 @@ def test_a_huge_tag_is_not_echoed_whole(cli, cache, tmp_path, canary):
     f.write_text(f"embed:\n  vectors: !!python/object/apply:os.system{'x' * 100_000} ['touch {canary}']\n")
     line = refused(cli, cache, f, "not valid YAML")
     assert len(line) < 500
+
+
+def test_a_huge_config_path_is_refused_and_not_echoed_whole(cli, cache):
+    r = cli("config", "show", "--config", "c" * 100_000 + ".yaml")
+    line = assert_refused(r, "config file not found", "100005 characters")
+    assert len(line) < 400

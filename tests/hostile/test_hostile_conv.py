@@ -400,3 +400,13 @@ def test_a_failed_write_removes_the_folders_it_made(cli, photo, tmp_path):
     ok = tmp_path / "new" / "fig.png"
     assert cli("conv", "apply", str(photo), "-o", str(ok)).exit_code == 0
     assert ok.is_file()
+
+
+def test_huge_values_from_flags_are_not_echoed_whole(cli, keep, photo):
+    junk = "x" * 200_000
+    for args in (["--kernel-values", f"1,{junk};1,1"], ["--kernel", junk]):
+        line = assert_refused(apply(cli, keep, str(photo), *args), "200000 characters")
+        assert len(line) < 300
+    line = assert_refused(cli("conv", "layers", "--model", junk), "200000 characters")
+    assert len(line) < 300
+    keep()
