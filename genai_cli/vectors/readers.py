@@ -19,7 +19,7 @@ import numpy as np
 
 from genai_cli.errors import UsageError, shorten
 
-# Documented limits (README "Word vectors from files"): larger than any published vector set
+# Documented limits (checked before anything is allocated): larger than any published vector set
 # (fastText crawl: 2M words x 300; Google News: 3M x 300; GloVe 840B: 2.2M x 300).
 MAX_WORDS = 20_000_000
 MAX_DIM = 10_000
@@ -59,7 +59,7 @@ def finish(path: Path, words: list[bytes], matrix: np.ndarray, warn: Warn = _noo
         raise UsageError(f"{path}: the vector file holds no vectors")
     if len(words) != matrix.shape[0]:
         raise UsageError(f"{path}: {len(words):,} words but {matrix.shape[0]:,} vectors")
-    finite = np.isfinite(matrix).all(axis=1)
+    finite = np.concatenate([np.isfinite(matrix[i : i + 65536]).all(axis=1) for i in range(0, matrix.shape[0], 65536)])
     if not finite.all():
         row = int(np.argmin(finite))
         raise UsageError(

@@ -334,7 +334,7 @@ def write_store(folder: Path, words: list[bytes], matrix: np.ndarray, meta: dict
     tmp.mkdir()
     try:
         np.save(tmp / "vectors.npy", matrix)
-        np.save(tmp / "unit.npy", _unit_rows(matrix))
+        _save_unit_rows(tmp / "unit.npy", matrix)
         np.save(tmp / "offsets.npy", offsets)
         (tmp / "vocab.txt").write_bytes(vocab)
         text = vocab.decode("utf-8")
@@ -401,6 +401,14 @@ def _encode_vocab(words: Iterable[bytes]) -> tuple[bytes, np.ndarray]:
     offsets[1:] += 1
     vocab = b"\n" + b"\n".join(encoded) + b"\n"
     return vocab, offsets
+
+
+def _save_unit_rows(path: Path, matrix: np.ndarray) -> None:
+    """unit.npy written slice by slice: no second full-size matrix in memory."""
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": tuple(matrix.shape)})
+        for i in range(0, matrix.shape[0], 65536):
+            f.write(_unit_rows(matrix[i : i + 65536]).tobytes())
 
 
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:
