@@ -391,3 +391,19 @@ def test_multi_vector_word_round_trips_through_diffusers(cli, tiny, images, tmp_
     g = cli("imagine", "--model", str(tiny), "--embedding", str(out / "learned_embeds.safetensors"), "a <thing>",
             "--steps", "1", "-o", str(tmp_path / "g"))
     assert g.exit_code == 0 and "learned word <thing> (2 vector(s))" in g.stderr
+
+
+def test_the_early_word_check_reads_the_tokenizer_as_the_pipeline_does(tiny):
+    """settings.read_words (no weights, the `tokenizers` library) encodes as the loaded pipeline's tokenizer."""
+    from transformers import CLIPTokenizer
+
+    from genai_cli.image.loading import TOY_PIPELINE
+    from genai_cli.invert.settings import read_words
+
+    for folder in (tiny, TOY_PIPELINE):
+        words = read_words(folder)
+        tok = CLIPTokenizer.from_pretrained(str(folder / "tokenizer"))
+        texts = [t.replace("</w>", "") for t in tok.get_vocab()] + ["Red", "a photo of <thing>", "the</w>", "x_1"]
+        assert [words.encode(t) for t in texts] == [tok.encode(t, add_special_tokens=False) for t in texts]
+        assert words.vocab == tok.get_vocab() and words.unk_id == tok.unk_token_id
+        assert words.width == 32 if folder == tiny else words.width == 64

@@ -180,8 +180,10 @@ def _non_finite(value: Any) -> str | None:
     return None
 
 
-def load(folder: Path, state: dict[str, Any], shape: tuple[int, int]) -> tuple[Any, dict | None]:
-    """The checkpoint's vectors (shape `shape`, finite) and optimiser state (or None) -> (tensor, dict | None)."""
+def load(folder: Path, state: dict[str, Any], shape: tuple[int, int | None]) -> tuple[Any, dict | None]:
+    """The checkpoint's vectors (shape `shape`, finite) and optimiser state (or None) -> (tensor, dict | None).
+
+    `shape` (num_vectors, None) checks all but the width: what the command does before the model loads."""
     import torch
     from safetensors.torch import load_file
 
@@ -192,9 +194,11 @@ def load(folder: Path, state: dict[str, Any], shape: tuple[int, int]) -> tuple[A
     except Exception as e:  # safetensors raises its own error type for damaged files; KeyError for a foreign one
         raise UsageError(f"damaged checkpoint file {path} ({str(e).splitlines()[0][:100] if str(e) else type(e).__name__})",
                          hint="resume from another copy of the run, or start again with --force") from None
-    if set(data) != {"vectors"} or not vectors.is_floating_point() or tuple(vectors.shape) != tuple(shape):
+    fits = vectors.ndim == 2 and all(want is None or got == want for got, want in zip(vectors.shape, shape))
+    if set(data) != {"vectors"} or not vectors.is_floating_point() or not fits:
+        shown = "x".join("dim" if n is None else str(n) for n in shape)
         raise UsageError(f"checkpoint file {path} holds {', '.join(f'{k} {tuple(v.shape)}' for k, v in data.items())}, "
-                         f"not vectors of shape {tuple(shape)}")
+                         f"not vectors of shape {shown}")
     bad = _non_finite(vectors)
     if bad:
         raise UsageError(f"checkpoint file {path}: its vectors hold {bad}", hint="start again with --force")

@@ -131,8 +131,9 @@ def check_settings(s: InvertSettings) -> InvertSettings:
         raise UsageError(f"--out {s.out} is a file, not a folder")
     if s.resume and s.force:
         raise UsageError("--resume and --force: give one", hint="--resume continues the run; --force starts it again")
-    if s.resume:
-        C.find(s.out)  # the newest complete checkpoint, or a UsageError naming the folder or the damaged file
+    if s.resume:  # the newest complete checkpoint, read and checked in full (the vectors' width once the model is known)
+        folder, state = C.find(s.out)
+        C.load(folder, state, (s.num_vectors, None))
     elif not s.force and C.holds_run(s.out):
         raise UsageError(f"{s.out} already holds a textual-inversion run",
                          hint="continue it with --resume (a larger --steps trains further), start it again with "
@@ -153,6 +154,7 @@ class Words:
     vocab: dict[str, int]
     unk_id: int | None
     context: int  # tokens the text encoder reads, start and end included
+    width: int | None = None  # the text encoder's hidden size (a vector's length), when its config says
 
     @classmethod
     def of(cls, tokenizer: Any, context: int | None = None) -> "Words":
@@ -172,14 +174,17 @@ def read_words(folder: Path) -> Words | None:
     tok_dir, te_config = folder / "tokenizer", folder / "text_encoder" / "config.json"
     if not tok_dir.is_dir():
         return None
-    limits = []
-    for path, key in ((tok_dir / "tokenizer_config.json", "model_max_length"), (te_config, "max_position_embeddings")):
+    limits, width = [], None
+    for path, key in ((tok_dir / "tokenizer_config.json", "model_max_length"), (te_config, "max_position_embeddings"),
+                      (te_config, "hidden_size")):
         try:
             big = path.is_file() and path.stat().st_size > MAX_CONFIG_BYTES
             value = json.loads(path.read_text()).get(key) if path.is_file() and not big else None
         except (OSError, ValueError, AttributeError):
             value = None
-        if isinstance(value, int) and 2 < value < 1_000_000:
+        if key == "hidden_size":
+            width = value if isinstance(value, int) and 0 < value < 1_000_000 else None
+        elif isinstance(value, int) and 2 < value < 1_000_000:
             limits.append(value)
     context = min(limits) if limits else 77
     for name in ("tokenizer.json", "vocab.json", "merges.txt"):
@@ -196,7 +201,7 @@ def read_words(folder: Path) -> Words | None:
             raise UsageError(f"{tok_dir / 'tokenizer.json'}: not a tokenizer ({str(e).splitlines()[0][:120]})") from None
         unk = getattr(tk.model, "unk_token", None)
         return Words(lambda t: tk.encode(t, add_special_tokens=False).ids, tk.get_vocab(with_added_tokens=True),
-                     tk.token_to_id(unk) if unk else None, context)
+                     tk.token_to_id(unk) if unk else None, context, width)
     from genai_cli.image.loading import quiet_libraries
 
     quiet_libraries()
@@ -206,7 +211,9 @@ def read_words(folder: Path) -> Words | None:
         tok = CLIPTokenizer.from_pretrained(str(tok_dir), local_files_only=True, trust_remote_code=False)
     except (OSError, ValueError) as e:
         raise UsageError(f"{tok_dir}: cannot read the tokenizer ({str(e).splitlines()[0][:120]})") from None
-    return Words.of(tok, context)
+    words = Words.of(tok, context)
+    words.width = width
+    return words
 
 
 def check_words(words: Words, token: str, init_word: str, num_vectors: int) -> int:
@@ -265,6 +272,11 @@ def check_model(s: InvertSettings, source: Any) -> None:
     words = read_words(source.path)
     if words is not None:
         check_words(words, s.token, s.init_word, s.num_vectors)
+        if s.resume and words.width:  # the checkpoint's vectors must fit this text encoder
+            from genai_cli.invert import checkpoint as C
+
+            folder, state = C.find(s.out)
+            C.load(folder, state, (s.num_vectors, words.width))
     limits = loading.size_limits(source)
     if limits and s.resolution is not None and not limits[1] <= s.resolution <= limits[2]:
         raise UsageError(f"--resolution {s.resolution}: this model works between {limits[1]} and {limits[2]} pixels")

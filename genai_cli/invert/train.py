@@ -20,11 +20,10 @@ averaged over processes, so every process holds the same vectors).
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
@@ -102,9 +101,16 @@ def sample_items(seed: int, n_images: int, repeats: int, first: int, count: int)
     for i in range(count):
         q = first + i
         epoch, pos = divmod(q, epoch_len)
-        perm = np.random.default_rng([seed, 1_000_003, epoch]).permutation(epoch_len)
-        out[i] = perm[pos] % n_images
+        out[i] = _epoch_order(seed, epoch_len, epoch)[pos] % n_images
     return out
+
+
+@lru_cache(maxsize=2)
+def _epoch_order(seed: int, epoch_len: int, epoch: int) -> np.ndarray:
+    """The shuffled order of one epoch (at most MAX_IMAGES x MAX_REPEATS = 1e6 items: 8 MB), kept for the next call."""
+    order = np.random.default_rng([seed, 1_000_003, epoch]).permutation(epoch_len)
+    order.setflags(write=False)  # shared between calls
+    return order
 
 
 def images_fingerprint(folder: D.ImageFolder) -> str:
