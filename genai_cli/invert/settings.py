@@ -65,9 +65,14 @@ class InvertSettings:
     single_file_config: str | None = None  # as for `genai imagine`
 
 
-def default_out(token: str) -> Path:
-    from genai_cli.toyworld.files import slug
+def slug(text: str) -> str:
+    """'<my-cat>' -> 'my-cat' (as genai_cli.toyworld.files.slug, whose module imports numpy)."""
+    import re
 
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def default_out(token: str) -> Path:
     return Path(f"invert-{slug(token) or 'token'}")
 
 
