@@ -409,3 +409,82 @@ def test_first_use_says_so_on_stderr(cli, tmp_path, tiny_kv):
     assert r.exit_code == 0 and "prepared" in r.stderr and "prepared" not in r.stdout
     r = cli("embed", "similarity", "alpha", "beta", "--vectors", str(path))
     assert r.stderr == ""
+
+
+# --- text vector files: any line length, float notation, line endings -----------------------------
+
+
+def test_text_lines_longer_than_the_read_block(tmp_path, monkeypatch):
+    """300 long high-precision floats a line, read in blocks far shorter than one line (issue 20)."""
+    from gensim.models import KeyedVectors
+
+    from genai_cli.vectors import readers, store
+
+    rng = np.random.default_rng(5)
+    matrix = rng.standard_normal((20, 300))
+    words = [f"w{i}" for i in range(20)]
+    path = tmp_path / "long.txt"
+    path.write_text("20 300\n" + "".join(w + " " + " ".join(f"{x:.17e}" for x in row) + "\n" for w, row in zip(words, matrix)))
+    monkeypatch.setattr(readers, "READ_BLOCK", 97)  # a prime: lines and blocks never line up
+    got_words, got, meta = store.read_file(path)
+    assert meta["detected_format"] == "word2vec" and got_words == words
+    kv = KeyedVectors.load_word2vec_format(str(path))
+    np.testing.assert_array_equal(got, kv.vectors)
+
+
+@pytest.mark.parametrize("fmt", ["word2vec", "glove"])
+def test_text_notation_crlf_bom_tabs_trailing_space(tmp_path, fmt):
+    from genai_cli.vectors import store
+
+    rows = [
+        ("alpha", "1e-05 +1.5 .5 1."),
+        ("beta", "-0 1E5 -2.25e+2 0.125"),
+        ("gamma", "3\t4   5 6"),
+    ]
+    expect = np.array([[1e-05, 1.5, 0.5, 1.0], [-0.0, 1e5, -225.0, 0.125], [3, 4, 5, 6]], dtype=np.float32)
+    body = "".join(f"{w} {v}  \r\n" for w, v in rows)
+    text = ("3 4\r\n" if fmt == "word2vec" else "") + body + "\r\n"  # a blank last line too
+    path = tmp_path / f"v.{fmt}"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    words, matrix, meta = store.read_file(path)
+    assert meta["detected_format"] == fmt
+    assert words == ["alpha", "beta", "gamma"]
+    np.testing.assert_array_equal(matrix, expect)
+
+
+@pytest.mark.parametrize("fmt,bad_line", [("word2vec", 3), ("glove", 2)])
+def test_wrong_number_of_values_names_the_line(cli, tmp_path, fmt, bad_line):
+    rows = ["alpha 1 2 3", "beta 1 2", "gamma 1 2 3"]
+    path = tmp_path / f"short.{fmt}"
+    path.write_text(("3 3\n" if fmt == "word2vec" else "") + "\n".join(rows) + "\n")
+    r = cli("embed", "vector", "alpha", "--vectors", str(path))
+    assert r.exit_code == 2 and r.stdout == ""
+    assert f"line {bad_line} has 2 values, expected 3" in r.stderr and str(path) in r.stderr
+
+
+def test_value_that_is_not_a_number_names_the_line(cli, tmp_path):
+    path = tmp_path / "nan.txt"
+    path.write_text("2 2\nalpha 1 2\nbeta 1 x\n")
+    r = cli("embed", "vector", "alpha", "--vectors", str(path))
+    assert r.exit_code == 2 and "line 3" in r.stderr and "not a number" in r.stderr
+
+
+def test_non_utf8_words_are_escaped_with_a_warning(cli, tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(b"2 2\ncaf\xe9 1 2\nthe 2 1\n")
+    r = cli("embed", "similar", "the", "--vectors", str(path), "--json", "-n", "1")
+    assert r.exit_code == 0, r
+    assert json.loads(r.stdout)["results"][0]["word"] == "caf\\xe9"
+    assert "1 word is not UTF-8" in r.stderr
+
+
+def test_fasttext_out_of_vocabulary_word_says_why(cli, tmp_path):
+    from gensim.models import FastText
+    from gensim.models.fasttext import save_facebook_model
+
+    model = FastText([["cat", "dog", "horse"]] * 20, vector_size=4, min_count=1, epochs=1, workers=1, seed=1, bucket=100)
+    path = tmp_path / "ft.bin"
+    save_facebook_model(model, str(path))
+    r = cli("embed", "similar", "horses", "--vectors", str(path))
+    assert r.exit_code == 2 and r.stdout == ""
+    assert "'horses'" in r.stderr and "outside the vocabulary" in r.stderr

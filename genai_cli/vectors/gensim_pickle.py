@@ -173,7 +173,7 @@ _VECTOR_KEYS = ("vectors", "syn0")
 _MODELS = ("Word2Vec", "FastText")
 
 
-def read_gensim(path: Path) -> tuple[list[bytes], np.ndarray, dict[str, Any]]:
+def read_gensim(path: Path, bad: dict | None = None) -> tuple[list[bytes], np.ndarray, dict[str, Any]]:
     """Words and vectors from a gensim file, by the exact allow-list; companion `.npy` files safely."""
     with open(path, "rb") as f:
         try:
@@ -199,7 +199,7 @@ def read_gensim(path: Path) -> tuple[list[bytes], np.ndarray, dict[str, Any]]:
         # else: gensim < 1.0 kept syn0 / index2word on the model itself
     elif "KeyedVectors" not in kind:
         raise UsageError(f"{path}: the pickle holds a {kind}, not gensim word vectors")
-    words = _words(path, obj)
+    words = _words(path, obj, bad)
     if "FastText" in obj.gensim_class:
         matrix = _fasttext_vectors(path, obj, prefix, words)
     else:
@@ -209,7 +209,7 @@ def read_gensim(path: Path) -> tuple[list[bytes], np.ndarray, dict[str, Any]]:
     return words, matrix, {"gensim_class": kind}
 
 
-def _words(path: Path, kv: _Record) -> list[bytes]:
+def _words(path: Path, kv: _Record, bad: dict | None = None) -> list[bytes]:
     from genai_cli.vectors.readers import MAX_WORDS, clean_word
 
     for key in _WORD_KEYS:
@@ -232,7 +232,7 @@ def _words(path: Path, kv: _Record) -> list[bytes]:
             w = w.encode("utf-8", errors="backslashreplace")
         if not isinstance(w, bytes):
             raise UsageError(f"{path}: vocabulary entry {i + 1:,} is a {type(w).__name__}, not a word")
-        out.append(clean_word(path, w, f"vocabulary entry {i + 1:,}"))
+        out.append(clean_word(path, w, f"vocabulary entry {i + 1:,}", bad))
     return out
 
 

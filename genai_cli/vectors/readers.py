@@ -25,6 +25,8 @@ MAX_WORDS = 20_000_000
 MAX_DIM = 10_000
 MAX_WORD_BYTES = 65_536  # one vocabulary entry
 MAX_HEADER_BYTES = 1024  # the "N DIM" line of word2vec files
+MAX_LINE_BYTES = MAX_WORD_BYTES + MAX_DIM * 64  # one line of a text file (64 bytes a number)
+READ_BLOCK = 16 * 1024 * 1024  # text files are read in blocks of this size
 
 FASTTEXT_MAGIC = 793712314
 TEXT_FORMATS = ("word2vec", "glove")
@@ -89,7 +91,7 @@ def _show(word: bytes) -> str:
     return word.decode("utf-8", errors="backslashreplace")
 
 
-def clean_word(path: Path, word: bytes, where: str) -> bytes:
+def clean_word(path: Path, word: bytes, where: str, bad: dict | None = None) -> bytes:
     """A vocabulary entry as stored: valid UTF-8 (invalid bytes as \\x escapes, as gensim's
     unicode_errors="backslashreplace"), no newline. An empty word (fastText keeps one) is kept."""
     if b"\n" in word:
@@ -98,7 +100,11 @@ def clean_word(path: Path, word: bytes, where: str) -> bytes:
         word.decode("utf-8")
         return word
     except UnicodeDecodeError:
-        return word.decode("utf-8", errors="backslashreplace").encode("utf-8")
+        shown = word.decode("utf-8", errors="backslashreplace")
+        if bad is not None:
+            bad["count"] = bad.get("count", 0) + 1
+            bad.setdefault("first", shown)
+        return shown.encode("utf-8")
 
 
 # --- sniffing ------------------------------------------------------------------------------
@@ -178,12 +184,14 @@ def _fasttext_reason(head: bytes) -> str | None:
 # --- word2vec / GloVe text ----------------------------------------------------------------
 
 
-def read_text(path: Path, fmt: str, warn: Warn = _noop, progress: Progress = _noop) -> tuple[list[bytes], np.ndarray]:
+def read_text(path: Path, fmt: str, warn: Warn = _noop, progress: Progress = _noop, bad: dict | None = None) -> tuple[list[bytes], np.ndarray]:
     """word2vec text ("N DIM" header) or GloVe text (no header). Any line length, any float
     notation numpy reads, CRLF, tabs, trailing spaces, a UTF-8 BOM. Blank lines are skipped."""
     size = path.stat().st_size
     with open(path, "rb") as f:
-        first = f.readline(MAX_HEADER_BYTES if fmt == "word2vec" else MAX_WORD_BYTES + MAX_DIM * 64)
+        first = f.readline(MAX_HEADER_BYTES if fmt == "word2vec" else MAX_LINE_BYTES)
+        if not first.endswith(b"\n") and f.tell() < size:
+            raise UsageError(f"{path}: line 1 is longer than {MAX_HEADER_BYTES if fmt == 'word2vec' else MAX_LINE_BYTES:,} bytes")
         if first.startswith(b"\xef\xbb\xbf"):
             first = first[3:]
         if fmt == "word2vec":
@@ -206,14 +214,15 @@ def read_text(path: Path, fmt: str, warn: Warn = _noop, progress: Progress = _no
             start_line, pending = 1, first
         matrix = np.empty((n, dim), dtype=np.float32)
         words: list[bytes] = []
+        bad = {} if bad is None else bad
         row, lineno = 0, start_line - 1
         if pending:
             lineno += 1
-            _parse_line(path, pending, lineno, dim, words, matrix, row)
+            _parse_line(path, pending, lineno, dim, words, matrix, row, bad)
             row += 1
         rest = b""
         while row < n:
-            block = f.read(16 * 1024 * 1024)
+            block = f.read(READ_BLOCK)
             progress(len(block))
             if not block:
                 if rest.strip():
@@ -224,20 +233,22 @@ def read_text(path: Path, fmt: str, warn: Warn = _noop, progress: Progress = _no
             else:
                 lines = (rest + block).split(b"\n")
                 rest = lines.pop()
+                if len(rest) > MAX_LINE_BYTES:
+                    raise UsageError(f"{path}: line {lineno + len(lines) + 1:,} is longer than {MAX_LINE_BYTES:,} bytes")
             for line in lines:
                 lineno += 1
                 if row >= n:
                     break
                 if not line.strip():
                     continue
-                _parse_line(path, line, lineno, dim, words, matrix, row)
+                _parse_line(path, line, lineno, dim, words, matrix, row, bad)
                 row += 1
     if fmt == "word2vec" and row < n:
         raise UsageError(f"{path}: the header promises {n:,} words but the file ends after {row:,} (truncated?)")
     return words, matrix[:row]
 
 
-def _parse_line(path: Path, line: bytes, lineno: int, dim: int, words: list, matrix: np.ndarray, row: int) -> None:
+def _parse_line(path: Path, line: bytes, lineno: int, dim: int, words: list, matrix: np.ndarray, row: int, bad: dict) -> None:
     word, _, values = line.strip().partition(b" ")
     if b"\t" in word:  # a tab between the word and the numbers
         word, _, more = word.partition(b"\t")
@@ -250,7 +261,7 @@ def _parse_line(path: Path, line: bytes, lineno: int, dim: int, words: list, mat
         raise UsageError(f"{path}: line {lineno:,} has {vec.shape[0]} values, expected {dim} (word {shorten(_show(word))})")
     if len(word) > MAX_WORD_BYTES:
         raise UsageError(f"{path}: line {lineno:,} has a word of {len(word):,} bytes (limit {MAX_WORD_BYTES:,})")
-    words.append(clean_word(path, word, f"line {lineno:,}"))
+    words.append(clean_word(path, word, f"line {lineno:,}", bad))
     matrix[row] = vec
 
 
@@ -263,7 +274,7 @@ def _count_newlines(f) -> int:
     count = 0
     last = b"\n"
     while True:
-        block = f.read(16 * 1024 * 1024)
+        block = f.read(READ_BLOCK)
         if not block:
             break
         count += block.count(b"\n")
@@ -274,7 +285,7 @@ def _count_newlines(f) -> int:
 # --- word2vec binary ------------------------------------------------------------------------
 
 
-def read_word2vec_binary(path: Path, warn: Warn = _noop, progress: Progress = _noop) -> tuple[list[bytes], np.ndarray]:
+def read_word2vec_binary(path: Path, warn: Warn = _noop, progress: Progress = _noop, bad: dict | None = None) -> tuple[list[bytes], np.ndarray]:
     size = path.stat().st_size
     with open(path, "rb") as f, _map(path, f) as mm:
         end = mm.find(b"\n", 0, MAX_HEADER_BYTES)
@@ -293,7 +304,7 @@ def read_word2vec_binary(path: Path, warn: Warn = _noop, progress: Progress = _n
             if sp < 0 or sp + 1 + row_bytes > size:
                 raise UsageError(f"{path}: entry {i + 1:,} of {n:,} is cut short or has no word (truncated?)")
             word = mm[pos:sp].lstrip(b"\n\r")
-            words.append(clean_word(path, word, f"entry {i + 1:,}"))
+            words.append(clean_word(path, word, f"entry {i + 1:,}", bad))
             matrix[i] = np.frombuffer(mm, dtype="<f4", count=dim, offset=sp + 1)
             pos = sp + 1 + row_bytes
             if pos - last > 16 * 1024 * 1024:
@@ -324,7 +335,7 @@ class _map:
 # --- fastText .bin ------------------------------------------------------------------------------
 
 
-def read_fasttext(path: Path, warn: Warn = _noop, progress: Progress = _noop) -> tuple[list[bytes], np.ndarray, dict]:
+def read_fasttext(path: Path, warn: Warn = _noop, progress: Progress = _noop, bad: dict | None = None) -> tuple[list[bytes], np.ndarray, dict]:
     """The word vectors of a fastText `.bin` model (old layout, or new with the magic number).
 
     A word's vector is what fastText's `get_word_vector` (and gensim's `load_facebook_vectors`)
@@ -367,7 +378,7 @@ def read_fasttext(path: Path, warn: Warn = _noop, progress: Progress = _noop) ->
             _count, kind = r.unpack("<qb")
             if kind == 0:
                 raw.append(word)
-                words.append(clean_word(path, word, f"fastText vocabulary entry {i + 1:,}"))
+                words.append(clean_word(path, word, f"fastText vocabulary entry {i + 1:,}", bad))
         if len(words) != nwords:
             raise UsageError(f"{path}: the fastText vocabulary holds {len(words):,} words, the header says {nwords:,}")
         if prune > 0:  # -1 in a model that was never pruned
@@ -445,17 +456,23 @@ def read_any(path: Path, fmt: str, warn: Warn = _noop, progress: Progress = _noo
     require_regular_file(path, "vector file")
     fmt = sniff_format(path) if fmt == "auto" else fmt
     meta: dict[str, Any] = {}
+    bad: dict[str, Any] = {}
     if fmt == "gensim":
         from genai_cli.vectors.gensim_pickle import read_gensim
 
-        words, matrix, meta = read_gensim(path)
+        words, matrix, meta = read_gensim(path, bad)
     elif fmt == "fasttext":
-        words, matrix, meta = read_fasttext(path, warn, progress)
+        words, matrix, meta = read_fasttext(path, warn, progress, bad)
     elif fmt == "word2vec-binary":
-        words, matrix = read_word2vec_binary(path, warn, progress)
+        words, matrix = read_word2vec_binary(path, warn, progress, bad)
     elif fmt in TEXT_FORMATS:
-        words, matrix = read_text(path, fmt, warn, progress)
+        words, matrix = read_text(path, fmt, warn, progress, bad)
     else:
-        raise UsageError(f"unknown vector format {fmt!r}")
+        raise UsageError(f"unknown vector format {shorten(fmt)}")
+    if bad:
+        warn(
+            f"{path}: {bad['count']:,} word{'s are' if bad['count'] > 1 else ' is'} not UTF-8 "
+            f"(first: {shorten(bad['first'])}); shown with \\x escapes, as gensim's unicode_errors='backslashreplace'"
+        )
     words, matrix = finish(path, words, matrix, warn)
     return words, matrix, {**meta, "detected_format": fmt, "name": path.name}

@@ -108,6 +108,12 @@ def unknown_word(vs: Vectors, word: str) -> UnknownWord:
     err = UnknownWord(word, vs.suggestions(word), vs.name)
     if len(vs) <= 20 and not err.suggestions:
         err.hint = f"the words of {vs.name} are: {', '.join(vs.words)}"
+    if vs.meta.get("detected_format") == "fasttext":
+        # fastText (and gensim) can make a vector for any word from its character n-grams;
+        # genai keeps the file's vocabulary fixed, so that every answer ranks the same words
+        err.hint = (err.hint + "; " if err.hint else "") + (
+            "genai does not build fastText vectors for words outside the vocabulary (from n-grams)"
+        )
     return err
 
 
@@ -295,7 +301,7 @@ def _integrity(folder: Path, vocab: bytes, offsets: np.ndarray) -> dict[str, Any
     import zlib
 
     files = {name: _file_record(folder / name) for name in (*_ARRAYS, "offsets.npy", "vocab.txt")}
-    return {"files": files, "vocab_crc32": zlib.crc32(vocab), "offsets_crc32": zlib.crc32(offsets.tobytes())}
+    return {"files": files, "vocab_crc32": zlib.crc32(vocab), "offsets_crc32": zlib.crc32(memoryview(np.ascontiguousarray(offsets)))}
 
 
 def _check_integrity(folder: Path, integrity: dict[str, Any], vocab: bytes, offsets: np.ndarray) -> str | None:
@@ -307,7 +313,7 @@ def _check_integrity(folder: Path, integrity: dict[str, Any], vocab: bytes, offs
             return f"{name} was changed after it was written"
     if zlib.crc32(vocab) != integrity["vocab_crc32"]:
         return "vocab.txt does not match its checksum"
-    if zlib.crc32(offsets.tobytes()) != integrity["offsets_crc32"]:
+    if zlib.crc32(memoryview(np.ascontiguousarray(offsets))) != integrity["offsets_crc32"]:
         return "offsets.npy does not match its checksum"
     for name in _ARRAYS:
         rec = integrity["files"][name]

@@ -474,3 +474,14 @@ def test_closed_stdin_is_no_input(tmp_path):
     assert p.returncode == 2 and p.stdout == ""
     assert "NoneType" not in p.stderr and "isatty" not in p.stderr
     assert "no words given" in p.stderr
+
+
+@pytest.mark.parametrize("fmt", ["glove", "word2vec"])
+def test_endless_line_is_bounded(cli, tmp_path, fmt):
+    from genai_cli.vectors.readers import MAX_LINE_BYTES
+
+    path = tmp_path / f"endless.{fmt}"
+    head = b"2 3\nalpha 1 2 3\n" if fmt == "word2vec" else b""
+    path.write_bytes(head + b"beta " + b"1 " * (MAX_LINE_BYTES // 2 + 10))
+    line = assert_refused(cli("embed", "vector", "alpha", "--vectors", str(path), "--format", fmt), str(path))
+    assert "longer than" in line
