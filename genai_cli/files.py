@@ -84,16 +84,17 @@ def require_regular_file(path: Path, what: str = "file") -> Path:
     from genai_cli.errors import UsageError
 
     path = Path(path)
+    name = str(path) if len(str(path)) <= 200 else f"{str(path)[:150]}...{str(path)[-40:]}"
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        raise UsageError(f"{what} not found: {path}") from None
+        raise UsageError(f"{what} not found: {name}") from None
     except OSError as e:
-        raise UsageError(f"cannot read {what} {path}: {e.strerror}") from None
+        raise UsageError(f"cannot read {what} {name}: {e.strerror}") from None
     if stat.S_ISDIR(mode):
-        raise UsageError(f"{path} is a folder; give a {what} file")
+        raise UsageError(f"{name} is a folder; give a {what} file")
     if not stat.S_ISREG(mode):
-        raise UsageError(f"{path} is not a regular file (a pipe, socket or device); give a {what} file")
+        raise UsageError(f"{name} is not a regular file (a pipe, socket or device); give a {what} file")
     return path
 
 
