@@ -26,7 +26,7 @@ def diffuse(
         Optional[int],
         typer.Option(
             "--n",
-            help="Show n evenly spaced timesteps (when --steps is not given). (config: image.diffuse.n)",
+            help="Show n evenly spaced timesteps, 2 to 64 (when --steps is not given). (config: image.diffuse.n)",
             show_default=False,
         ),
     ] = None,
@@ -81,16 +81,20 @@ def diffuse(
     cfg = config.section("image", config_file)["diffuse"]
     if steps is not None and n is not None:
         raise UsageError("give --steps or --n, not both")
+    # 1. every flag checked (limits in genai_cli/image/forward.py), then the files are read
     timesteps = forward.parse_steps(steps if steps is not None else (None if n is not None else cfg["steps"]))
-    n = n if n is not None else cfg["n"]
+    n = forward.check_frames(n if n is not None else cfg["n"])  # --n 0 is an error, not "the default"
     size = size if size is not None else cfg["size"]
     if size < 8 or size > 4096:
         raise UsageError(f"--size must be between 8 and 4096 pixels, got {size}")
+    forward.check_strip(len(timesteps) if timesteps else n, size)
     seed = seed if seed is not None else cfg["seed"]
-    x0 = forward.load_image(image, size)  # (H, W, 3) in [-1, 1]
-    out_dir = check_out_dir(Path(out if out is not None else cfg["out"]))
+    if not 0 <= seed < 2**32:
+        raise UsageError(f"--seed must be in 0 .. 2**32-1, got {seed}")
+    out_dir = check_out_dir(Path(out if out is not None else cfg["out"]))  # made when the strip is written
+    x0 = forward.load_image(image, size)  # (H, W, 3) in [-1, 1]; bombs, FIFOs and broken files refused
     sched_config, label = forward.load_scheduler_config(schedule if schedule is not None else cfg["schedule"])
-    alpha_bar = forward.alphas_cumprod(sched_config)
+    alpha_bar = forward.alphas_cumprod(sched_config, label)
     timesteps = forward.pick_timesteps(len(alpha_bar), timesteps, n)
 
     frames = forward.noise_frames(x0, alpha_bar, timesteps, seed)

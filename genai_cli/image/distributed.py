@@ -1,8 +1,8 @@
 """Several processes, one run: `torchrun --nproc_per_node N -m genai_cli imagine ...` or `accelerate launch`.
 
 Every process plans the same jobs (the seed and first file number come from process 0),
-`split_between_processes` gives each its share, and each writes its own images: none twice,
-none missing. Without a GPU the state is built with cpu=True, so torch.distributed uses gloo.
+`share` gives each its contiguous part (as accelerate's `split_between_processes` would), and each
+writes its own images: none twice, none missing. Without a GPU the state is built with cpu=True, so torch.distributed uses gloo.
 """
 
 from __future__ import annotations
@@ -38,12 +38,15 @@ def from_main(st: Any | None, value: Any) -> Any:
     return broadcast_object_list([value], from_process=0)[0]
 
 
-def my_share(st: Any | None, jobs: list) -> list:
-    """This process's part of `jobs` (all of them when there is one process)."""
+def share(st: Any | None, total: int) -> tuple[int, int]:
+    """(first, stop): this process's contiguous part of items 0..total-1, the split accelerate's
+    `split_between_processes` makes (the first `total % N` processes take one more), without a list."""
     if st is None or st.num_processes == 1:
-        return list(jobs)
-    with st.split_between_processes(list(jobs)) as mine:
-        return list(mine)
+        return 0, total
+    per, extra = divmod(total, st.num_processes)
+    i = st.process_index
+    first = i * per + min(i, extra)
+    return first, first + per + (1 if i < extra else 0)
 
 
 def finish(st: Any | None) -> None:

@@ -17,8 +17,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from genai_cli.errors import UsageError
+from genai_cli.errors import UsageError, shorten
 
+MAX_FRAMES = 64  # --n / --steps: frames in one strip (config image.diffuse.n has the same bound)
+MAX_STRIP_PIXELS = 16 * 1024 * 1024  # frames x size^2 at most (16 megapixels: 6 frames of 1600 px, 64 of 512 px)
 BUILTIN = "sd15"  # the built-in schedule: Stable Diffusion 1.5's (scaled_linear betas 0.00085 .. 0.012, 1000 steps)
 
 
@@ -42,21 +44,18 @@ def load_scheduler_config(spec: str | None) -> tuple[dict[str, Any], str]:
         path = Path(models.aliases("image").get(spec, spec)).expanduser()
     if not path.exists():
         path = models.resolve(spec, "image", allow_patterns=["scheduler/*.json"])
+    from genai_cli.image.loading import check_scheduler_config, read_config_json
+
     for candidate in (path, path / "scheduler" / "scheduler_config.json", path / "scheduler_config.json"):
-        if candidate.is_file():
-            try:
-                config = json.loads(candidate.read_text())
-            except (OSError, ValueError) as e:
-                raise UsageError(f"{candidate}: not a readable JSON scheduler config ({e})") from None
-            if not isinstance(config, dict) or not (
-                {"beta_schedule", "trained_betas", "num_train_timesteps"} & set(config)
-            ):
-                raise UsageError(f"{candidate}: not a scheduler config (no beta_schedule / num_train_timesteps)")
-            return config, spec
+        if candidate.exists() and not candidate.is_dir():  # a FIFO or device is refused by read_config_json
+            config = read_config_json(candidate, "scheduler")
+            if not ({"beta_schedule", "trained_betas", "num_train_timesteps"} & set(config)):
+                raise UsageError(f"{candidate}: a bad scheduler JSON (no beta_schedule / num_train_timesteps)")
+            return check_scheduler_config(candidate, config), spec
     raise UsageError(f"no scheduler config in {path}", hint="pass a scheduler_config.json or a diffusers model folder")
 
 
-def alphas_cumprod(config: dict[str, Any]):
+def alphas_cumprod(config: dict[str, Any], source: str = "this scheduler config"):
     """alpha_bar_t for t = 0 .. T-1 (numpy float64), the way diffusers' schedulers compute it.
 
     The three common beta schedules are computed here with numpy (fast, no torch); anything
@@ -70,7 +69,7 @@ def alphas_cumprod(config: dict[str, Any]):
     if config.get("trained_betas") is not None:
         betas = np.asarray(config["trained_betas"], dtype=np.float64)
     elif config.get("rescale_betas_zero_snr"):
-        return _alphas_cumprod_diffusers(config)
+        return _alphas_cumprod_diffusers(config, source)
     elif schedule == "linear":
         betas = np.linspace(start, end, T, dtype=np.float32).astype(np.float64)
     elif schedule == "scaled_linear":  # Stable Diffusion's: linear in sqrt(beta)
@@ -79,13 +78,13 @@ def alphas_cumprod(config: dict[str, Any]):
         f = lambda t: math.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2  # noqa: E731
         betas = np.array([min(1 - f((i + 1) / T) / f(i / T), 0.999) for i in range(T)])
     else:
-        return _alphas_cumprod_diffusers(config)
+        return _alphas_cumprod_diffusers(config, source)
     if betas.ndim != 1 or len(betas) < 2 or not ((betas > 0) & (betas < 1)).all():
-        raise UsageError("this scheduler config gives no valid betas (each must be in (0, 1))")
+        raise UsageError(f"{source}: a bad scheduler JSON (no valid betas: each must be in (0, 1))")
     return np.cumprod(1.0 - betas)
 
 
-def _alphas_cumprod_diffusers(config: dict[str, Any]):
+def _alphas_cumprod_diffusers(config: dict[str, Any], source: str):
     import numpy as np
     from diffusers import DDPMScheduler
     from diffusers.utils import logging
@@ -95,7 +94,7 @@ def _alphas_cumprod_diffusers(config: dict[str, Any]):
     try:
         sched = DDPMScheduler(**{k: config[k] for k in keys if k in config and config[k] is not None})
     except (NotImplementedError, ValueError, TypeError) as e:
-        raise UsageError(f"cannot build a noise schedule from this config: {e}") from None
+        raise UsageError(f"{source}: a bad scheduler JSON (no noise schedule from it: {shorten(str(e), 100)})") from None
     return np.asarray(sched.alphas_cumprod, dtype=np.float64)
 
 
@@ -106,21 +105,37 @@ def pick_timesteps(total: int, steps: list[int] | None, n: int | None) -> list[i
         if bad:
             raise UsageError(f"--steps {bad[0]} is outside 0..{total - 1} (this schedule has {total} timesteps)")
         return list(steps)
-    n = n or 6
-    if n < 2:
-        raise UsageError(f"--n must be at least 2, got {n}")
+    n = 6 if n is None else check_frames(n)
     return [round(i * (total - 1) / (n - 1)) for i in range(n)]
 
 
+def check_frames(n: int) -> int:
+    """--n: 2..MAX_FRAMES frames (0 is refused, not taken as the default)."""
+    if isinstance(n, bool) or not isinstance(n, int) or not 2 <= n <= MAX_FRAMES:
+        raise UsageError(f"--n must be a whole number in 2..{MAX_FRAMES}, got {shorten(n)}")
+    return n
+
+
+def check_strip(frames: int, size: int) -> None:
+    """The strip's pixels (frames x size^2) within MAX_STRIP_PIXELS, before any image is read."""
+    if frames * size * size > MAX_STRIP_PIXELS:
+        raise UsageError(
+            f"{frames} frames of {size} pixels are over {MAX_STRIP_PIXELS // 2**20} megapixels in all",
+            hint="use a smaller --size or fewer frames",
+        )
+
+
 def parse_steps(text: str | None) -> list[int] | None:
-    """'0,100,250' -> [0, 100, 250]"""
+    """'0,100,250' -> [0, 100, 250] (at most MAX_FRAMES of them)"""
     if text is None or not text.strip():
         return None
+    if text.count(",") >= MAX_FRAMES:
+        raise UsageError(f"--steps: at most {MAX_FRAMES} timesteps, got {text.count(',') + 1}")
     try:
         return [int(x) for x in text.replace(" ", "").split(",") if x]
     except ValueError:
         raise UsageError(
-            f"--steps {text!r}: expected whole numbers separated by commas, like 0,100,250,500,999"
+            f"--steps {shorten(text)}: expected whole numbers separated by commas, like 0,100,250,500,999"
         ) from None
 
 
@@ -140,18 +155,14 @@ class Frame:
 def load_image(path: Path, size: int):
     """An RGB image as floats in [-1, 1], shape (H, W, 3), its longer side resized to `size`."""
     import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            scale = size / max(im.size)
-            im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.LANCZOS)
-            return np.asarray(im, dtype=np.float64) / 127.5 - 1.0
-    except FileNotFoundError:
-        raise UsageError(f"image not found: {path}") from None
-    except (UnidentifiedImageError, OSError) as e:
-        raise UsageError(f"{path}: not an image Pillow can read ({type(e).__name__})") from None
+    from genai_cli.files import open_image
+
+    im = open_image(path, "image").convert("RGB")  # bombs, FIFOs, truncated files: a UsageError naming it
+    scale = size / max(im.size)
+    im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.LANCZOS)
+    return np.asarray(im, dtype=np.float64) / 127.5 - 1.0
 
 
 def noise_frames(x0: Any, alpha_bar: Any, timesteps: list[int], seed: int) -> list[Frame]:

@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from genai_cli import __version__
 from genai_cli.image import pngmeta, schedulers
@@ -54,17 +54,19 @@ def next_index(out: Path) -> int:
     return max(numbers, default=-1) + 1
 
 
-def plan_jobs(prompts: list[str], n: int, base_seed: int, start_index: int) -> list[Job]:
-    """Every (prompt, image) pair, in order; image k of the whole run gets seed base_seed + k."""
-    jobs, k = [], 0
-    for p_no, prompt in enumerate(prompts):
-        for i in range(n):
-            jobs.append(Job(start_index + k, p_no, i, prompt, (base_seed + k) % 2**32))
-            k += 1
-    return jobs
+def plan_jobs(
+    prompts: list[str], n: int, base_seed: int, start_index: int, first: int = 0, stop: int | None = None
+) -> Iterator[Job]:
+    """Every (prompt, image) pair in order, made lazily (memory does not grow with n); image k of the
+    whole run gets seed base_seed + k. `first`/`stop`: only images k in first..stop-1 (a process's share)."""
+    total = len(prompts) * n
+    stop = total if stop is None else min(stop, total)
+    for k in range(max(0, first), stop):
+        p_no, i = divmod(k, n)
+        yield Job(start_index + k, p_no, i, prompts[p_no], (base_seed + k) % 2**32)
 
 
-def batches(jobs: list[Job], size: int) -> Iterator[list[Job]]:
+def batches(jobs: Iterable[Job], size: int) -> Iterator[list[Job]]:
     """Consecutive jobs of the same prompt, at most `size` at a time."""
     batch: list[Job] = []
     for job in jobs:
@@ -172,7 +174,7 @@ def _metadata(
 def generate(
     pipe: Any,
     s: ImagineSettings,
-    jobs: list[Job],
+    jobs: Iterable[Job],
     width: int,
     height: int,
     model_label: str,

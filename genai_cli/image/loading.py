@@ -6,9 +6,10 @@
     ./folder                 a local diffusers folder (model_index.json)
     ./model.safetensors      a single-file checkpoint (A1111 / civitai style)
 
-Weights are loaded from safetensors only; trust_remote_code is never set; pickled checkpoints
-(.ckpt, .bin, .pt) are refused. Local folders and single files are loaded without a safety
-checker (a documented choice: they are the user's own models); hub pipelines keep the one they ship.
+Weights are loaded from safetensors only; trust_remote_code=False is passed to every loader, and a
+folder that would need code of its own (a custom pipeline or component class, `auto_map`, .py files)
+is refused before anything is loaded (`vet_folder`); pickled checkpoints (.ckpt, .bin, .pt) are refused.
+Local folders and single files are loaded without a safety checker (a documented choice: they are the user's own models); hub pipelines keep the one they ship.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genai_cli.errors import GenaiError, UsageError
+from genai_cli.errors import GenaiError, UsageError, shorten
 
 TOY = "toy"
 TOY_PIPELINE = Path(__file__).resolve().parents[1] / "toyworld" / "data" / "pipeline"  # scripts/toyworld/ trains it
@@ -32,6 +33,10 @@ HUB_PATTERNS = [
 ]
 PICKLED = (".ckpt", ".bin", ".pt", ".pth", ".pkl")
 LDM_UNET = "model.diffusion_model."  # the U-Net's tensors in every original-layout (LDM) SD checkpoint
+MAX_CONFIG_BYTES = 1024 * 1024  # a model folder's JSON configs (model_index.json, */config.json ...): real ones are < 10 KB
+MAX_TRAIN_TIMESTEPS = 100_000  # scheduler_config.json num_train_timesteps / trained_betas (Stable Diffusion: 1000)
+# libraries a model_index.json entry may name: anything else is a module of the folder's own (custom code)
+LIBRARIES = ("diffusers", "transformers")
 
 
 @dataclass(frozen=True)
@@ -62,12 +67,16 @@ def locate(name: str) -> ModelSource:
         return toy()
     target = models.aliases("image").get(name, name)
     path = Path(target).expanduser()
-    if path.exists():
+    try:
+        exists = path.exists()
+    except OSError:  # a name too long to be a path ("File name too long")
+        exists = False
+    if exists:
         return _local(name, path)
     if target.startswith((".", "/", "~")) or target.count("/") != 1 or target.endswith(".safetensors"):
         known = ", ".join(sorted(models.aliases("image")))
         raise UsageError(
-            f"image model {name!r} is neither a known alias, an existing path, nor a hub id (org/name)",
+            f"image model {shorten(name)} is neither a known alias, an existing path, nor a hub id (org/name)",
             hint=f"aliases: {known}; or a local diffusers folder, or a .safetensors checkpoint",
         )
     shown = name if name == target else f"{name} ({target})"
@@ -76,13 +85,16 @@ def locate(name: str) -> ModelSource:
     except GenaiError as e:
         raise GenaiError(
             e.message,
-            hint=f"get it with `hf download {target}` on a machine with network (or unset HF_HUB_OFFLINE); offline, "
+            hint=f"get it with `hf download {target}` on a machine with network"
+            + (" (or unset HF_HUB_OFFLINE)" if models.offline() else "")
+            + "; offline, "
             "try the built-in model with --model toy (32x32 coloured shapes, no download), or pass a local diffusers "
             "folder or .safetensors file with --model",
             exit_code=e.exit_code,
         ) from None
     if not (folder / "model_index.json").is_file():
         raise GenaiError(f"hub model {shown} is not a diffusers pipeline (no model_index.json)")
+    vet_folder(folder)
     return ModelSource(name, folder, "folder", hub_id=target)
 
 
@@ -109,7 +121,11 @@ def _local(name: str, path: Path) -> ModelSource:
                 f"{path} is not a diffusers pipeline folder (no model_index.json)",
                 hint="pass a folder written by save_pretrained, or a .safetensors checkpoint file",
             )
+        vet_folder(path)
         return ModelSource(name, path, "folder")
+    from genai_cli.files import require_regular_file
+
+    require_regular_file(path, "model")
     if path.suffix.lower() in PICKLED:
         raise UsageError(
             f"{path.name}: pickled checkpoints are refused (loading them can run arbitrary code)",
@@ -124,6 +140,137 @@ def _local(name: str, path: Path) -> ModelSource:
             hint="pass a Stable Diffusion 1.x/2.x single-file checkpoint, or a diffusers folder (model_index.json)",
         )
     return ModelSource(name, path, "single-file")
+
+
+def read_config_json(path: Path, what: str = "config") -> dict[str, Any]:
+    """A model folder's JSON config file as a dict, or a UsageError naming the file: at most
+    MAX_CONFIG_BYTES, UTF-8 JSON without NaN or absurd nesting, an object at the top."""
+    from genai_cli.files import require_regular_file
+
+    require_regular_file(path, what)
+
+    def no_nan(name: str) -> float:  # diffusers itself writes -Infinity (DPMSolver's lambda_min_clipped); NaN never
+        if name == "NaN":
+            raise ValueError("NaN is not a number here")
+        return float(name)
+
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ValueError(f"over {MAX_CONFIG_BYTES // 1024} KB")
+        data = json.loads(path.read_bytes().decode("utf-8"), parse_constant=no_nan)
+    except RecursionError:
+        raise UsageError(f"{path}: a bad {what} JSON (nested too deeply)") from None
+    except (OSError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        reason = (str(e).splitlines() or [type(e).__name__])[0][:120]
+        raise UsageError(f"{path}: a bad {what} JSON ({reason})") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: a bad {what} JSON (expected an object, got {type(data).__name__})")
+    return data
+
+
+def check_scheduler_config(path: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a scheduler config that drive memory and arithmetic, checked (a UsageError naming `path`)."""
+    import math
+
+    def bad(reason: str):
+        return UsageError(f"{path}: a bad scheduler JSON ({reason})")
+
+    name = config.get("_class_name", "DDPMScheduler")
+    if not isinstance(name, str) or not name.isidentifier() or not name.endswith("Scheduler"):
+        raise bad(f"_class_name {shorten(name)} is not a diffusers scheduler class")
+    T = config.get("num_train_timesteps", 1000)
+    if isinstance(T, bool) or not isinstance(T, int) or not 2 <= T <= MAX_TRAIN_TIMESTEPS:
+        raise bad(f"num_train_timesteps must be a whole number in 2..{MAX_TRAIN_TIMESTEPS}, got {shorten(T)}")
+    for key in ("beta_start", "beta_end"):
+        v = config.get(key, 0.001)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and 0 < v < 1):
+            raise bad(f"{key} must be a number in (0, 1), got {shorten(v)}")
+    betas = config.get("trained_betas")
+    if betas is not None and (
+        not isinstance(betas, list)
+        or not 2 <= len(betas) <= MAX_TRAIN_TIMESTEPS
+        or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 < b < 1 for b in betas)
+    ):
+        raise bad(f"trained_betas must be a list of 2..{MAX_TRAIN_TIMESTEPS} numbers in (0, 1)")
+    schedule = config.get("beta_schedule", "linear")
+    if not isinstance(schedule, str) or len(schedule) > 64:
+        raise bad(f"beta_schedule {shorten(schedule)} is not a schedule name")
+    return config
+
+
+def vet_folder(path: Path) -> None:
+    """Refuse a diffusers folder that would run code of its own, before anything in it is loaded.
+
+    diffusers and transformers import a folder's .py files for a custom pipeline or component
+    (`["my_module", "MyUNet"]` in model_index.json, `auto_map` in a config); genai never does, and
+    says so up front (exit 2, naming the file) rather than failing half-way or asking on stdin.
+    Every JSON config is parsed strictly; the scheduler's fields are range-checked."""
+    path = Path(path)
+
+    def refuse(file: Path, reason: str):
+        return UsageError(
+            f"{file}: this model needs remote code ({reason}); genai never runs code from a model folder",
+            hint="use a standard Stable Diffusion pipeline folder (diffusers / transformers classes, safetensors weights)",
+        )
+
+    for py in sorted([*path.glob("*.py"), *path.glob("*/*.py")]):
+        raise refuse(py, "a Python file that a custom pipeline or component would import")
+    index_file = path / "model_index.json"
+    index = read_config_json(index_file, "model_index")
+    cls = index.get("_class_name")
+    if not (isinstance(cls, str) and cls.isidentifier()):
+        raise refuse(index_file, f"_class_name {shorten(cls)} is not a diffusers pipeline class")
+    if "auto_map" in index or "custom_pipeline" in index:
+        raise refuse(index_file, "it carries auto_map / custom_pipeline")
+    for component, entry in index.items():
+        if component.startswith("_") or not isinstance(entry, list):
+            continue
+        library, class_name = (entry + [None, None])[:2]
+        if library is None and class_name is None:
+            continue
+        if not (isinstance(library, str) and isinstance(class_name, str) and class_name.isidentifier()):
+            raise refuse(index_file, f"component {shorten(component)} names {shorten(entry)}")
+        if library not in LIBRARIES and not _diffusers_pipeline_module(library):
+            raise refuse(index_file, f"component {shorten(component)} comes from module {shorten(library)}, not diffusers or transformers")
+        folder = path / component
+        for name in ("config.json", "tokenizer_config.json", "preprocessor_config.json"):
+            if (folder / name).exists():
+                if "auto_map" in read_config_json(folder / name):
+                    raise refuse(folder / name, "it carries auto_map, a class to import from code")
+        if (folder / "scheduler_config.json").exists():
+            file = folder / "scheduler_config.json"
+            check_scheduler_config(file, read_config_json(file, "scheduler"))
+
+
+def _diffusers_pipeline_module(name: str) -> bool:
+    """Older model_index.json files name diffusers' own pipeline modules (`["stable_diffusion", "StableDiffusionSafetyChecker"]`)."""
+    if not name.isidentifier():
+        return False
+    from importlib.util import find_spec
+
+    try:
+        return find_spec(f"diffusers.pipelines.{name}") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def load_tokenizer(source: ModelSource):
+    """The tokenizer of a folder pipeline alone (to check words before the weights load); None for a single file."""
+    if source.kind != "folder":
+        return None
+    quiet_libraries()
+    import transformers
+
+    index = read_config_json(source.path / "model_index.json", "model_index")
+    library, cls = (index.get("tokenizer") or [None, None])[:2]
+    if library != "transformers" or not isinstance(cls, str) or not cls.startswith("CLIPTokenizer"):
+        return None  # diffusers loads it with the pipeline; words are checked then
+    try:
+        return getattr(transformers, cls).from_pretrained(
+            str(source.path / "tokenizer"), local_files_only=True, trust_remote_code=False
+        )
+    except (OSError, ValueError, AttributeError) as e:
+        raise GenaiError(f"cannot load the tokenizer in {source.path / 'tokenizer'}: {str(e).splitlines()[0][:200]}") from None
 
 
 def _tensor_names(path: Path) -> list[str]:
@@ -216,8 +363,9 @@ def _dtype_kwarg(dtype: Any) -> dict[str, Any]:
     return {"dtype" if hasattr(deprecation_utils, "_resolve_dtype") else "torch_dtype": dtype}
 
 
-def load_pipeline(source: ModelSource, dtype: Any, single_file_config: str | None = None):
-    """A StableDiffusionPipeline (any SD 1.x / 2.x / turbo) in `dtype`, on the CPU."""
+def load_pipeline(source: ModelSource, dtype: Any, single_file_config: str | None = None, tokenizer: Any = None):
+    """A StableDiffusionPipeline (any SD 1.x / 2.x / turbo) in `dtype`, on the CPU (with `tokenizer`, when
+    one was loaded already by load_tokenizer)."""
     quiet_libraries()
     from diffusers import StableDiffusionPipeline
 
@@ -225,9 +373,16 @@ def load_pipeline(source: ModelSource, dtype: Any, single_file_config: str | Non
 
     if source.kind == "folder":
         kwargs: dict[str, Any] = {} if source.hub_id else {"safety_checker": None, "requires_safety_checker": False}
+        if tokenizer is not None:
+            kwargs["tokenizer"] = tokenizer
         try:
             return StableDiffusionPipeline.from_pretrained(
-                str(source.path), **_dtype_kwarg(dtype), use_safetensors=True, local_files_only=True, **kwargs
+                str(source.path),
+                **_dtype_kwarg(dtype),
+                use_safetensors=True,
+                local_files_only=True,
+                trust_remote_code=False,
+                **kwargs,
             )
         except (OSError, ValueError, EnvironmentError) as e:
             raise GenaiError(
@@ -242,12 +397,14 @@ def load_pipeline(source: ModelSource, dtype: Any, single_file_config: str | Non
         config = (
             cfg if Path(cfg).expanduser().exists() else str(models.hub_snapshot(cfg, ["*.json", "*/*.json", "*/*.txt"]))
         )
+        vet_folder(Path(config).expanduser())
     try:
         return StableDiffusionPipeline.from_single_file(
             str(source.path),
             config=config,
             **_dtype_kwarg(dtype),
             local_files_only=models.offline() or config is not None,
+            trust_remote_code=False,
             safety_checker=None,
             requires_safety_checker=False,
         )

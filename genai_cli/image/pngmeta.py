@@ -71,6 +71,7 @@ def write_png(image: Any, path: Path, text: dict[str, str] | None = None, force:
     from genai_cli.files import publish, temp_path
 
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)  # the output folder is made with its first file, not before
     tmp = temp_path(path)
     try:
         image.save(tmp, format="PNG", pnginfo=info)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from genai_cli.errors import UsageError
+from genai_cli.errors import UsageError, shorten
 
 # name -> (diffusers class, extra config, the name AUTOMATIC1111 writes in `Sampler:`)
 SCHEDULERS: dict[str, tuple[str, dict[str, Any], str]] = {
@@ -37,7 +37,7 @@ def check_name(name: str) -> str:
     }.get(key, key)
     if key == DEFAULT or key in SCHEDULERS:
         return key
-    raise UsageError(f"unknown scheduler {name!r}", hint="use one of: " + ", ".join([DEFAULT, *SCHEDULERS]))
+    raise UsageError(f"unknown scheduler {shorten(name)}", hint="use one of: " + ", ".join([DEFAULT, *SCHEDULERS]))
 
 
 def make(name: str, config: Any):

@@ -9,8 +9,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from genai_cli.errors import UsageError
+from genai_cli.errors import UsageError, shorten
 from genai_cli.image import schedulers
+
+# Limits, checked before any weight is loaded (DESIGN.md: every count and size has a documented limit)
+MAX_N = 10_000  # --n: images per prompt (jobs are planned lazily, so memory does not grow with it)
+MAX_PROMPTS = 10_000  # prompts in one run (arguments, --prompts-file or stdin lines)
+MAX_PROMPT_CHARS = 4096  # characters in one prompt (CLIP reads only its first 77 tokens, ~300 characters)
+MAX_BATCH_SIZE = 64  # batch_size: images of one prompt in one pipeline call
+MAX_SIDE = 8192  # --width / --height in pixels (also the model's own range: 4 x its native size at most)
+MAX_STEPS = 1000  # --steps: the training timesteps of Stable Diffusion
+MAX_STEP_FRAMES = 64  # step_frames: frames in the --show-steps strip
 
 
 @dataclass
@@ -41,23 +50,45 @@ class ImagineSettings:
 
 def check_inputs(s: ImagineSettings) -> ImagineSettings:
     """Validate everything that needs no model. Raises UsageError naming the bad argument."""
-    if not s.prompts:
+    check_prompts(s.prompts)
+    return check_options(s)
+
+
+def check_prompts(prompts: list[str]) -> list[str]:
+    """The prompts: at least one, none empty, at most MAX_PROMPTS of at most MAX_PROMPT_CHARS each."""
+    if not prompts:
         raise UsageError(
             "no prompt given", hint='genai imagine "a red fox in the snow" (or prompts on stdin, or --prompts-file)'
         )
-    for i, p in enumerate(s.prompts):
+    if len(prompts) > MAX_PROMPTS:
+        raise UsageError(f"{len(prompts)} prompts: at most {MAX_PROMPTS} in one run", hint="split them between runs")
+    for i, p in enumerate(prompts):
         if not p.strip():
             raise UsageError(f"prompt {i + 1} is empty", hint="every prompt needs some text")
-    if s.steps < 1:
-        raise UsageError(f"--steps must be at least 1, got {s.steps}")
-    if s.steps > 1000:
-        raise UsageError(f"--steps must be at most 1000 (the training timesteps), got {s.steps}")
-    if s.n < 1:
-        raise UsageError(f"--n must be at least 1, got {s.n}")
-    if s.batch_size < 1:
-        raise UsageError(f"batch_size must be at least 1, got {s.batch_size}")
-    if s.step_frames < 2:
-        raise UsageError(f"step_frames must be at least 2, got {s.step_frames}")
+        if len(p) > MAX_PROMPT_CHARS:
+            raise UsageError(
+                f"prompt {i + 1} ({shorten(p, 40)}) is longer than {MAX_PROMPT_CHARS} characters",
+                hint="the text encoder reads only the first 77 tokens (about 300 characters)",
+            )
+    return prompts
+
+
+def check_options(s: ImagineSettings) -> ImagineSettings:
+    """Every setting but the prompts; the output folder is checked, not created (that waits for the first file)."""
+    import math
+
+    def whole(name: str, v: Any, lo: int, hi: int) -> None:
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise UsageError(f"{name} must be a whole number in {lo}..{hi}, got {shorten(v)}")
+
+    if s.negative and len(s.negative) > MAX_PROMPT_CHARS:
+        raise UsageError(f"--negative ({shorten(s.negative, 40)}) is longer than {MAX_PROMPT_CHARS} characters")
+    whole("--steps", s.steps, 1, MAX_STEPS)
+    whole("--n", s.n, 1, MAX_N)
+    whole("--batch-size", s.batch_size, 1, MAX_BATCH_SIZE)
+    whole("step_frames", s.step_frames, 2, MAX_STEP_FRAMES)
+    if isinstance(s.guidance, bool) or not isinstance(s.guidance, (int, float)) or not math.isfinite(s.guidance):
+        raise UsageError(f"--guidance must be a finite number, got {shorten(s.guidance)}", hint="7.5 is usual; 0 turns guidance off")
     if s.guidance < 0:
         raise UsageError(f"--guidance must be 0 or more, got {s.guidance}")
     if s.seed is not None and not 0 <= s.seed < 2**32:
@@ -67,6 +98,8 @@ def check_inputs(s: ImagineSettings) -> ImagineSettings:
             raise UsageError(
                 f"{name} must be a positive multiple of 8, got {v}", hint=f"try {max(8, round(v / 8) * 8)}"
             )
+        if v is not None and v > MAX_SIDE:
+            raise UsageError(f"{name} must be at most {MAX_SIDE} pixels, got {v}")
     s.scheduler = schedulers.check_name(s.scheduler)
     s.out = check_out_dir(Path(s.out))
     return s
@@ -84,19 +117,24 @@ def check_size(s: ImagineSettings, limits: tuple[int, int, int] | None) -> tuple
     return width, height
 
 
-def check_out_dir(out: Path) -> Path:
-    """The output folder exists (it is created if missing) and a file can be written in it."""
+def check_out_dir(out: Path, flag: str = "--out") -> Path:
+    """`out` is a folder, or can be made one, and a file can be written there. Nothing is created:
+    the folder is made when the first file is written (pngmeta.write_png), so a failed run leaves none."""
     import tempfile
 
     out = out.expanduser()
     if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a folder", hint="name a folder (it is created if missing)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".genai-probe-"):
+        raise UsageError(f"{flag} {out} is a file, not a folder", hint="name a folder (it is created if missing)")
+    existing = out
+    while not existing.exists():  # the nearest folder that exists: where the new ones would be made
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{flag} {out}: {existing} is a file, not a folder", hint="choose a folder you can write to")
+    try:  # a probe file, gone at once (os.access says yes to root even where nothing can be made, as in /proc)
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".genai-probe-"):
             pass
     except OSError as e:
-        raise UsageError(
-            f"--out {out} is not writable ({e.strerror or e})", hint="choose a folder you can write to"
-        ) from None
+        raise UsageError(f"{flag} {out} is not writable ({e.strerror or e})", hint="choose a folder you can write to") from None
     return out

@@ -4,7 +4,10 @@ Only the new token's embedding vector(s) train; the text encoder, U-Net and VAE 
 (Gal et al. 2022, "An Image is Worth One Word"; the recipe of diffusers'
 examples/textual_inversion/textual_inversion.py). Modules:
 
+    settings.py    the run's settings, their documented limits, and the checks made before any weight loads
+                   (the model's tokenizer and configs read alone: new word, init word, --num-vectors, --resolution)
     data.py        the image folder -> pixels, captions (templates or sidecar .txt files)
     embeddings.py  the learned file: diffusers and AUTOMATIC1111 layouts, written and read safely
-    train.py       the training loop (accelerate), checkpoints, resume, NaN guard, validation
+    checkpoint.py  OUT/checkpoint/: written and swapped crash-safely, read back safely (weights_only, finite)
+    train.py       the training loop (accelerate), resume, NaN guard, validation
 """

@@ -71,8 +71,11 @@ def read(path: Path) -> Embedding:
     import torch
 
     path = Path(path).expanduser()
-    if not path.is_file():
+    from genai_cli.files import require_regular_file
+
+    if not path.exists():
         raise UsageError(f"--embedding {path}: no such file")
+    require_regular_file(path, "--embedding")  # a FIFO would block the reader forever
     suffix = path.suffix.lower()
     try:
         if suffix == ".safetensors":
@@ -101,16 +104,35 @@ def read(path: Path) -> Embedding:
     if not isinstance(tensor, torch.Tensor) or tensor.ndim not in (1, 2) or not tensor.is_floating_point():
         raise UsageError(f"--embedding {path.name}: its vectors are not a float tensor of shape (n, dim)")
     vectors = tensor.float()[None] if tensor.ndim == 1 else tensor.float()
+    if not torch.isfinite(vectors).all():
+        raise UsageError(f"--embedding {path.name}: its vectors hold NaN or infinite values")
     return Embedding(token, vectors, path)
+
+
+def word_taken(tokenizer, token: str) -> bool:
+    """Whether `token` already means something to `tokenizer`: a vocabulary entry, or text that the
+    tokenizer encodes to one existing id (CLIP stores `red` as `red</w>`, so `red` in the vocabulary
+    test alone misses it, and a learned `red` would silently replace the colour)."""
+    vocab = tokenizer.get_vocab()
+    if token in vocab or f"{token}_1" in vocab:
+        return True
+    ids = tokenizer(token, add_special_tokens=False).input_ids
+    return len(ids) == 1 and ids[0] != tokenizer.unk_token_id
+
+
+def check_new_word(tokenizer, embedding: "Embedding") -> None:
+    """A UsageError naming the token when the file's token is a word the model already has."""
+    from genai_cli.errors import shorten
+
+    if word_taken(tokenizer, embedding.token):
+        raise UsageError(f"--embedding {embedding.source.name}: the model already has a token {shorten(embedding.token)}",
+                         hint="each embedding needs a new word (like <my-cat>); rename the file's token or drop the duplicate")
 
 
 def add_to_pipeline(pipe, embedding: Embedding) -> None:
     """Teach a loaded pipeline the file's token (diffusers' load_textual_inversion), after checking it."""
     name = embedding.source.name
-    vocab = pipe.tokenizer.get_vocab()
-    if embedding.token in vocab or f"{embedding.token}_1" in vocab:
-        raise UsageError(f"--embedding {name}: the model already has a token {embedding.token!r}",
-                         hint="each embedding needs a new word; rename the file's token or drop the duplicate")
+    check_new_word(pipe.tokenizer, embedding)
     width = pipe.text_encoder.get_input_embeddings().weight.shape[-1]
     if embedding.vectors.shape[-1] != width:
         raise UsageError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from genai_cli.files import temp_path
 from genai_cli.toyworld import render as R
 from genai_cli.toyworld.world import Scene
 
@@ -13,22 +14,76 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def write_png(pixels, path: Path, parameters: str, force: bool = False) -> Path:
-    """Write (H, W, 3) uint8 to `path` via a temp name + rename; the recipe goes in the `parameters` text chunk."""
+def _png_bytes(pixels, parameters: str) -> bytes:
+    import io
+
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
 
     info = PngInfo()
     info.add_text("parameters", parameters)  # the AUTOMATIC1111 chunk other tools read
-    from genai_cli.files import publish, temp_path
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG", pnginfo=info)
+    return buf.getvalue()
 
-    tmp = temp_path(path)
+
+def write_png(pixels, path: Path, parameters: str, force: bool = False) -> Path:
+    """Write (H, W, 3) uint8 to `path` via a temp name + rename; the recipe goes in the `parameters` text chunk."""
+    return write_files(path, {path.suffix: _png_bytes(pixels, parameters)}, force)
+
+
+def write_files(path: Path, contents: dict[str, bytes], force: bool = False) -> Path:
+    """Write files that share one name and differ in suffix (`x.png` + `x.txt`), each through a temp name.
+
+    Without `force` no existing file is replaced: the first stem among `x`, `x-1`, `x-2` ... whose files
+    are all free is claimed atomically, one hard link per file (a link fails if the name exists, even
+    when another process just took it; what was claimed is released before the next stem is tried).
+    With `force` each file is replaced in one rename. Returns the path with `path`'s own suffix."""
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)  # the output folder is made with its first file
+    tmps: dict[str, Path] = {}
     try:
-        Image.fromarray(pixels).save(tmp, format="PNG", pnginfo=info)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+        for suffix, data in contents.items():
+            tmp = temp_path(path.with_suffix(suffix))
+            tmps[suffix] = tmp
+            tmp.write_bytes(data)
+        n = 0
+        while True:
+            stem = path.stem if n == 0 else f"{path.stem}-{n}"
+            targets = {suffix: path.with_name(stem + suffix) for suffix in contents}
+            if force:
+                for suffix, target in targets.items():
+                    os.replace(tmps[suffix], target)
+                return targets[path.suffix]
+            claimed: list[Path] = []
+            try:
+                for suffix, target in targets.items():
+                    _claim(tmps[suffix], target)
+                    claimed.append(target)
+                return targets[path.suffix]
+            except FileExistsError:
+                for target in claimed:
+                    target.unlink(missing_ok=True)
+            n += 1
+    finally:
+        for tmp in tmps.values():
+            tmp.unlink(missing_ok=True)
+
+
+def _claim(tmp: Path, target: Path) -> None:
+    """Give `tmp`'s file the name `target` unless that name exists (FileExistsError)."""
+    import os
+
+    try:
+        os.link(tmp, target)  # atomic, and fails if the name is taken
+    except FileExistsError:
         raise
-    return publish(tmp, path, force)
+    except OSError:  # a file system without hard links: check, then copy under the name
+        if target.exists():
+            raise FileExistsError(target) from None
+        with open(target, "xb") as f:  # "x": fails if it appeared meanwhile
+            f.write(tmp.read_bytes())
 
 
 def write_renders(scene: Scene, n: int, out: Path, size: int, seed: int, force: bool = False,
@@ -36,23 +91,16 @@ def write_renders(scene: Scene, n: int, out: Path, size: int, seed: int, force: 
     """Render n images of `scene` (image i from image_rng(seed, i)) into folder `out` -> their paths.
 
     caption_files: also write NAME.txt beside NAME.png, the caption with {} in place of the shape
-    (`a red {} on a white background`): what `genai invert` trains the new word's slot with."""
-    out.mkdir(parents=True, exist_ok=True)
+    (`a red {} on a white background`): what `genai invert` trains the new word's slot with. The two
+    names are claimed together, so neither an existing image nor an existing caption is replaced
+    (without `force`)."""
     base = slug(scene.caption)
     paths: list[Path] = []
     for i in range(n):
         pixels = R.render(scene, size, R.image_rng(seed, i))
         recipe = f"{scene.caption}\nSeed: {seed}, Index: {i}, Size: {size}x{size}, Renderer: genai toy render"
-        path = write_png(pixels, out / f"{base}-s{seed}-{i:03d}.png", recipe, force)
+        files = {".png": _png_bytes(pixels, recipe)}
         if caption_files:
-            _write_text(path.with_suffix(".txt"), scene.caption.replace(f" {scene.shape} ", " {} ") + "\n")
-        paths.append(path)
+            files[".txt"] = (scene.caption.replace(f" {scene.shape} ", " {} ") + "\n").encode("utf-8")
+        paths.append(write_files(out / f"{base}-s{seed}-{i:03d}.png", files, force))
     return paths
-
-
-def _write_text(path: Path, text: str) -> None:
-    from genai_cli.files import temp_path
-
-    tmp = temp_path(path)
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)  # the PNG's name was fresh (or --force), so is its caption's

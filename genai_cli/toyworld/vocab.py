@@ -86,5 +86,10 @@ def unknown_words(prompt: str, tokenizer=None) -> list[str]:
     return [w for w in dict.fromkeys(split_words(prompt)) if w not in known]
 
 
-def unknown_message(unknown: list[str]) -> str:
-    return "the toy model does not know: " + ", ".join(unknown)
+def unknown_message(unknown: list[str], limit: int = 10) -> str:
+    """The unknown words, each shortened (errors.shorten) and at most `limit` of them."""
+    from genai_cli.errors import shorten
+
+    shown = [w if len(w) <= 40 else shorten(w) for w in unknown[:limit]]
+    more = f" and {len(unknown) - limit} more" if len(unknown) > limit else ""
+    return "the toy model does not know: " + ", ".join(shown) + more

@@ -88,14 +88,17 @@ class CaptionError(ValueError):
 
 
 def parse_caption(text: str) -> Scene:
-    """`a red star on a blue background` -> Scene("star", "red", "blue"); CaptionError otherwise."""
+    """`a red star on a blue background` -> Scene("star", "red", "blue"); CaptionError otherwise
+    (a long caption or word is shortened in the message: errors.shorten)."""
+    from genai_cli.errors import shorten
+
     ws = words(text)
     known = set(world_words())
     unknown = [w for w in dict.fromkeys(ws) if w not in known]
     if unknown:
-        raise CaptionError(f"the toy world does not know: {', '.join(unknown)}", unknown)
+        raise CaptionError(f"the toy world does not know: {', '.join((w if len(w) <= 40 else shorten(w)) for w in unknown[:10])}", unknown)
     if len(ws) != 7 or ws[0] not in ("a", "an") or ws[3:5] != ["on", "a"] or ws[6] != "background":
-        raise CaptionError(f"{text!r} is not of the form 'a <colour> <shape> on a <background> background'")
+        raise CaptionError(f"{shorten(text)} is not of the form 'a <colour> <shape> on a <background> background'")
     colour, shape, background = ws[1], ws[2], ws[5]
     if colour not in COLOURS:
         raise CaptionError(f"{colour!r} is not a shape colour (second word)")
