@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,22 +10,64 @@ import typer
 from genai_cli.commands.common import ConfigOpt, DeviceOpt, JsonOpt, PrecisionOpt
 
 
-def _read_prompts(prompts: list[str], prompts_file: Optional[Path]) -> list[str]:
-    """Prompts from the arguments, else --prompts-file, else stdin (one per line; blank lines skipped)."""
+def _prompts_from_stdin(prompts: list[str], prompts_file: Optional[Path]) -> bool:
+    """Whether the prompts come from stdin: '-', or no prompt and no --prompts-file with a piped stdin."""
+    from genai_cli.commands.common import stdin_has_input
     from genai_cli.errors import UsageError
 
+    if prompts and prompts != ["-"] and prompts_file is not None:
+        raise UsageError("give prompts as arguments or with --prompts-file, not both")
+    if prompts == ["-"]:
+        return True
+    return not prompts and prompts_file is None and stdin_has_input()
+
+
+def _read_lines(stream, what: str) -> list[str]:
+    """Non-blank lines of a text stream, stripped; at most MAX_PROMPTS lines of MAX_PROMPT_CHARS characters
+    are read (a huge file or line is refused, not loaded whole), and text that is not UTF-8 is refused."""
+    from genai_cli.errors import UsageError
+    from genai_cli.image.settings import MAX_PROMPT_CHARS, MAX_PROMPTS
+
+    lines: list[str] = []
+    try:
+        while True:
+            line = stream.readline(MAX_PROMPT_CHARS + 2)
+            if not line:
+                return lines
+            if len(line) > MAX_PROMPT_CHARS and not line.endswith("\n"):
+                raise UsageError(f"{what}: line {len(lines) + 1} is longer than {MAX_PROMPT_CHARS} characters")
+            if line.strip():
+                lines.append(line.strip())
+                if len(lines) > MAX_PROMPTS:
+                    raise UsageError(f"{what}: more than {MAX_PROMPTS} prompts", hint="split them between runs")
+    except UnicodeDecodeError:
+        raise UsageError(f"{what} is not UTF-8 text (a binary file?)") from None
+
+
+def _read_prompts(prompts: list[str], prompts_file: Optional[Path]) -> list[str]:
+    """Prompts from the arguments, else --prompts-file, else stdin (one per line; blank lines skipped)."""
+    import sys
+
+    from genai_cli.errors import UsageError
+
+    if _prompts_from_stdin(prompts, prompts_file):
+        if sys.stdin is None:
+            raise UsageError("no prompt given: stdin is closed", hint='genai imagine "a red fox in the snow"')
+        texts = _read_lines(sys.stdin, "stdin")
+        if not texts:
+            raise UsageError("no prompt given: stdin was empty", hint="pipe one prompt per line, or give them as arguments")
+        return texts
     if prompts and prompts != ["-"]:
-        if prompts_file is not None:
-            raise UsageError("give prompts as arguments or with --prompts-file, not both")
         return list(prompts)
     if prompts_file is not None:
+        from genai_cli.files import require_regular_file
+
+        require_regular_file(prompts_file, "--prompts-file")
         try:
-            text = prompts_file.read_text(encoding="utf-8")
+            with open(prompts_file, encoding="utf-8") as f:
+                return _read_lines(f, f"--prompts-file {prompts_file}")
         except OSError as e:
             raise UsageError(f"cannot read --prompts-file {prompts_file}: {e.strerror or e}") from None
-        return [line.strip() for line in text.splitlines() if line.strip()]
-    if prompts == ["-"] or not sys.stdin.isatty():
-        return [line.strip() for line in sys.stdin if line.strip()]
     return []
 
 
@@ -55,7 +96,7 @@ def imagine(
         ),
     ] = None,
     steps: Annotated[
-        Optional[int], typer.Option("--steps", help="Denoising steps. (config: image.steps)", show_default=False)
+        Optional[int], typer.Option("--steps", help="Denoising steps, 1 to 1000. (config: image.steps)", show_default=False)
     ] = None,
     guidance: Annotated[
         Optional[float],
@@ -78,7 +119,7 @@ def imagine(
         ),
     ] = None,
     n: Annotated[
-        Optional[int], typer.Option("--n", help="Images per prompt. (config: image.n)", show_default=False)
+        Optional[int], typer.Option("--n", help="Images per prompt, 1 to 10000. (config: image.n)", show_default=False)
     ] = None,
     seed: Annotated[
         Optional[int],
@@ -169,7 +210,7 @@ def imagine(
     from genai_cli import config, console
     from genai_cli.errors import GenaiError
     from genai_cli.image import distributed, loading
-    from genai_cli.image.settings import ImagineSettings, check_inputs, check_size
+    from genai_cli.image.settings import ImagineSettings, check_options, check_prompts, check_size
 
     cfg = config.section(
         "image",
@@ -202,10 +243,14 @@ def imagine(
     # 1. check every input before any weight is loaded (with several processes, process 0 reads the prompts)
     st = distributed.state()  # None unless launched with several processes
     main = st is None or st.is_main_process
-    texts = distributed.from_main(st, _read_prompts(prompts or [], prompts_file) if main else None)
-    s = check_inputs(
+    # prompts from stdin are read only after the model has passed its checks (a hostile folder reads nothing)
+    from_stdin = _prompts_from_stdin(prompts or [], prompts_file)
+    texts = None
+    if not from_stdin:
+        texts = check_prompts(distributed.from_main(st, _read_prompts(prompts or [], prompts_file) if main else None))
+    s = check_options(
         ImagineSettings(
-            prompts=texts,
+            prompts=texts or [],
             model=cfg["model"],
             negative=cfg["negative"],
             steps=cfg["steps"],
@@ -224,12 +269,17 @@ def imagine(
             single_file_config=cfg["single_file_config"],
         )
     )
-    source = loading.locate(s.model)
+    source = loading.locate(s.model)  # a folder that would run code of its own is refused here
     from genai_cli.invert import embeddings as E
 
     learned = [E.read(Path(p)) for p in cfg["embeddings"]]  # unreadable files fail here, before the model loads
     limits = loading.size_limits(source)  # from the folder's configs; None for a single file
     size = check_size(s, limits)
+    tokenizer = loading.load_tokenizer(source) if learned else None  # None for a single file: checked after loading
+    for emb in learned if tokenizer is not None else []:
+        E.check_new_word(tokenizer, emb)  # a learned `red` would silently replace the colour
+    if from_stdin:
+        s.prompts = check_prompts(distributed.from_main(st, _read_prompts(prompts or [], prompts_file) if main else None))
 
     # 2. processes, device, seeds, and this process's share of the jobs
     import secrets
@@ -240,14 +290,15 @@ def imagine(
     rt = setup_runtime(config_file, device, precision, None)
     base_seed = distributed.from_main(st, s.seed if s.seed is not None else secrets.randbits(32))
     start = distributed.from_main(st, generate.next_index(s.out))
-    jobs = distributed.my_share(st, generate.plan_jobs(s.prompts, s.n, base_seed, start))
+    first, stop = distributed.share(st, len(s.prompts) * s.n)
+    jobs = generate.plan_jobs(s.prompts, s.n, base_seed, start, first, stop)  # lazy: nothing grows with --n
     if st is not None:
-        console.info(f"process {st.process_index}/{st.num_processes}: {len(jobs)} image(s)")
+        console.info(f"process {st.process_index}/{st.num_processes}: {stop - first} image(s)")
 
     # 3. load the pipeline, then generate
     if main:
         console.info(f"loading {s.model}" + (f" ({source.path})" if str(source.path) != s.model else ""))
-    pipe = loading.load_pipeline(source, rt.dtype, s.single_file_config)
+    pipe = loading.load_pipeline(source, rt.dtype, s.single_file_config, tokenizer)
     for emb in learned:
         E.add_to_pipeline(pipe, emb)
         if main:
@@ -262,7 +313,7 @@ def imagine(
     failed = written = 0
     from contextlib import nullcontext
 
-    bar = console.progress("generating", total=len(jobs) * s.steps) if main else nullcontext(None)
+    bar = console.progress("generating", total=(stop - first) * s.steps) if main else nullcontext(None)
     try:
         with bar as advance:
             on_step = (lambda job: advance(1)) if advance else None
@@ -285,12 +336,13 @@ def _report_unknown_words(tokenizer, s) -> None:
 
     if not is_toy_tokenizer(tokenizer):
         return
+    from genai_cli.errors import shorten
     from genai_cli.toyworld import vocab
 
     for prompt in dict.fromkeys([*s.prompts, s.negative]):
         unknown = vocab.unknown_words(prompt, tokenizer)
         if unknown:
-            console.warn(f"{vocab.unknown_message(unknown)} (in {prompt!r}); `genai toy words` lists the words it knows")
+            console.warn(f"{vocab.unknown_message(unknown)} (in {shorten(prompt)}); `genai toy words` lists the words it knows")
 
 
 def _report(r, s, json_out: bool) -> int:
