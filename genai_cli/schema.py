@@ -76,14 +76,14 @@ class ImageConfig(Section):
     guidance: float = Field(default=7.5, ge=0)
     width: int | None = Field(default=None, ge=8, le=8192, multiple_of=8)  # the model's own range is checked later
     height: int | None = Field(default=None, ge=8, le=8192, multiple_of=8)
-    n: int = Field(default=1, ge=1)
+    n: int = Field(default=1, ge=1, le=10_000)  # image.settings.MAX_N
     seed: int | None = Field(default=None, ge=0, lt=2**32)
     scheduler: str = "default"
     out: str = "."
     low_memory: bool = False
     show_steps: bool = False
     step_frames: int = Field(default=6, ge=2, le=64)
-    batch_size: int = Field(default=1, ge=1)
+    batch_size: int = Field(default=1, ge=1, le=64)  # image.settings.MAX_BATCH_SIZE
     single_file_config: str | None = None
     embeddings: list[str] = []
     diffuse: DiffuseConfig = DiffuseConfig()
