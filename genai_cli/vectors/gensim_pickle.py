@@ -154,12 +154,23 @@ class _Unpickler(pickle.Unpickler):
         if found is None:
             raise UsageError(
                 f"{self.path}: refusing to load {_clip(module)}.{_clip(name)} from a pickle (not gensim vector data)",
-                hint="genai reads gensim KeyedVectors, Word2Vec and FastText files, nothing else that is pickled",
+                hint=_convert_hint(self.path) if module.startswith("gensim.") else "genai reads gensim KeyedVectors, Word2Vec and FastText files, nothing else that is pickled",
             )
         return found
 
     def persistent_load(self, pid):
         raise pickle.UnpicklingError("persistent ids are not allowed")
+
+
+def _convert_hint(path: Path, gensim: str = "gensim") -> str:
+    """What to run to turn a gensim model genai will not unpickle into word2vec text (which runs
+    the pickle: only for a file the user trusts)."""
+    out = f"{path.name}.vec"
+    return (
+        f"if you trust the file, convert it with {gensim}: python -c \"from gensim.utils import SaveLoad; "
+        f"m = SaveLoad.load('{_clip(path, 200)}'); getattr(m, 'wv', m).save_word2vec_format('{_clip(out, 200)}')\" "
+        f"and pass --vectors {_clip(out, 200)}"
+    )
 
 
 def _clip(text: str, limit: int = 60) -> str:
@@ -245,7 +256,7 @@ def _fasttext_vectors(path: Path, kv: _Record, prefix: str, words: list[bytes]) 
     if kv.get("compatible_hash") is not True or not all(isinstance(v, int) for v in (minn, maxn, bucket)):
         raise UsageError(
             f"{path}: a FastText file from gensim before 3.8 (its n-gram hash differs); genai reads fastText vectors from .bin or .vec files",
-            hint="in gensim, for a file you trust: FastText.load(FILE).wv.save_word2vec_format('vectors.vec')",
+            hint="gensim 4 cannot load it either; " + _convert_hint(path, "the gensim 3.x that wrote it"),
         )
     vocab = _vectors(path, kv, prefix, ("vectors_vocab",))
     ngrams = _vectors(path, kv, prefix, ("vectors_ngrams",))
