@@ -485,3 +485,26 @@ def test_endless_line_is_bounded(cli, tmp_path, fmt):
     path.write_bytes(head + b"beta " + b"1 " * (MAX_LINE_BYTES // 2 + 10))
     line = assert_refused(cli("embed", "vector", "alpha", "--vectors", str(path), "--format", fmt), str(path))
     assert "longer than" in line
+
+
+def test_refused_gensim_model_says_how_to_convert_it(cli, tmp_path, monkeypatch):
+    """A gensim model genai will not unpickle (Doc2Vec): the hint is a command that works."""
+    import shlex
+
+    from gensim.models import Doc2Vec
+    from gensim.models.doc2vec import TaggedDocument
+
+    model = Doc2Vec([TaggedDocument(WORDS, [0])] * 20, vector_size=4, min_count=1, epochs=1, workers=1, seed=1)
+    path = tmp_path / "d2v.model"
+    model.save(str(path))
+    r = cli("embed", "vector", "alpha", "--vectors", str(path))
+    line = assert_refused(r, str(path), "gensim.models.doc2vec.Doc2Vec")
+    [hint] = [h for h in r.stderr.splitlines() if h.startswith("hint:")]
+    command = hint.split("convert it with gensim: ", 1)[1].split(" and pass --vectors ")[0]
+    argv = shlex.split(command)
+    assert argv[:2] == ["python", "-c"]
+    monkeypatch.chdir(tmp_path)
+    subprocess.run([sys.executable, "-c", argv[2]], check=True, capture_output=True)
+    r = cli("embed", "vector", "alpha", "--vectors", str(tmp_path / "d2v.model.vec"), "--json")
+    assert r.exit_code == 0, r
+    assert json.loads(r.stdout)["vector"] == pytest.approx(model.wv["alpha"].tolist(), rel=1e-5)
