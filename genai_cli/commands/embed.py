@@ -14,7 +14,7 @@ from typing import Annotated, Callable, Iterator, Optional
 
 import typer
 
-from genai_cli.commands.common import ConfigOpt, JsonOpt
+from genai_cli.commands.common import ConfigOpt, DeviceOpt, JsonOpt, PrecisionOpt
 
 app = typer.Typer(help="Word vectors: analogies, neighbours, evaluation, plots, training.", no_args_is_help=True, add_completion=False)
 
@@ -486,3 +486,145 @@ def _math_explain_text(ex: dict, res, keep_inputs: bool) -> str:
     lines.append(f"answer ({res.method} on unit vectors, input words {'kept' if keep_inputs else 'excluded'}):")
     lines.extend("  " + line for line in res.text_lines())
     return "\n".join(lines)
+
+
+# --- contextual: one vector per occurrence -------------------------------------------------------
+
+
+@app.command()
+def contextual(
+    sentences: Annotated[Optional[list[str]], typer.Argument(help="Sentences that contain WORD; `-` or none (with piped stdin) reads one per line.", show_default=False)] = None,
+    word: Annotated[str, typer.Option("--word", "-w", help="The word whose occurrences to compare (whole word, any case).", show_default=False)] = "",
+    layer: Annotated[Optional[int], typer.Option("--layer", "-l", help="Hidden state to use: 0 = token embeddings .. N = last layer, negative from the last. Default: the middle layer, N // 2.", show_default=False)] = None,
+    layers: Annotated[bool, typer.Option("--layers", help="Also show each pair's similarity at every layer, from the token embeddings to the last.")] = False,
+    plot: Annotated[bool, typer.Option("--plot", help="Draw the occurrences on a plane (PCA to 2-D) as a PNG and print its path.")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="PNG path for --plot (default: contextual-WORD.png in embed.plot_dir; a fresh name if it exists).", show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="smollm2-135m-instruct (built-in), a transformers model folder or cached hub id, encoders included. (config: text.model)", show_default=False)] = None,
+    vectors: VectorsOpt = None,
+    fmt: FormatOpt = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = None,
+) -> None:
+    """Contextual vectors: each occurrence of WORD gets its own vector from a Transformer; compare them (static GloVe: always 1.0)."""
+    from genai_cli.commands.text import _passive_threads
+
+    _passive_threads()
+    from genai_cli import config as cfgmod
+    from genai_cli import console
+    from genai_cli.commands.common import setup_runtime, stdin_has_input
+    from genai_cli.vectors import contextual as ctx
+
+    if sentences == ["-"] or (not sentences and stdin_has_input()):
+        sentences = []
+        for line in sys.stdin:
+            if line.strip():
+                sentences.append(line.rstrip("\r\n"))
+                if len(sentences) > ctx.MAX_SENTENCES:
+                    break  # check_inputs names the limit
+    sentences = list(sentences or [])
+    ctx.check_inputs(word, sentences)
+    s = _settings(config, vectors=vectors, format=fmt)
+    target = out if out is not None else Path(s["plot_dir"]) / f"contextual-{_safe_name(word)}.png"
+    if plot:
+        ctx.check_out(target)
+    name = cfgmod.section("text", config, model=model)["model"]
+    enc = ctx.prepare(name, on_info=console.info)  # config and tokenizer: check the layer and the lengths first
+    li = ctx.resolve_layer(layer, enc.n_layers)
+    encodings = ctx.tokenize(enc, sentences)
+    rt = setup_runtime(config, device, precision, None)
+    ctx.load(enc, rt.device, rt.dtype)
+    console.info(f"loaded {enc.name} in {enc.load_s:.1f} s ({enc.n_layers} layers, {'causal' if enc.causal else 'sees both sides'})")
+    occs = ctx.occurrences(enc, word, sentences, encodings)
+    sim = ctx.similarity(occs, li)
+    static = _static_similarity(s, word)
+    causal_note = ("causal model: each occurrence's vector sees only the words before it (left of the [brackets])" if enc.causal
+                   else "this model sees the words on both sides of each occurrence")
+    obj: dict = {
+        "word": word.strip(), "model": enc.name, "model_path": str(enc.path), "layer": li, "n_layers": enc.n_layers,
+        "causal": enc.causal, "note": causal_note,
+        "occurrences": [{"label": o.label, "sentence": o.sentence, "text": o.text, "start": o.start, "end": o.end,
+                         "tokens": o.tokens, "context_seen": o.before() if enc.causal else o.text} for o in occs],
+        "similarity": sim.round(6).tolist(),
+        "static": static,
+    }
+    pairs = table = None
+    if layers:
+        pairs, table = ctx.by_layer(occs)
+        obj["layers"] = [{"layer": n, "pairs": {f"{occs[i].label}-{occs[j].label}": round(float(v), 6) for (i, j), v in zip(pairs, row)}}
+                         for n, row in enumerate(table)]
+    if plot:
+        title = f"'{word.strip()}' in {len(sentences)} sentences: {enc.name}, layer {li} of {enc.n_layers} (PCA to 2-D)"
+        info = ctx.plot_pca(occs, li, target, force, title)
+        if Path(info["path"]) != target:
+            console.warn(f"{target} exists: wrote {info['path']} instead (--force overwrites)")
+        obj["plot"] = info
+    if json_out:
+        console.result_json(obj)
+        return
+    _print_contextual(obj, occs, sim, enc, li)
+    if layers:
+        console.print_table(_layers_table(occs, pairs, table, li))
+    if plot:
+        console.result(obj["plot"]["path"])
+
+
+def _safe_name(word: str) -> str:
+    import re
+
+    return re.sub(r"[^\w-]+", "_", word.strip())[:40] or "word"
+
+
+def _static_similarity(s: dict, word: str) -> dict:
+    """The static vectors' similarity between two occurrences of the same word: the cosine of
+    its one vector with itself (1.0), computed, or None when the word is not in the vocabulary."""
+    import numpy as np
+
+    vs = _open(s)
+    i = vs.index(word.strip())
+    if i is None:
+        return {"vectors": vs.name, "similarity": None, "in_vocabulary": False}
+    u = np.asarray(vs.unit[i], dtype=np.float64)
+    return {"vectors": vs.name, "similarity": round(float(u @ u), 6), "in_vocabulary": True}
+
+
+def _print_contextual(obj: dict, occs, sim, enc, li: int) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from genai_cli import console
+
+    t = Table(title=f"{obj['word']!r} in context: cosine similarity of its vectors, {enc.name}, layer {li} of 0-{enc.n_layers}",
+              title_justify="left")
+    t.add_column("")
+    t.add_column("sentence")
+    for o in occs:
+        t.add_column(o.label, justify="right")
+    for o, row in zip(occs, sim):
+        t.add_row(o.label, escape(o.marked()), *[f"{v:.4f}" for v in row])
+    st = obj["static"]
+    static = (f"static {st['vectors']}: {st['similarity']:.4f} for every pair (one vector per word, whatever the sentence)"
+              if st["in_vocabulary"] else f"static {st['vectors']}: {obj['word']!r} is not in its vocabulary")
+    t.caption = escape(f"{static}\n{obj['note']}")
+    t.caption_justify = "left"
+    console.print_table(t)
+
+
+def _layers_table(occs, pairs, table, li: int):
+    from rich.table import Table
+
+    from genai_cli.vectors.contextual import MAX_TABLE_PAIRS
+
+    t = Table(title="similarity of each pair, layer by layer (0 = token embeddings)", title_justify="left")
+    t.add_column("layer", justify="right")
+    shown = pairs[:MAX_TABLE_PAIRS]
+    for i, j in shown:
+        t.add_column(f"{occs[i].label}-{occs[j].label}", justify="right")
+    for n, row in enumerate(table):
+        label = f"{n} *" if n == li else str(n)
+        t.add_row(label, *[f"{v:.4f}" for v in row[: len(shown)]])
+    t.caption = "* the layer used above" + (f"; the first {MAX_TABLE_PAIRS} of {len(pairs)} pairs (--json has all)" if len(pairs) > len(shown) else "")
+    t.caption_justify = "left"
+    return t
