@@ -371,3 +371,38 @@ def test_recipe_bad_files(cli, tmp_path):
     assert r.exit_code == 2 and "plain.png: no recipe in this file" in r.stderr and r.stdout == ""
     r = cli("imagine", "--model", "toy", "--recipe", "missing.png")
     assert r.exit_code == 2 and "missing.png" in r.stderr
+
+
+def test_comfyui_model_behind_a_lora_loader(cli):
+    graph = comfy_prompt(ckpt="sd_xl_base_1.0.safetensors")
+    graph["10"] = {"class_type": "LoraLoader", "inputs": {"lora_name": "x.safetensors", "strength_model": 0.8,
+                                                          "model": ["4", 0], "clip": ["4", 1]}}
+    graph["3"]["inputs"]["model"] = ["10", 0]
+    assert recipe(cli, png("lora.png", {"prompt": graph}))["model"] == "sd_xl_base_1.0.safetensors"
+
+
+@pytest.mark.parametrize(
+    "generator, sampler, schedule, expected, ignored",
+    [
+        ("AUTOMATIC1111", "Euler a", None, "euler-a", 0),
+        ("AUTOMATIC1111", "DPM++ 2M Karras", None, "dpm++2m", 1),
+        ("AUTOMATIC1111", "DPM++ 2M", "Karras", "dpm++2m", 1),
+        ("AUTOMATIC1111", "DPM++ 2M", "Automatic", "dpm++2m", 0),
+        ("AUTOMATIC1111", "PLMS", None, "pndm", 0),
+        ("AUTOMATIC1111", "Heun", None, None, 1),
+        ("ComfyUI", "euler_ancestral", "normal", "euler-a", 0),
+        ("ComfyUI", "dpmpp_2m", "exponential", "dpm++2m", 1),
+        ("ComfyUI", "uni_pc", "karras", None, 2),
+        ("InvokeAI", "dpmpp_2m_k", None, "dpm++2m", 1),
+        ("InvokeAI", "lms", None, "lms", 0),
+        ("NovelAI", "k_euler", "native", "euler", 0),
+        ("NovelAI", "ddim", "native", "ddim", 0),
+        ("genai", "DPM++ 2M", "default", "default", 0),
+        ("genai", "Euler a", "euler-a", "euler-a", 0),
+    ],
+)
+def test_sampler_names_map_to_genai_schedulers(generator, sampler, schedule, expected, ignored):
+    from genai_cli.image import recipes
+
+    got, problems = recipes.scheduler_for({"generator": generator, "sampler": sampler, "scheduler": schedule})
+    assert (got, len(problems)) == (expected, ignored), problems

@@ -173,7 +173,13 @@ def _comfyui(text: dict[str, str], where: str) -> tuple[dict[str, Any] | None, s
                     links.append([len(links), str(value[0]), value[1], str(target), 0, str(name).upper()])
         workflow = {"links": links}
     params["workflow"] = workflow
-    return _with_parser("ComfyUI", params, where)
+    recipe, problem = _with_parser("ComfyUI", params, where)
+    if recipe is not None and not isinstance(recipe["model"], str):
+        # sd-parsers stops at the first `model` input, which may be a link (a LoraLoader's): take the checkpoint
+        names = [n["inputs"].get(k) for n in graph.values() if isinstance(n, dict) and isinstance(n.get("inputs"), dict)
+                 for k in ("ckpt_name", "unet_name")]
+        recipe["model"] = next((x for x in names if isinstance(x, str)), None)
+    return recipe, problem
 
 
 def _with_parser(generator: str, params: dict[str, Any], where: str) -> tuple[dict[str, Any] | None, str | None]:

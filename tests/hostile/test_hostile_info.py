@@ -208,3 +208,30 @@ def test_a_long_comfyui_chain_does_not_crash(cli):
     _png("chain.png", {"prompt": json.dumps(graph)})
     r = cli("info", "chain.png")
     assert r.exit_code == 0 and "Traceback" not in r.stderr, r
+
+
+@pytest.mark.parametrize("name", ["cut.jpg", "cut.webp"])
+def test_truncated_jpeg_and_webp_with_a_recipe(cli, name):
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9286] = b"UNICODE\0" + "a fox\nSteps: 3, Sampler: Euler, CFG scale: 7, Seed: 1".encode("utf-16-be")
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save("full" + name[3:], exif=exif)
+    data = Path("full" + name[3:]).read_bytes()
+    Path(name).write_bytes(data[: len(data) * 2 // 3])
+    assert_refused(cli("info", name), name)
+    assert_refused(cli("imagine", "--model", "toy", "--recipe", name), name)
+
+
+def test_recipe_from_a_hostile_file_is_refused_before_any_model_loads(cli):
+    deep = '{"a": ' * 5000 + "1" + "}" * 5000
+    _png("deep.png", {"prompt": deep})
+    line = assert_refused(cli("imagine", "--model", "toy", "--recipe", "deep.png"), "deep.png")
+    assert "nested too deep" in line
+
+
+def test_recipe_text_with_controls_is_escaped_on_stderr(cli):
+    _png("evil.png", {"parameters": "a fox\nSteps: 3, Sampler: Heun\x1b]0;pwned\x07, CFG scale: 7, Seed: 1"})
+    # a config that names a model which is not there: the run stops (exit 1) after the recipe's report
+    Path("c.yaml").write_text("image:\n  model: /nonexistent-model-folder\n")
+    r = cli("imagine", "--recipe", "evil.png", "--config", "c.yaml")
+    assert "ignored sampler 'Heun\\x1b]0;pwned\\x07'" in r.stderr
+    _no_raw_controls(r.stderr)
