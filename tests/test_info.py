@@ -406,3 +406,26 @@ def test_sampler_names_map_to_genai_schedulers(generator, sampler, schedule, exp
 
     got, problems = recipes.scheduler_for({"generator": generator, "sampler": sampler, "scheduler": schedule})
     assert (got, len(problems)) == (expected, ignored), problems
+
+
+def test_several_files_with_a_safetensors_file(cli):
+    from safetensors.numpy import save_file
+
+    save_file({"a": np.zeros((2, 3), np.float32)}, "w.safetensors")
+    png("a.png", {"parameters": A1111})
+    r = cli("info", "w.safetensors", "a.png")
+    assert r.exit_code == 0, r
+    assert r.stdout.splitlines()[0] == "w.safetensors\tsafetensors\t-\t-\t-\t-\t-\t-\t1 tensor"
+
+
+def test_folder_through_a_pipe_as_a_real_process(genai_exe):
+    Path("lib").mkdir()
+    png("lib/c.png", {"prompt": comfy_prompt()})
+    exif_image("lib/a.webp", A1111)
+    Path("lib/x.txt").write_text("x")
+    r = genai_exe("info", "--json", "lib")
+    assert r.exit_code == 0, r
+    got = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(d["file"], d["recipe"]["generator"], d["recipe"]["seed"]) for d in got] == [
+        ("lib/a.webp", "AUTOMATIC1111", 1234), ("lib/c.png", "ComfyUI", 156680208)]
+    assert "skipped 1 file(s) that are not images" in r.stderr and "skipped" not in r.stdout

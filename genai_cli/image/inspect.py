@@ -191,7 +191,7 @@ LINE_COLUMNS = ("file", "generator", "seed", "steps", "guidance", "sampler", "si
 def as_line(info: dict[str, Any]) -> str:
     """One tab-separated line (LINE_COLUMNS; `-` where unknown), for grep, cut and awk."""
     if info["type"] == "safetensors":
-        cols = [info["file"], "safetensors", "-", "-", "-", "-", "-", "-", f"{len(info['tensors'])} tensors"]
+        cols = [info["file"], "safetensors", "-", "-", "-", "-", "-", "-", f"{len(info['tensors'])} tensor" + ("" if len(info["tensors"]) == 1 else "s")]
     else:
         r = info.get("recipe") or {}
         size = f"{r['width']}x{r['height']}" if r.get("width") and r.get("height") else f"{info['width']}x{info['height']}"
