@@ -18,7 +18,7 @@ def _prompts_from_stdin(prompts: list[str], prompts_file: Optional[Path]) -> boo
     if prompts and prompts != ["-"] and prompts_file is not None:
         raise UsageError("give prompts as arguments or with --prompts-file, not both")
     if prompts == ["-"]:
-        return True
+        return prompts_file is None
     return not prompts and prompts_file is None and stdin_has_input()
 
 
