@@ -235,3 +235,21 @@ def test_recipe_text_with_controls_is_escaped_on_stderr(cli):
     r = cli("imagine", "--recipe", "evil.png", "--config", "c.yaml")
     assert "ignored sampler 'Heun\\x1b]0;pwned\\x07'" in r.stderr
     _no_raw_controls(r.stderr)
+
+
+def test_png_text_chunk_with_a_bad_crc_or_no_iend(cli):
+    _png("ok.png", {"parameters": "a fox\nSteps: 3, Sampler: Euler, CFG scale: 7, Seed: 1"})
+    data = bytearray(Path("ok.png").read_bytes())
+    i = data.index(b"tEXt") + 6
+    data[i] ^= 0x01  # one bit of the text flipped: its CRC no longer matches
+    Path("crc.png").write_bytes(bytes(data))
+    assert_refused(cli("info", "crc.png"), "crc.png")
+    good = Path("ok.png").read_bytes()
+    Path("noend.png").write_bytes(good[: good.index(b"IEND") - 4])  # cut just before IEND
+    assert_refused(cli("info", "noend.png"), "noend.png")
+
+
+def test_png_chunks_before_ihdr_are_refused(cli):
+    body = b"parameters\0x"
+    Path("first.png").write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"tEXt", body) + _chunk(b"IEND", b""))
+    assert_refused(cli("info", "first.png"), "first.png")
