@@ -58,7 +58,10 @@ def describe(path: Path, raw: bool = False) -> dict[str, Any]:
     """What `genai info` reports about one file. UsageError (exit 2) naming it for anything unreadable."""
     from genai_cli.files import require_regular_file
 
-    path = require_regular_file(Path(path), "file")
+    try:
+        path = require_regular_file(Path(path), "file")
+    except UsageError as e:  # its message names the path as given: escape it
+        raise UsageError(escape(e.message), e.hint) from None
     kind = sniff(path)
     if kind == "safetensors":
         return describe_safetensors(path)

@@ -86,6 +86,11 @@ def test_escaped_file_names_in_lines_and_errors(cli, tmp_path):
     assert r.exit_code == 2 and "ok.png\tAUTOMATIC1111" in r.stdout
     _no_raw_controls(r.stdout + r.stderr)
     assert "x\\x1b]0;t\\x07.png: empty file" in r.stderr
+    fifo = tmp_path / "p\x1b[2J.png"
+    os.mkfifo(fifo)
+    r = cli("info", str(fifo))
+    assert_refused(r, "p\\x1b[2J.png")
+    _no_raw_controls(r.stderr)
 
 
 def test_truncated_png(cli):
