@@ -32,6 +32,7 @@ COMMAND_GROUPS = {
 # Single commands, loaded lazily: name -> (module, function)
 COMMANDS = {
     "imagine": ("genai_cli.commands.imagine", "imagine"),
+    "anatomy": ("genai_cli.commands.anatomy", "anatomy"),
     "diffuse": ("genai_cli.commands.diffuse", "diffuse"),
     "info": ("genai_cli.commands.info", "info"),
     "invert": ("genai_cli.commands.invert", "invert"),
