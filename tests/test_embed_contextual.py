@@ -119,6 +119,25 @@ def test_vectors_are_the_models_hidden_states(cli, tiny_causal):
     assert got["similarity"][0][1] == pytest.approx(expected, abs=1e-5)
 
 
+def test_batches_padded_on_the_right_change_nothing(cli, tiny_causal, tiny_bert, monkeypatch):
+    """All sentences in one padded batch, or each alone: the same vectors (padding is masked)."""
+    from genai_cli.vectors import contextual as ctx
+
+    sentences = ["a bank", "the river bank is wide and the bank is muddy", "she sat by the bank"]
+    for model in (tiny_causal, tiny_bert):
+        together = _run_json(cli, "--model", model, "--word", "bank", *sentences, "--layers")
+        monkeypatch.setattr(ctx, "BATCH_TOKENS", 1)  # every sentence in a batch of its own
+        alone = _run_json(cli, "--model", model, "--word", "bank", *sentences, "--layers")
+        monkeypatch.undo()
+        assert [o["label"] for o in together["occurrences"]] == ["1", "2.1", "2.2", "3"]
+        assert np.allclose(together["similarity"], alone["similarity"], atol=2e-5)
+        for a, b in zip(together["layers"], alone["layers"]):
+            assert a["pairs"] == pytest.approx(b["pairs"], abs=2e-5)
+    assert ctx._batches([3, 3, 3]) == [[0, 1, 2]]
+    monkeypatch.setattr(ctx, "BATCH_TOKENS", 6)
+    assert ctx._batches([3, 3, 3, 7, 2]) == [[0, 1], [2], [3], [4]]
+
+
 def test_text_output_has_matrix_static_similarity_and_causal_note(cli, tiny_causal):
     r = cli("embed", "contextual", "--model", tiny_causal, "-w", "Bank", "The bank is open", "river BANK and a bank")
     assert r.exit_code == 0, r

@@ -36,6 +36,7 @@ from genai_cli.errors import GenaiError, UsageError, shorten
 
 MAX_SENTENCES = 100  # sentences per run at most (a 100 x 100 matrix is already past reading)
 MAX_WORD_CHARS = 100  # characters of WORD at most
+BATCH_TOKENS = 4096  # padded tokens per forward pass (a sentence longer than this goes alone)
 MAX_TABLE_PAIRS = 10  # --layers: pairs shown as columns in the text table (--json has them all)
 
 
@@ -199,27 +200,53 @@ def tokenize(enc: Encoder, sentences: list[str]) -> list[Any]:
 
 
 def occurrences(enc: Encoder, word: str, sentences: list[str], encodings: list[Any] | None = None) -> list[Occurrence]:
-    """Every occurrence of `word` in every sentence, with its vector at every layer.
-    One forward pass per sentence; the vector of a word split into several tokens is their mean."""
+    """Every occurrence of `word` in every sentence, with its vector at every layer; the vector
+    of a word split into several tokens is their mean. Sentences go through the model in
+    batches of up to BATCH_TOKENS tokens, padded on the right and masked: a real token never
+    attends to the padding, so each vector is what the sentence alone would give."""
     import torch
 
     encodings = encodings if encodings is not None else tokenize(enc, sentences)
     pattern = _pattern(word.strip())
+    pad = enc.tokenizer.pad_token_id if enc.tokenizer.pad_token_id is not None else (enc.tokenizer.eos_token_id or 0)
     out: list[Occurrence] = []
-    for n, (s, e) in enumerate(zip(sentences, encodings), 1):
-        ids = torch.tensor([e["input_ids"]], device=enc.model.device)  # [1, T]
+    for batch in _batches([len(e["input_ids"]) for e in encodings]):
+        width = max(len(encodings[n]["input_ids"]) for n in batch)
+        ids = torch.full((len(batch), width), pad, dtype=torch.long)  # [B, T]
+        mask = torch.zeros((len(batch), width), dtype=torch.long)  # [B, T], 1 = a real token
+        for b, n in enumerate(batch):
+            row = encodings[n]["input_ids"]
+            ids[b, : len(row)] = torch.tensor(row)
+            mask[b, : len(row)] = 1
         with torch.inference_mode():
-            hidden = enc.model(ids, output_hidden_states=True).hidden_states  # n_layers + 1 x [1, T, H]
-        states = torch.stack([h[0] for h in hidden]).float().cpu().numpy()  # [L + 1, T, H]
-        matches = list(pattern.finditer(s))
-        for k, m in enumerate(matches, 1):
-            rows = [i for i, (a, b) in enumerate(e["offset_mapping"]) if b > a and a < m.end() and b > m.start()]
-            if not rows:
-                raise GenaiError(f"no token of sentence {n} covers {m.group(0)!r}; the tokenizer gives no offsets for it")
-            tokens = enc.tokenizer.convert_ids_to_tokens([e["input_ids"][i] for i in rows])
-            label = str(n) if len(matches) == 1 else f"{n}.{k}"
-            out.append(Occurrence(label, n, s, m.start(), m.end(), tokens, states[:, rows].mean(axis=1)))
+            hidden = enc.model(ids.to(enc.model.device), attention_mask=mask.to(enc.model.device),
+                               output_hidden_states=True).hidden_states  # n_layers + 1 x [B, T, H]
+            for b, n in enumerate(batch):
+                s, e = sentences[n], encodings[n]
+                matches = list(pattern.finditer(s))
+                for k, m in enumerate(matches, 1):
+                    rows = [i for i, (a, z) in enumerate(e["offset_mapping"]) if z > a and a < m.end() and z > m.start()]
+                    if not rows:
+                        raise GenaiError(f"no token of sentence {n + 1} covers {m.group(0)!r}; the tokenizer gives no offsets for it")
+                    vectors = torch.stack([h[b, rows].float().mean(0) for h in hidden]).cpu().numpy()  # [L + 1, H]
+                    tokens = enc.tokenizer.convert_ids_to_tokens([e["input_ids"][i] for i in rows])
+                    label = str(n + 1) if len(matches) == 1 else f"{n + 1}.{k}"
+                    out.append(Occurrence(label, n + 1, s, m.start(), m.end(), tokens, vectors))
     return out
+
+
+def _batches(lengths: list[int]) -> list[list[int]]:
+    """Consecutive sentence indices, grouped so that each padded batch holds <= BATCH_TOKENS tokens."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for n, length in enumerate(lengths):
+        if current and (len(current) + 1) * max(length, *(lengths[i] for i in current)) > BATCH_TOKENS:
+            batches.append(current)
+            current = []
+        current.append(n)
+    if current:
+        batches.append(current)
+    return batches
 
 
 def similarity(occs: list[Occurrence], layer: int) -> np.ndarray:

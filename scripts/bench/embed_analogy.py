@@ -1,4 +1,4 @@
-"""Benchmark: one analogy query end to end, genai vs `import numpy` vs gensim.
+"""Benchmark: one analogy query end to end, genai vs `import numpy` vs gensim; and `genai embed math`.
 
     .venv/bin/python scripts/bench/embed_analogy.py [--runs 15]
 
@@ -65,6 +65,7 @@ def main() -> None:
             "python -c 'import numpy'": [PY, "-c", "import numpy"],
             "genai embed analogy paris france england": [GENAI, "embed", "analogy", "paris", "france", "england"],
             "gensim: load (mmap) + most_similar": [PY, "-c", GENSIM_QUERY, str(kv_path)],
+            'genai embed math "king - man + woman"': [GENAI, "embed", "math", "king - man + woman"],
         }
         for cmd in cmds.values():  # warm-up: caches built, files in the page cache
             timed(cmd)
@@ -75,9 +76,10 @@ def main() -> None:
         med = {k: statistics.median(v) for k, v in times.items()}
         for k, v in med.items():
             print(f"{v * 1000:8.1f} ms  median of {args.runs}  {k}")
-        numpy_t, genai_t, gensim_t = med.values()
+        numpy_t, genai_t, gensim_t, math_t = med.values()
         print(f"genai / import numpy = {genai_t / numpy_t:.2f}x   (target: at most 2x)")
         print(f"gensim / genai       = {gensim_t / genai_t:.2f}x   (target: genai faster, > 1x)")
+        print(f"math / import numpy  = {math_t / numpy_t:.2f}x   (target: at most 2x)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
