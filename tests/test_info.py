@@ -429,3 +429,10 @@ def test_folder_through_a_pipe_as_a_real_process(genai_exe):
     assert [(d["file"], d["recipe"]["generator"], d["recipe"]["seed"]) for d in got] == [
         ("lib/a.webp", "AUTOMATIC1111", 1234), ("lib/c.png", "ComfyUI", 156680208)]
     assert "skipped 1 file(s) that are not images" in r.stderr and "skipped" not in r.stdout
+
+
+def test_fooocus_jpeg_with_json_in_usercomment(cli):
+    exif_image("f.jpg", json.dumps(FOOOCUS))
+    rec = recipe(cli, "f.jpg")
+    assert (rec["generator"], rec["prompt"], rec["seed"], rec["width"], rec["height"]) == (
+        "Fooocus", "a cat on a sofa", 1234567, 1152, 896)
