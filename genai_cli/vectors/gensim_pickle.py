@@ -197,6 +197,14 @@ def read_gensim(path: Path, bad: dict | None = None) -> tuple[list[bytes], np.nd
             raise UsageError(f"{path}: the pickle asks for more memory than there is") from None
         except Exception as e:  # UnpicklingError, EOFError, ValueError, TypeError ... from a damaged file
             raise UsageError(f"{path}: not a readable gensim file ({type(e).__name__}: {_clip(e, 120)})") from None
+    try:
+        return _extract(path, obj, bad)
+    except (TypeError, AttributeError, ValueError, KeyError, IndexError, OverflowError) as e:
+        # the pickle was inert, but its contents are not shaped like gensim's
+        raise UsageError(f"{path}: not a readable gensim file (its contents are malformed: {type(e).__name__})") from None
+
+
+def _extract(path: Path, obj: Any, bad: dict | None) -> tuple[list[bytes], np.ndarray, dict[str, Any]]:
     prefix = ""
     kind = getattr(obj, "gensim_class", None)
     if not isinstance(obj, _Record):
@@ -253,11 +261,13 @@ def _fasttext_vectors(path: Path, kv: _Record, prefix: str, words: list[bytes]) 
     from genai_cli.vectors.readers import subword_hashes
 
     minn, maxn, bucket = kv.get("min_n"), kv.get("max_n"), kv.get("bucket")
-    if kv.get("compatible_hash") is not True or not all(isinstance(v, int) for v in (minn, maxn, bucket)):
+    if kv.get("compatible_hash") is not True:
         raise UsageError(
             f"{path}: a FastText file from gensim before 3.8 (its n-gram hash differs); genai reads fastText vectors from .bin or .vec files",
             hint="gensim 4 cannot load it either; " + _convert_hint(path, "the gensim 3.x that wrote it"),
         )
+    if not all(isinstance(v, int) for v in (minn, maxn, bucket)) or not (0 <= minn <= maxn <= 100 and 0 <= bucket <= 100_000_000):
+        raise UsageError(f"{path}: the FastText settings are impossible (min_n, max_n, bucket)")
     vocab = _vectors(path, kv, prefix, ("vectors_vocab",))
     ngrams = _vectors(path, kv, prefix, ("vectors_ngrams",))
     if vocab.shape[0] != len(words) or ngrams.shape[1] != vocab.shape[1] or (bucket and ngrams.shape[0] != bucket):

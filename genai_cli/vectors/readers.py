@@ -26,7 +26,7 @@ MAX_DIM = 10_000
 MAX_WORD_BYTES = 65_536  # one vocabulary entry
 MAX_HEADER_BYTES = 1024  # the "N DIM" line of word2vec files
 MAX_LINE_BYTES = MAX_WORD_BYTES + MAX_DIM * 64  # one line of a text file (64 bytes a number)
-READ_BLOCK = 16 * 1024 * 1024  # text files are read in blocks of this size
+READ_BLOCK = 1 << 20  # text files are read in blocks of this size (larger blocks cost memory, not speed)
 
 FASTTEXT_MAGIC = 793712314
 TEXT_FORMATS = ("word2vec", "glove")
@@ -61,7 +61,8 @@ def finish(path: Path, words: list[bytes], matrix: np.ndarray, warn: Warn = _noo
         raise UsageError(f"{path}: the vector file holds no vectors")
     if len(words) != matrix.shape[0]:
         raise UsageError(f"{path}: {len(words):,} words but {matrix.shape[0]:,} vectors")
-    finite = np.concatenate([np.isfinite(matrix[i : i + 65536]).all(axis=1) for i in range(0, matrix.shape[0], 65536)])
+    step = max(1, (4 << 20) // max(1, matrix.shape[1]))  # checked in slices of about 4 MB
+    finite = np.concatenate([np.isfinite(matrix[i : i + step]).all(axis=1) for i in range(0, matrix.shape[0], step)])
     if not finite.all():
         row = int(np.argmin(finite))
         raise UsageError(
@@ -421,10 +422,19 @@ def _fnv_python(data: bytes) -> int:
     return h
 
 
-try:  # gensim's compiled copy of fastText's hash (same result, faster); plain Python otherwise
-    from gensim.models.fasttext_inner import ft_hash_bytes as _fnv
-except Exception:  # pragma: no cover
-    _fnv = _fnv_python
+_FNV = []
+
+
+def _fnv(data: bytes) -> int:
+    """gensim's compiled copy of fastText's hash when gensim is there (same result, faster);
+    imported on first use only (importing gensim costs a second and 80 MB)."""
+    if not _FNV:
+        try:
+            from gensim.models.fasttext_inner import ft_hash_bytes
+        except Exception:  # pragma: no cover
+            ft_hash_bytes = _fnv_python
+        _FNV.append(ft_hash_bytes)
+    return _FNV[0](data)
 
 
 def subword_hashes(word: bytes, minn: int, maxn: int) -> list[int]:

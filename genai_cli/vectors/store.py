@@ -413,12 +413,13 @@ def _save_unit_rows(path: Path, matrix: np.ndarray) -> None:
     """unit.npy written slice by slice: no second full-size matrix in memory."""
     with open(path, "wb") as f:
         np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": tuple(matrix.shape)})
-        for i in range(0, matrix.shape[0], 65536):
-            f.write(_unit_rows(matrix[i : i + 65536]).tobytes())
+        step = max(1, (4 << 20) // (4 * max(1, matrix.shape[1])))  # about 4 MB a slice
+        for i in range(0, matrix.shape[0], step):
+            _unit_rows(matrix[i : i + step]).tofile(f)
 
 
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:
-    out = np.empty_like(matrix, dtype=np.float32)
+    out = np.empty(matrix.shape, dtype=np.float32)
     step = 65536  # in slices: the temporary norms stay small for a 400,000 x 300 matrix
     for i in range(0, matrix.shape[0], step):
         block = np.asarray(matrix[i : i + step], dtype=np.float32)

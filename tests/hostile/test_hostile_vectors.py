@@ -508,3 +508,41 @@ def test_refused_gensim_model_says_how_to_convert_it(cli, tmp_path, monkeypatch)
     r = cli("embed", "vector", "alpha", "--vectors", str(tmp_path / "d2v.model.vec"), "--json")
     assert r.exit_code == 0, r
     assert json.loads(r.stdout)["vector"] == pytest.approx(model.wv["alpha"].tolist(), rel=1e-5)
+
+
+def _fake_kv_pickle(state: dict) -> bytes:
+    """A protocol-4 pickle of a stand-in gensim KeyedVectors holding `state` (no gensim object made)."""
+
+    class KeyedVectors:
+        pass
+
+    KeyedVectors.__module__ = "gensim.models.keyedvectors"
+    KeyedVectors.__qualname__ = "KeyedVectors"
+    obj = KeyedVectors.__new__(KeyedVectors)
+    obj.__dict__.update(state)
+    import gensim.models.keyedvectors as real
+
+    saved = real.KeyedVectors
+    real.KeyedVectors = KeyedVectors  # so that pickle can name the class as gensim's
+    try:
+        return pickle.dumps(obj, protocol=4)
+    finally:
+        real.KeyedVectors = saved
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"index_to_key": ["a", "b"], "vectors": "not an array", "__numpys": []},
+        {"index_to_key": ["a", "b"], "vectors": np.zeros((3, 2), np.float32), "__numpys": []},
+        {"index_to_key": ["a", "b"], "vectors": np.zeros((2, 2), np.int64), "__numpys": []},
+        {"index_to_key": "ab", "vectors": np.zeros((2, 2), np.float32)},
+        {"index_to_key": [1, 2], "vectors": np.zeros((2, 2), np.float32)},
+        {"index_to_key": ["a", "b"], "__numpys": 5},
+        {"vocab": 3},
+    ],
+)
+def test_malformed_gensim_state_is_refused(cli, tmp_path, state):
+    path = tmp_path / "odd.kv"
+    path.write_bytes(_fake_kv_pickle(state))
+    assert_refused(cli("embed", "vector", "a", "--vectors", str(path)), str(path))
