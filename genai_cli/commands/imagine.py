@@ -185,6 +185,14 @@ def imagine(
             show_default=False,
         ),
     ] = None,
+    lora: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--lora",
+            help="FILE[:WEIGHT]: a LoRA .safetensors (diffusers or kohya/A1111 layout), weight -10..10 (default 1); repeatable, at most 16.",
+            show_default=False,
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Replace files of the same name instead of choosing fresh names.")
     ] = False,
@@ -273,6 +281,9 @@ def imagine(
     from genai_cli.invert import embeddings as E
 
     learned = [E.read(Path(p)) for p in cfg["embeddings"]]  # unreadable files fail here, before the model loads
+    from genai_cli.image import lora as L
+
+    loras = [L.check_file(spec) for spec in L.parse_specs(lora or [])]  # bad weights, pickles: before the model loads
     limits = loading.size_limits(source)  # from the folder's configs; None for a single file
     size = check_size(s, limits)
     tokenizer = loading.load_tokenizer(source) if learned else None  # None for a single file: checked after loading
@@ -303,13 +314,15 @@ def imagine(
         E.add_to_pipeline(pipe, emb)
         if main:
             console.info(f"learned word {emb.token} ({emb.vectors.shape[0]} vector(s)) from {emb.source}")
+    L.load_into(pipe, loras)  # a LoRA for another architecture: exit 2 naming it
     if main:
         _report_unknown_words(pipe.tokenizer, s)
     if limits is None:  # a single file: its size range is known only now
         size = check_size(s, loading.pipeline_size_limits(pipe))
     pipe = generate.prepare(pipe, s, rt.device)
     run_info = {"model_path": str(source.path), "device": str(rt.device), "precision": rt.precision,
-                "embeddings": [{"token": e.token, "path": str(e.source)} for e in learned]}
+                "embeddings": [{"token": e.token, "path": str(e.source)} for e in learned],
+                "loras": [spec.to_json() for spec in loras]}
     failed = written = 0
     from contextlib import nullcontext
 

@@ -166,9 +166,17 @@ def _metadata(
     }
     resolved.pop("prompts")
     return {
-        "parameters": pngmeta.format_parameters(job.prompt, s.negative, fields),
+        "parameters": pngmeta.format_parameters(*_a1111_prompt_and_fields(job.prompt, s.negative, fields, run)),
         "genai": json.dumps(resolved, ensure_ascii=False),
     }
+
+
+def _a1111_prompt_and_fields(prompt: str, negative: str, fields: dict, run: dict) -> tuple[str, str, dict]:
+    """LoRA tags in the prompt and their hashes (genai_cli/image/lora.py)."""
+    from genai_cli.image import lora
+
+    prompt, extra = lora.a1111_from_run(prompt, run)
+    return prompt, negative, {**fields, **extra}
 
 
 def generate(

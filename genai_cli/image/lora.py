@@ -15,6 +15,7 @@ SHA-256), and all of it in genai's JSON.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,16 +120,49 @@ def load_into(pipe: Any, specs: list[LoraSpec]) -> None:
         adapter = ADAPTER.format(i)
         before = _adapters(pipe)
         try:
-            pipe.load_lora_weights(str(spec.path), adapter_name=adapter)
+            with _quiet():
+                pipe.load_lora_weights(str(spec.path), adapter_name=adapter)
         except Exception as e:  # diffusers / peft raise ValueError, RuntimeError (size mismatch), KeyError ...
-            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise UsageError(f"--lora {spec.path.name}: not a LoRA for this model ({shorten(reason, 200)})",
+            raise UsageError(f"--lora {spec.path.name}: not a LoRA for this model ({_reason(e)})",
                              hint="a LoRA works only with the model family it was trained on (SD 1.x, SD 2.x, SDXL)") from None
         if adapter not in _adapters(pipe) - before:
             raise UsageError(f"--lora {spec.path.name}: not a LoRA for this model (none of its layers exist here)",
                              hint="a LoRA works only with the model family it was trained on (SD 1.x, SD 2.x, SDXL)")
         names.append(adapter)
     pipe.set_adapters(names, adapter_weights=[s.weight for s in specs])
+
+
+def _reason(e: BaseException) -> str:
+    """One short line from diffusers' / peft's message (a size mismatch names the first two shapes)."""
+    import re
+
+    text = str(e).strip()
+    shapes = re.findall(r"torch\.Size\((\[[\d, ]*\])\)", text)
+    if "size mismatch" in text and len(shapes) >= 2:
+        return f"its matrices have other shapes than this model's layers: {shapes[0]} in the file, {shapes[1]} here"
+    return shorten((text.splitlines() or [type(e).__name__])[0], 200)
+
+
+@contextmanager
+def _quiet():
+    """diffusers logs a failed load as an error of its own before raising: we report it once, on our terms."""
+    import logging
+    import warnings
+
+    from diffusers.utils import logging as dlogging
+
+    before = dlogging.get_verbosity()
+    dlogging.set_verbosity(logging.CRITICAL)
+    peft_logger = logging.getLogger("peft")
+    peft_level = peft_logger.level
+    peft_logger.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        dlogging.set_verbosity(before)
+        peft_logger.setLevel(peft_level)
 
 
 def _adapters(pipe: Any) -> set[str]:
@@ -148,3 +182,9 @@ def a1111_fields(specs: list[LoraSpec]) -> dict[str, str]:
     if not specs:
         return {}
     return {"Lora hashes": ", ".join(f"{s.name}: {s.sha256[:12]}" for s in specs)}
+
+
+def a1111_from_run(prompt: str, run: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """(prompt text, extra fields) of an image's A1111 parameters, from the LoRAs recorded in genai's run info."""
+    specs = [LoraSpec(Path(x["path"]), x["weight"], x["sha256"]) for x in run.get("loras") or []]
+    return prompt_with_tags(prompt, specs), a1111_fields(specs)
