@@ -191,7 +191,7 @@ def load(
             if progress is None or not big:
                 return read_any(path, fmt, warn)
             fmt_ = sniff_format(path) if fmt == "auto" else fmt  # a wrong file fails before the bar
-            with progress(f"reading {path.name} (MB)", total=round(st.st_size / 1e6)) as advance:
+            with progress(f"reading {path.name} (MB)", total=st.st_size / 1e6) as advance:
                 return read_any(path, fmt_, warn, lambda n: advance(n / 1e6))
 
     vs, damaged = _open_store(folder, source_id)
