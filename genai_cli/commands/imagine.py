@@ -185,6 +185,22 @@ def imagine(
             show_default=False,
         ),
     ] = None,
+    init_image: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--init-image",
+            help="Start from this picture instead of pure noise (image to image); it is fitted to the model's size.",
+            show_default=False,
+        ),
+    ] = None,
+    strength: Annotated[
+        Optional[float],
+        typer.Option(
+            "--strength",
+            help="With --init-image: how far toward noise the picture goes first, in (0, 1]; 1.0 is text to image. [default: 0.75]",
+            show_default=False,
+        ),
+    ] = None,
     lora: Annotated[
         Optional[list[str]],
         typer.Option(
@@ -284,6 +300,13 @@ def imagine(
     from genai_cli.image import lora as L
 
     loras = [L.check_file(spec) for spec in L.parse_specs(lora or [])]  # bad weights, pickles: before the model loads
+    from genai_cli.errors import UsageError
+    from genai_cli.image import img2img
+
+    if strength is not None and init_image is None:
+        raise UsageError("--strength needs --init-image", hint="genai imagine --init-image photo.png --strength 0.6 PROMPT")
+    init = None if init_image is None else img2img.read(
+        init_image, img2img.check_strength(img2img.DEFAULT_STRENGTH if strength is None else strength, s.steps))
     limits = loading.size_limits(source)  # from the folder's configs; None for a single file
     size = check_size(s, limits)
     tokenizer = loading.load_tokenizer(source) if learned else None  # None for a single file: checked after loading
@@ -320,17 +343,28 @@ def imagine(
     if limits is None:  # a single file: its size range is known only now
         size = check_size(s, loading.pipeline_size_limits(pipe))
     pipe = generate.prepare(pipe, s, rt.device)
+    if init is not None:  # the img2img pipeline of the same family, sharing the loaded components
+        pipe = img2img.pipeline(pipe)
+        if main:
+            console.info(img2img.fit(init, size[0], size[1]))
+        else:
+            img2img.fit(init, size[0], size[1])
     run_info = {"model_path": str(source.path), "device": str(rt.device), "precision": rt.precision,
                 "embeddings": [{"token": e.token, "path": str(e.source)} for e in learned],
-                "loras": [spec.to_json() for spec in loras]}
+                "loras": [spec.to_json() for spec in loras],
+                "init_image": init.to_json() if init is not None else None}
     failed = written = 0
     from contextlib import nullcontext
 
-    bar = console.progress("generating", total=(stop - first) * s.steps) if main else nullcontext(None)
+    per_image = img2img.steps_run(s.steps, init.strength) if init is not None else s.steps
+    bar = console.progress("generating", total=(stop - first) * per_image) if main else nullcontext(None)
+    from functools import partial
+
+    run = partial(img2img.generate, init=init) if init is not None else generate.generate
     try:
         with bar as advance:
             on_step = (lambda job: advance(1)) if advance else None
-            for r in generate.generate(pipe, s, jobs, size[0], size[1], source.label, run_info, on_step):
+            for r in run(pipe, s, jobs, size[0], size[1], source.label, run_info, on_step):
                 written += 1
                 failed += _report(r, s, json_out)
     except KeyboardInterrupt:

@@ -172,11 +172,11 @@ def _metadata(
 
 
 def _a1111_prompt_and_fields(prompt: str, negative: str, fields: dict, run: dict) -> tuple[str, str, dict]:
-    """LoRA tags in the prompt and their hashes (genai_cli/image/lora.py)."""
-    from genai_cli.image import lora
+    """LoRA tags in the prompt and their hashes (genai_cli/image/lora.py); img2img's Denoising strength (img2img.py)."""
+    from genai_cli.image import img2img, lora
 
     prompt, extra = lora.a1111_from_run(prompt, run)
-    return prompt, negative, {**fields, **extra}
+    return prompt, negative, {**fields, **img2img.a1111_fields(run), **extra}
 
 
 def generate(
