@@ -177,6 +177,9 @@ def load(
         path = path.resolve()
         st = path.stat()
         source_id = {"source": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "format": fmt}
+        companions = _companions(path)  # gensim's NAME.vectors.npy ...: a new one means new vectors
+        if companions:
+            source_id["companions"] = companions
         import hashlib
 
         digest = hashlib.sha1(json.dumps(source_id, sort_keys=True).encode()).hexdigest()[:12]
@@ -216,6 +219,21 @@ def load(
     if vs is None:
         raise GenaiError(f"could not open the vector store just written in {folder} ({damaged})")
     return vs
+
+
+def _companions(path: Path) -> list[list]:
+    """[name, size, mtime_ns] of the `NAME.*.npy` files beside a gensim file `NAME`."""
+    out = []
+    prefix = path.name + "."
+    try:
+        with os.scandir(path.parent) as entries:
+            for e in entries:
+                if e.name.startswith(prefix) and e.name.endswith(".npy"):
+                    st = e.stat()
+                    out.append([e.name, st.st_size, st.st_mtime_ns])
+    except OSError:
+        pass
+    return sorted(out)
 
 
 def from_arrays(name: str, words: list[str], matrix: np.ndarray) -> Vectors:

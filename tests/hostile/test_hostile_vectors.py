@@ -546,3 +546,16 @@ def test_malformed_gensim_state_is_refused(cli, tmp_path, state):
     path = tmp_path / "odd.kv"
     path.write_bytes(_fake_kv_pickle(state))
     assert_refused(cli("embed", "vector", "a", "--vectors", str(path)), str(path))
+
+
+def test_replaced_companion_array_is_noticed(cli, tmp_path):
+    path = tmp_path / "split2.kv"
+    kv = _kv()
+    kv.save(str(path), separately=["vectors"])
+    r = cli("embed", "vector", "beta", "--vectors", str(path), "--json")
+    assert json.loads(r.stdout)["vector"] == pytest.approx(kv["beta"].tolist(), rel=1e-6)
+    new = np.asarray(kv.vectors) * 2
+    np.save(tmp_path / "split2.kv.vectors.npy", new)
+    r = cli("embed", "vector", "beta", "--vectors", str(path), "--json")
+    assert r.exit_code == 0, r
+    assert json.loads(r.stdout)["vector"] == pytest.approx(new[1].tolist(), rel=1e-6)
