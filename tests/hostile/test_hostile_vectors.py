@@ -2,8 +2,9 @@
 
 Each test asserts the refusal contract (exit 2, empty stdout, one `error:` line naming the file
 or value), that no payload ran (the `canary` fixture), and that nothing was left behind.
-Pickle payloads are first proven live: a plain `pickle.loads` of the same bytes does create a
-proof file, so a refusal is not the payload's own fault.
+The code-running pickle routes (ROUTES) are first proven live: a plain `pickle.load` of the
+same bytes, in a child process, does create a proof file, so a refusal is not the payload's
+own fault.
 """
 
 from __future__ import annotations
@@ -90,10 +91,15 @@ def _payload(route: str, command: str) -> bytes:
         return b"\x80\x04" + _unicode("os") + _unicode("system") + b"\x93" + cmd + b"\x85R."
     if route == "dotted":  # STACK_GLOBAL attribute walking through a gensim module's globals
         return b"\x80\x04" + _unicode("gensim.utils") + _unicode("os.system") + b"\x93" + cmd + b"\x85R."
-    if route == "dotted-subprocess":
+    if route == "dotted-deep":  # two modules deep: keyedvectors -> utils -> os
         return (
             b"\x80\x04" + _unicode("gensim.models.keyedvectors") + _unicode("utils.os.system") + b"\x93" + cmd + b"\x85R."
         )
+    if route == "dotted-subprocess":
+        return b"\x80\x04" + _unicode("gensim.utils") + _unicode("subprocess.getoutput") + b"\x93" + cmd + b"\x85R."
+    if route == "dotted-builtins":  # builtins.eval reached through gensim.utils -> inspect -> builtins
+        code = _unicode(f"__import__('os').system({command!r})")
+        return b"\x80\x04" + _unicode("gensim.utils") + _unicode("inspect.builtins.eval") + b"\x93" + code + b"\x85R."
     if route in ("eval", "exec"):
         code = _unicode(f"__import__('os').system({command!r})")
         return b"\x80\x04" + _unicode("builtins") + _unicode(route) + b"\x93" + code + b"\x85R."
@@ -106,7 +112,7 @@ def _payload(route: str, command: str) -> bytes:
     raise AssertionError(route)
 
 
-ROUTES = ["os.system", "dotted", "dotted-subprocess", "eval", "exec", "getattr", "protocol2-global"]
+ROUTES = ["os.system", "dotted", "dotted-deep", "dotted-subprocess", "dotted-builtins", "eval", "exec", "getattr", "protocol2-global"]
 
 
 @pytest.mark.parametrize("route", ROUTES)
