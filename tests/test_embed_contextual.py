@@ -177,7 +177,7 @@ def test_plot_writes_a_png_and_never_overwrites(cli, tiny_causal, tmp_path):
     assert r.exit_code == 0 and r.stdout.splitlines()[-1] == "contextual-bank-1.png"
     assert first.read_bytes() == before and (tmp_path / "contextual-bank-1.png").is_file()
     assert "exists" in r.stderr
-    got = _run_json(cli, "--model", tiny_causal, "-w", "bank", "the bank", "the river bank", "--plot", "--out", "p.png")
+    got = _run_json(cli, "--model", tiny_causal, "-w", "bank", "the bank", "the river bank", "--out", "p.png")  # --out implies --plot
     assert got["plot"]["path"] == "p.png" and len(got["plot"]["coords"]) == 2
 
 
@@ -195,6 +195,7 @@ def test_plot_writes_a_png_and_never_overwrites(cli, tiny_causal, tmp_path):
         (["--word", "bank", "the bank is open"], "occurs only once"),
         (["--word", "bank", "the bank", "   "], "sentence 2 is empty"),
         (["--word", "bank", "the bank", "a bank", "--plot", "--out", "x.jpg"], "--out must end in .png"),
+        (["--word", "bank", "the bank", "a bank", "--out", "no-such-folder/x.png"], "folder does not exist: no-such-folder"),
         (["--word", "bank", *["the bank"] * 101], "101 sentences given; at most 100"),
         (["--word", "b" * 101, "the bank", "a bank"], "longer than 100 characters"),
     ],

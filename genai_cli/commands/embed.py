@@ -269,7 +269,7 @@ def vector(
 
 @app.command()
 def evaluate(
-    restrict: Annotated[Optional[int], typer.Option("--restrict", min=1, help="Only the N most frequent words are candidates (gensim: restrict_vocab). (config: embed.restrict)", show_default=False)] = None,
+    restrict: Annotated[Optional[int], typer.Option("--restrict", min=1, max=10_000_000, help="Only the N most frequent words are candidates (gensim: restrict_vocab). (config: embed.restrict)", show_default=False)] = None,
     analogies: Annotated[Optional[Path], typer.Option("--analogies", help="An analogy file in the Google format (default: questions-words.txt shipped with gensim).", show_default=False)] = None,
     method: Annotated[Optional[str], typer.Option("--method", "-m", help="add (3CosAdd, as gensim) or mul (3CosMul). (config: embed.method)", show_default=False)] = None,
     skip_pairs: Annotated[bool, typer.Option("--skip-pairs", help="Only the analogy test, not SimLex-999 / WordSim-353.")] = False,
@@ -409,13 +409,13 @@ def train(
     corpus: Annotated[Path, typer.Argument(help="A text file: one sentence (or paragraph) per line.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to save the vectors (usable with --vectors).")] = Path("vectors.bin"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
-    vector_size: Annotated[Optional[int], typer.Option("--size", min=1, help="Vector dimensions. (config: embed.train.vector_size)", show_default=False)] = None,
-    window: Annotated[Optional[int], typer.Option("--window", min=1, help="Context words on each side. (config: embed.train.window)", show_default=False)] = None,
-    min_count: Annotated[Optional[int], typer.Option("--min-count", min=1, help="Ignore rarer words. (config: embed.train.min_count)", show_default=False)] = None,
-    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Passes over the corpus. (config: embed.train.epochs)", show_default=False)] = None,
+    vector_size: Annotated[Optional[int], typer.Option("--size", min=1, max=10000, help="Vector dimensions. (config: embed.train.vector_size)", show_default=False)] = None,
+    window: Annotated[Optional[int], typer.Option("--window", min=1, max=100, help="Context words on each side. (config: embed.train.window)", show_default=False)] = None,
+    min_count: Annotated[Optional[int], typer.Option("--min-count", min=1, max=1_000_000_000, help="Ignore rarer words. (config: embed.train.min_count)", show_default=False)] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, max=1000, help="Passes over the corpus. (config: embed.train.epochs)", show_default=False)] = None,
     sg: Annotated[Optional[bool], typer.Option("--sg/--cbow", help="Skip-gram or CBOW. (config: embed.train.sg)", show_default=False)] = None,
-    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Training threads. (config: embed.train.workers)", show_default=False)] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", min=0, help="Seed. (config: embed.train.seed)", show_default=False)] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, max=256, help="Training threads. (config: embed.train.workers)", show_default=False)] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", min=0, max=2**32 - 1, help="Seed. (config: embed.train.seed)", show_default=False)] = None,
     out_format: Annotated[Optional[str], typer.Option("--save-format", help="word2vec-binary, word2vec (text) or gensim. (config: embed.train.format)", show_default=False)] = None,
     json_out: JsonOpt = False,
     config: ConfigOpt = None,
@@ -449,7 +449,7 @@ def math_expr(
     json_out: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Word arithmetic with any number of terms: the words nearest to "king - man + woman" (as gensim's most_similar)."""
+    """Word arithmetic with any number of terms: the words nearest to "king - man + woman" (as gensim's most_similar). At most 100 terms."""
     from genai_cli.vectors import math as vmath
 
     s = _settings(config, vectors=vectors, format=fmt, topn=topn)
@@ -498,7 +498,7 @@ def contextual(
     layer: Annotated[Optional[int], typer.Option("--layer", "-l", help="Hidden state to use: 0 = token embeddings .. N = last layer, negative from the last. Default: the middle layer, N // 2.", show_default=False)] = None,
     layers: Annotated[bool, typer.Option("--layers", help="Also show each pair's similarity at every layer, from the token embeddings to the last.")] = False,
     plot: Annotated[bool, typer.Option("--plot", help="Draw the occurrences on a plane (PCA to 2-D) as a PNG and print its path.")] = False,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="PNG path for --plot (default: contextual-WORD.png in embed.plot_dir; a fresh name if it exists).", show_default=False)] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="PNG path of the plot (implies --plot; default: contextual-WORD.png in embed.plot_dir, a fresh name if it exists).", show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="smollm2-135m-instruct (built-in), a transformers model folder or cached hub id, encoders included. (config: text.model)", show_default=False)] = None,
     vectors: VectorsOpt = None,
@@ -528,6 +528,7 @@ def contextual(
     ctx.check_inputs(word, sentences)
     s = _settings(config, vectors=vectors, format=fmt)
     target = out if out is not None else Path(s["plot_dir"]) / f"contextual-{_safe_name(word)}.png"
+    plot = plot or out is not None  # --out names the plot: asking for it is asking for the plot
     if plot:
         ctx.check_out(target)
     name = cfgmod.section("text", config, model=model)["model"]

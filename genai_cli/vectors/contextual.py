@@ -147,7 +147,7 @@ def load(enc: Encoder, device: Any, dtype: Any) -> Encoder:
         model = AutoModel.from_pretrained(enc.path, config=enc.config, dtype=dtype, trust_remote_code=False,
                                           use_safetensors=_has_safetensors(enc.path))
     enc.model = model.eval().to(device)
-    with torch.inference_mode():
+    with torch.inference_mode(), _load_errors(enc.name, enc.path):  # an encoder-decoder (T5) fails here, cleanly
         enc.causal = _is_causal(enc)
     enc.load_s += time.perf_counter() - t0
     return enc
@@ -161,7 +161,7 @@ def _load_errors(name: str, path: Path):
         raise
     except Exception as e:  # transformers raises OSError, ValueError, KeyError, UnpicklingError ... on a bad folder
         raise UsageError(f"could not load model {name!r} from {path}: {type(e).__name__}: {shorten(str(e), 300)}",
-                         hint="give a transformers model folder or cached hub id (causal LM or encoder); custom code is never run") from None
+                         hint="give a transformers model folder or cached hub id: a causal LM or an encoder (not an encoder-decoder such as T5); custom code is never run") from None
 
 
 def _is_causal(enc: Encoder) -> bool:
