@@ -179,6 +179,12 @@ def test_bad_expression_exit_2_naming_it(cli, expression, named):
         assert "englnd" in line
 
 
+def test_operators_without_spaces_get_a_hint(cli):
+    r = cli("embed", "math", "king-man+woman")
+    assert_refused(r, "unknown word 'king-man+woman'")
+    assert "hint: put spaces around + and - between words" in r.stderr
+
+
 def test_long_expression_is_refused_before_parsing(cli):
     r = cli("embed", "math", "king " + "+ queen " * 2000)
     assert_refused(r, "characters; at most 10,000")

@@ -119,8 +119,10 @@ def _rows(vs: Vectors, terms: list[Term]) -> list[int]:
         try:
             rows.append(vs.require(t.word))
         except UsageError as e:
-            if any(c in t.word[1:] for c in "+-") and not e.hint.startswith("did you mean"):
-                e.hint = "put spaces around + and - between words (a - inside a word is part of it)"
+            if any(c in t.word[1:] for c in "+-"):  # "king-man+woman": one unknown word, not three
+                others = getattr(e, "suggestions", None)
+                e.hint = "put spaces around + and - between words (a - inside a word is part of it)" + (
+                    f"; or did you mean: {', '.join(others)}?" if others else "")
             raise
     return rows
 
