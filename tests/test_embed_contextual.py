@@ -181,6 +181,18 @@ def test_plot_writes_a_png_and_never_overwrites(cli, tiny_causal, tmp_path):
     assert got["plot"]["path"] == "p.png" and len(got["plot"]["coords"]) == 2
 
 
+def test_real_entry_point_through_a_pipe(genai_exe, tiny_causal):
+    """Sentences piped in, one JSON object out on stdout; the progress lines go to stderr only."""
+    r = genai_exe("embed", "contextual", "--model", tiny_causal, "--word", "bank", "--json",
+                  input="the bank is open\nthe river bank\n")
+    assert r.exit_code == 0, r
+    lines = r.stdout.splitlines()
+    assert len(lines) == 1
+    got = json.loads(lines[0])
+    assert [o["text"] for o in got["occurrences"]] == ["the bank is open", "the river bank"]
+    assert "loaded" in r.stderr and "{" not in r.stderr
+
+
 # --- bad input: exit 2, naming the sentence or the value -------------------------------------------
 
 
