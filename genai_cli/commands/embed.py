@@ -508,7 +508,10 @@ def contextual(
     device: DeviceOpt = None,
     precision: PrecisionOpt = None,
 ) -> None:
-    """Contextual vectors: each occurrence of WORD gets its own vector from a Transformer; compare them (static GloVe: always 1.0)."""
+    """Contextual vectors: each occurrence of WORD gets its own vector from a Transformer; compare them (static GloVe: always 1.0).
+
+    The built-in SmolLM2 is causal: an occurrence's vector sees only the words before it.
+    """
     from genai_cli.commands.text import _passive_threads
 
     _passive_threads()
