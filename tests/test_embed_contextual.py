@@ -178,7 +178,19 @@ def test_plot_writes_a_png_and_never_overwrites(cli, tiny_causal, tmp_path):
     assert first.read_bytes() == before and (tmp_path / "contextual-bank-1.png").is_file()
     assert "exists" in r.stderr
     got = _run_json(cli, "--model", tiny_causal, "-w", "bank", "the bank", "the river bank", "--out", "p.png")  # --out implies --plot
-    assert got["plot"]["path"] == "p.png" and len(got["plot"]["coords"]) == 2
+    assert got["plot"]["path"] == "p.png" and len(got["plot"]["coords"]) == 2 and "layers_plot" not in got
+
+
+def test_plot_with_layers_draws_the_lines_too(cli, tiny_causal, tmp_path):
+    from PIL import Image
+
+    r = cli("embed", "contextual", "--model", tiny_causal, "-w", "bank", "the bank", "the river bank", "a bank", "--layers", "--out", "b.png")
+    assert r.exit_code == 0, r
+    assert r.stdout.splitlines()[-2:] == ["b.png", "b-layers.png"]
+    with Image.open(tmp_path / "b-layers.png") as im:
+        assert im.format == "PNG" and im.width > 400
+    got = _run_json(cli, "--model", tiny_causal, "-w", "bank", "the bank", "the river bank", "--layers", "--out", "b.png")
+    assert got["plot"]["path"] == "b-1.png" and got["layers_plot"] == {"path": "b-layers-1.png", "pairs_drawn": 1}
 
 
 def test_real_entry_point_through_a_pipe(genai_exe, tiny_causal):

@@ -497,7 +497,7 @@ def contextual(
     word: Annotated[str, typer.Option("--word", "-w", help="The word whose occurrences to compare (whole word, any case).", show_default=False)] = "",
     layer: Annotated[Optional[int], typer.Option("--layer", "-l", help="Hidden state to use: 0 = token embeddings .. N = last layer, negative from the last. Default: the middle layer, N // 2.", show_default=False)] = None,
     layers: Annotated[bool, typer.Option("--layers", help="Also show each pair's similarity at every layer, from the token embeddings to the last.")] = False,
-    plot: Annotated[bool, typer.Option("--plot", help="Draw the occurrences on a plane (PCA to 2-D) as a PNG and print its path.")] = False,
+    plot: Annotated[bool, typer.Option("--plot", help="Draw the occurrences on a plane (PCA to 2-D) as a PNG and print its path; with --layers, also a line plot of the layers.")] = False,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="PNG path of the plot (implies --plot; default: contextual-WORD.png in embed.plot_dir, a fresh name if it exists).", show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="smollm2-135m-instruct (built-in), a transformers model folder or cached hub id, encoders included. (config: text.model)", show_default=False)] = None,
@@ -565,6 +565,12 @@ def contextual(
         if Path(info["path"]) != target:
             console.warn(f"{target} exists: wrote {info['path']} instead (--force overwrites)")
         obj["plot"] = info
+        if layers:  # and the table as a picture: one line per pair, layer by layer
+            lt = target.with_name(f"{target.stem}-layers.png")
+            linfo = ctx.plot_layers(occs, pairs, table, li, lt, force, f"'{word.strip()}': similarity of each pair by layer, {enc.name}")
+            if Path(linfo["path"]) != lt:
+                console.warn(f"{lt} exists: wrote {linfo['path']} instead (--force overwrites)")
+            obj["layers_plot"] = linfo
     if json_out:
         console.result_json(obj)
         return
@@ -573,6 +579,8 @@ def contextual(
         console.print_table(_layers_table(occs, pairs, table, li))
     if plot:
         console.result(obj["plot"]["path"])
+        if layers:
+            console.result(obj["layers_plot"]["path"])
 
 
 def _safe_name(word: str) -> str:

@@ -301,3 +301,35 @@ def plot_pca(occs: list[Occurrence], layer: int, out: Path, force: bool, title: 
 
     path = save_figure(fig, out, force, bbox_inches="tight")  # the legend sits below the axes
     return {"path": str(path), "coords": coords.round(6).tolist(), "explained_variance": ratio.round(6).tolist()}
+
+
+def plot_layers(occs: list[Occurrence], pairs: list[tuple[int, int]], table: np.ndarray, layer: int, out: Path,
+                force: bool, title: str) -> dict:
+    """One line per pair of occurrences: their cosine similarity from layer 0 (token embeddings) to the last."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    layers = np.arange(table.shape[0])
+    for k, (i, j) in enumerate(pairs[:MAX_TABLE_PAIRS]):
+        ax.plot(layers, table[:, k], marker="o", markersize=3, lw=1.6, label=f"{occs[i].label}-{occs[j].label}")
+    ax.axvline(layer, color="gray", ls="--", lw=1)
+    ax.annotate(f"layer {layer}", (layer, 1.0), xytext=(4, -12), textcoords="offset points", fontsize=9, color="gray")
+    ax.set_xlabel("layer (0 = token embeddings)")
+    ax.set_ylabel("cosine similarity")
+    ax.set_xlim(0, table.shape[0] - 1)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9, title="pair", loc="lower left")
+    import textwrap
+
+    shown = sorted({i for p in pairs[:MAX_TABLE_PAIRS] for i in p})  # the occurrences the lines connect
+    key = "\n".join(textwrap.shorten(f"{occs[i].label}: {occs[i].marked()}", 90, placeholder=" …") for i in shown)
+    ax.text(0.0, -0.14, key, transform=ax.transAxes, va="top", ha="left", fontsize=9)
+    fig.tight_layout()
+    from genai_cli.files import save_figure
+
+    path = save_figure(fig, out, force, bbox_inches="tight")  # the key sits below the axes
+    return {"path": str(path), "pairs_drawn": min(len(pairs), MAX_TABLE_PAIRS)}
