@@ -296,7 +296,9 @@ def imagine(
     source = loading.locate(s.model)  # a folder that would run code of its own is refused here
     from genai_cli.invert import embeddings as E
 
-    learned = [E.read(Path(p)) for p in cfg["embeddings"]]  # unreadable files fail here, before the model loads
+    from genai_cli.image import sdxl
+
+    learned = [sdxl.read_any(Path(p)) for p in cfg["embeddings"]]  # unreadable files fail here, before the model loads
     from genai_cli.image import lora as L
 
     loras = [L.check_file(spec) for spec in L.parse_specs(lora or [])]  # bad weights, pickles: before the model loads
@@ -334,7 +336,7 @@ def imagine(
         console.info(f"loading {s.model}" + (f" ({source.path})" if str(source.path) != s.model else ""))
     pipe = loading.load_pipeline(source, rt.dtype, s.single_file_config, tokenizer)
     for emb in learned:
-        E.add_to_pipeline(pipe, emb)
+        sdxl.add_any(pipe, emb)  # SDXL files (clip_l + clip_g) teach both text encoders
         if main:
             console.info(f"learned word {emb.token} ({emb.vectors.shape[0]} vector(s)) from {emb.source}")
     L.load_into(pipe, loras)  # a LoRA for another architecture: exit 2 naming it

@@ -82,6 +82,9 @@ def invert(
     from genai_cli.image.loading import locate
 
     source = locate(s.model)  # an unknown model fails here, before the images are read or weights loaded
+    from genai_cli.image import sdxl
+
+    sdxl.refuse_for_invert(source)  # exit 2: genai invert learns SD 1.x/2.x words only
     check_model(s, source)  # the words and sizes against its tokenizer and configs (no weights)
     st = distributed.state()  # several processes: build accelerate's state first (gloo on a cpu)
     main = st is None or st.is_main_process

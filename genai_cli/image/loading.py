@@ -367,9 +367,10 @@ def load_pipeline(source: ModelSource, dtype: Any, single_file_config: str | Non
     """A StableDiffusionPipeline (any SD 1.x / 2.x / turbo) in `dtype`, on the CPU (with `tokenizer`, when
     one was loaded already by load_tokenizer)."""
     quiet_libraries()
-    from diffusers import StableDiffusionPipeline
-
     from genai_cli import models
+    from genai_cli.image.sdxl import pipeline_class
+
+    StableDiffusionPipeline = pipeline_class(source)  # or StableDiffusionXLPipeline (genai_cli/image/sdxl.py)
 
     if source.kind == "folder":
         kwargs: dict[str, Any] = {} if source.hub_id else {"safety_checker": None, "requires_safety_checker": False}
