@@ -222,6 +222,7 @@ def test_real_entry_point_through_a_pipe(genai_exe, tiny_causal):
         (["--word", "bank", "the bank", "a bank", "--out", "no-such-folder/x.png"], "folder does not exist: no-such-folder"),
         (["--word", "bank", *["the bank"] * 101], "101 sentences given; at most 100"),
         (["--word", "b" * 101, "the bank", "a bank"], "longer than 100 characters"),
+        (["--word", "bank", "the bank", "a bank " * 20_000], "sentence 2 is 140,000 characters; at most 100,000"),
     ],
 )
 def test_bad_input_exit_2(cli, tiny_causal, args, named):

@@ -36,6 +36,7 @@ from genai_cli.errors import GenaiError, UsageError, shorten
 
 MAX_SENTENCES = 100  # sentences per run at most (a 100 x 100 matrix is already past reading)
 MAX_WORD_CHARS = 100  # characters of WORD at most
+MAX_SENTENCE_CHARS = 100_000  # characters per sentence at most, checked before tokenizing (then: the model's context)
 BATCH_TOKENS = 4096  # padded tokens per forward pass (a sentence longer than this goes alone)
 MAX_TABLE_PAIRS = 10  # --layers: pairs shown as columns in the text table (--json has them all)
 
@@ -99,6 +100,8 @@ def check_inputs(word: str, sentences: list[str]) -> None:
     for n, s in enumerate(sentences, 1):
         if not s.strip():
             raise UsageError(f"sentence {n} is empty")
+        if len(s) > MAX_SENTENCE_CHARS:
+            raise UsageError(f"sentence {n} is {len(s):,} characters; at most {MAX_SENTENCE_CHARS:,} are allowed: {shorten(s)}")
         if not pattern.search(s):
             raise UsageError(f"sentence {n} does not contain the word {word.strip()!r}: {shorten(s)}",
                              hint="the word must appear as a whole word (any case) in every sentence")
