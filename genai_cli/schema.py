@@ -28,12 +28,12 @@ class RuntimeConfig(Section):
 class EmbedTrainConfig(Section):
     vector_size: int = Field(default=100, ge=1, le=10000)
     window: int = Field(default=5, ge=1, le=100)
-    min_count: int = Field(default=5, ge=1)
+    min_count: int = Field(default=5, ge=1, le=1_000_000_000)
     epochs: int = Field(default=5, ge=1, le=1000)
     sg: bool = False
     negative: int = Field(default=5, ge=0, le=100)
     workers: int = Field(default=2, ge=1, le=256)
-    seed: int = Field(default=1, ge=0)
+    seed: int = Field(default=1, ge=0, le=2**32 - 1)
     format: Literal["word2vec-binary", "word2vec", "gensim"] = "word2vec-binary"
 
 
@@ -42,7 +42,7 @@ class EmbedConfig(Section):
     format: Literal["auto", "gensim", "word2vec", "word2vec-binary", "glove", "fasttext"] = "auto"
     topn: int = Field(default=10, ge=1, le=10000)
     method: Literal["add", "mul"] = "add"
-    restrict: int = Field(default=300000, ge=1)
+    restrict: int = Field(default=300000, ge=1, le=10_000_000)
     plot_dir: str = "."
     train: EmbedTrainConfig = EmbedTrainConfig()
 

@@ -271,7 +271,7 @@ def layers(
     image: Annotated[Optional[Path], typer.Argument(help="Image to run the network on (resized to its input size). Default: a built-in sample.", show_default=False)] = None,
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Built-in CNN name or a genai CNN .safetensors file. (config: conv.model)", show_default=False)] = None,
     layer: Annotated[Optional[int], typer.Option("--layer", "-l", help="Which convolution layer's feature maps to show (1 = first). (config: conv.layer)", show_default=False)] = None,
-    sample: Annotated[int, typer.Option("--sample", help="Without IMAGE: which built-in sample input to use (digits-cnn: the digit).")] = 3,
+    sample: Annotated[int, typer.Option("--sample", min=0, max=9999, help="Without IMAGE: which built-in sample input to use (digits-cnn: the digit).")] = 3,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG path (default: <conv.plot_dir>/conv-layers-<model>-<input>-L<layer>.png).", show_default=False)] = None,
     force: ForceOpt = False,
     as_json: JsonOpt = False,

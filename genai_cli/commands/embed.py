@@ -285,6 +285,8 @@ def evaluate(
     from genai_cli.vectors import evaluate as ev
 
     s = _settings(config, vectors=vectors, format=fmt, restrict=restrict, method=method)
+    if analogies is not None:
+        ev.read_analogies(analogies)  # a bad file is refused before the vectors load
     vs = _open(s)
     t0 = time.perf_counter()
     report = ev.evaluate_analogies(vs, analogies or ev.dataset_path("questions-words.txt"), s["restrict"], method=s["method"])

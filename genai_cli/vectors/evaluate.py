@@ -46,13 +46,31 @@ def _candidate_index(vs: Vectors, restrict: int, case_insensitive: bool) -> dict
     return index
 
 
+# An evaluation file is read whole: gensim's questions-words.txt is 0.6 MB, SimLex-999 0.3 MB.
+MAX_EVAL_FILE_BYTES = 64 * 1024 * 1024
+
+
+def _read_lines(path: Path, what: str) -> list[str]:
+    """The lines of a UTF-8 evaluation file, or a UsageError naming it (not a regular file, too big,
+    not UTF-8)."""
+    from genai_cli.files import require_regular_file
+
+    path = require_regular_file(Path(path), what)
+    size = path.stat().st_size
+    if size > MAX_EVAL_FILE_BYTES:
+        raise UsageError(f"{path}: {what} too large ({size:,} bytes; at most {MAX_EVAL_FILE_BYTES:,})")
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{path}: {what} is not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise UsageError(f"cannot read {what} {path}: {e.strerror}") from None
+
+
 def read_analogies(path: Path) -> list[tuple[str, list[list[str]]]]:
     """[(section, [[a, b, c, d], ...]), ...] from a file in the Google analogy format."""
     sections: list[tuple[str, list[list[str]]]] = []
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"cannot read analogy file {path}: {e}") from None
+    lines = _read_lines(path, "analogy file")
     for n, line in enumerate(lines, start=1):
         if line.startswith(": "):
             sections.append((line[2:].strip(), []))
@@ -177,7 +195,7 @@ def _first_new_word(S, vs: Vectors, a, b, c, k: int = 5) -> np.ndarray:
 
 def read_pairs(path: Path) -> list[tuple[str, str, float]]:
     pairs = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+    for n, line in enumerate(_read_lines(path, "word-pair file"), start=1):
         if not line.strip() or line.startswith("#"):
             continue
         parts = line.split("\t")
