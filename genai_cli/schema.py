@@ -103,6 +103,8 @@ class TextAttentionConfig(Section):
 
 class TextConfig(Section):
     model: str = "smollm2-135m-instruct"
+    engine: Literal["auto", "llama.cpp", "transformers"] = "auto"
+    threads: int | None = Field(default=None, ge=1, le=1024)
     speedup: Literal["none", "int8"] = "none"
     max_tokens: int = Field(default=256, ge=1, le=100_000)
     temperature: float = Field(default=0.7, ge=0, le=100)

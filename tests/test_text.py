@@ -383,3 +383,207 @@ def test_help_imports_nothing_heavy(command):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     mods = set(json.loads(out.stdout.strip().splitlines()[-1]))
     assert not [m for m in ("torch", "transformers", "matplotlib", "numpy", "accelerate") if m in mods]
+
+
+# --- the llama.cpp engine (the default for the built-in GGUF model on the cpu) ---------------
+# The tests above run the transformers engine (a tiny transformers model folder, or the
+# converted built-in model); the ones below run llama.cpp on the built-in GGUF file and are
+# skipped where llama-cpp-python is not installed (scripts/setup.sh builds it).
+
+needs_llama = pytest.mark.skipif(not __import__("importlib").util.find_spec("llama_cpp"),
+                                 reason="llama-cpp-python is not installed (scripts/setup.sh builds it)")
+STORY = "Write a long story about a dragon who learns to bake bread."
+
+
+def _builtin_gguf() -> str:
+    from genai_cli.text.model import gguf_path
+
+    return str(gguf_path())
+
+
+@needs_llama
+def test_llama_is_the_default_and_says_why(cli):
+    r = cli("generate", "What is the capital of France?", "--greedy", "-n", "12", "--json", "--threads", "1")
+    assert r.exit_code == 0, r
+    obj = json.loads(r.stdout)
+    assert "Paris" in obj["text"]
+    assert obj["settings"]["engine"] == "llama.cpp" and obj["settings"]["threads"] == 1
+    assert "llama.cpp engine (auto: GGUF model on the cpu), 1 threads" in r.stderr
+    t = obj["timings"]
+    assert 0 < t["first_token_s"] <= t["total_s"] and t["decode_tokens_per_s"] > 0 and t["load_s"] > 0
+    assert obj["new_tokens"] == 12 and obj["finish_reason"] == "length" and obj["prompt_tokens"] > 10
+
+
+@needs_llama
+def test_llama_path_imports_neither_torch_nor_transformers():
+    code = ("import sys\nsys.argv=['genai','generate','hi','-n','3','--greedy']\nfrom genai_cli.app import app\n"
+            "try:\n    app(prog_name='genai')\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "import json; print(json.dumps(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    mods = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert "llama_cpp" in mods and "llama.cpp engine" in out.stderr
+    assert not [m for m in ("torch", "transformers", "accelerate", "gguf") if m in mods]
+
+
+@needs_llama
+def test_llama_greedy_text_matches_llama_cpp_python(cli):
+    """Same chat template, same tokens: genai's text is the direct create_chat_completion's, exactly."""
+    from llama_cpp import Llama
+
+    r = cli("generate", STORY, "--greedy", "--repetition-penalty", "1", "-n", "40", "--threads", "2")
+    assert r.exit_code == 0, r
+    llm = Llama(model_path=_builtin_gguf(), n_threads=2, n_threads_batch=2, verbose=False)
+    out = llm.create_chat_completion([{"role": "user", "content": STORY}], max_tokens=40, temperature=0)
+    assert r.stdout == out["choices"][0]["message"]["content"] + "\n"
+
+
+@needs_llama
+def test_llama_system_and_raw_prompts(cli):
+    plain = json.loads(cli("generate", "Hi", "--greedy", "-n", "4", "--json").stdout)
+    system = json.loads(cli("generate", "Hi", "--greedy", "-n", "4", "--json", "--system", "Be brief.").stdout)
+    raw = json.loads(cli("generate", "Hi", "--greedy", "-n", "4", "--json", "--raw").stdout)
+    assert raw["prompt_tokens"] == 1 and raw["settings"]["chat_template"] is False  # "Hi" alone, no template
+    # the GGUF template puts its own default system prompt in when none is given
+    assert plain["prompt_tokens"] > system["prompt_tokens"] > raw["prompt_tokens"]
+
+
+@needs_llama
+def test_llama_seed_and_sampling_settings(cli):
+    def text(*args):
+        r = cli("generate", "Tell me a word.", "-n", "24", "--json", *args)
+        assert r.exit_code == 0, r
+        return json.loads(r.stdout)
+
+    a, b, c = text("--seed", "3"), text("--seed", "3"), text("--seed", "4")
+    assert a["text"] == b["text"] != c["text"] and a["settings"]["seed"] == 3
+    # top-k 1 and temperature 0 are greedy whatever the seed
+    g1, g2 = text("--seed", "1", "--top-k", "1"), text("--seed", "2", "--temperature", "0")
+    assert g1["text"] == g2["text"]
+    # the repetition penalty changes the greedy text of a long answer
+    p1 = cli("generate", STORY, "--greedy", "-n", "60", "--repetition-penalty", "1").stdout
+    p2 = cli("generate", STORY, "--greedy", "-n", "60", "--repetition-penalty", "1.5").stdout
+    assert p1 != p2
+
+
+@needs_llama
+def test_llama_stop_string_is_not_printed(cli):
+    full = cli("generate", STORY, "--greedy", "-n", "40").stdout.rstrip("\n")
+    stop = full.split()[5]  # a word from the middle of the answer
+    r = cli("generate", STORY, "--greedy", "-n", "40", "--stop", stop, "--json")
+    obj = json.loads(r.stdout)
+    assert obj["finish_reason"] == "stop" and stop not in obj["text"]
+    assert full.startswith(obj["text"]) and len(obj["text"]) == full.index(stop)
+    streamed = cli("generate", STORY, "--greedy", "-n", "40", "--stop", stop)
+    assert streamed.stdout == obj["text"] + "\n"
+
+
+@needs_llama
+def test_llama_prompts_from_stdin(cli):
+    r = cli("generate", "--greedy", "-n", "6", "--json", input="Say one\n\nSay two\n")
+    objs = _json_lines(r.stdout)
+    assert r.exit_code == 0 and [o["prompt"] for o in objs] == ["Say one", "Say two"]
+    assert all(o["new_tokens"] <= 6 and o["settings"]["engine"] == "llama.cpp" for o in objs)
+
+
+@needs_llama
+def test_llama_prompt_longer_than_context(cli):
+    long = "word " * 8300  # > 8192 tokens, the built-in model's context
+    r = cli("generate", long, "-n", "4", "--raw")
+    assert r.exit_code == 2 and r.stdout == "" and "8192" in r.stderr and "--truncate" in r.stderr
+    ok = cli("generate", long, "-n", "4", "--raw", "--truncate", "--json", "--greedy")
+    assert ok.exit_code == 0, ok
+    assert json.loads(ok.stdout)["prompt_tokens"] == 8192 - 4 and "truncated" in ok.stderr
+
+
+@needs_llama
+def test_llama_chat_reuses_the_cache_between_turns(cli):
+    turns = "My name is Ada.\nWhat is my name?\nSay it again.\n/reset\nHello.\n"
+    r = cli("chat", "--greedy", "-n", "16", "--json", input=turns)
+    assert r.exit_code == 0, r
+    recs = _json_lines(r.stdout)
+    assert [o["turn"] for o in recs] == [1, 2, 3, 1]
+    assert "Ada" in recs[1]["text"]  # the history is kept
+    # turn 2 and 3 compute only what is new: the conversation so far is in the KV cache
+    assert recs[0]["cached_prompt_tokens"] == 0
+    for prev, cur in zip(recs[:2], recs[1:3]):
+        assert cur["prompt_tokens"] > prev["prompt_tokens"]
+        assert cur["cached_prompt_tokens"] >= prev["prompt_tokens"] - 1
+    # after /reset the new conversation shares only the template's head with the old one
+    assert recs[3]["prompt_tokens"] < recs[2]["prompt_tokens"]
+    assert recs[3]["cached_prompt_tokens"] < recs[0]["prompt_tokens"]
+
+
+@needs_llama
+def test_llama_chat_answers_match_uncached_generation(cli):
+    """Reusing the cache changes nothing: turn 2's answer equals a fresh run of the whole history."""
+    r = cli("chat", "--greedy", "-n", "12", "--json", input="Name a fruit.\nName another one.\n")
+    first, second = _json_lines(r.stdout)
+    from genai_cli.text.engine import plan
+    from genai_cli.text.generate import SamplingSettings
+    from genai_cli.text.llama_engine import LlamaLM
+
+    lm = LlamaLM(info=plan("smollm2", "llama.cpp", "cpu").gguf, name="builtin", threads=2, gpu_layers=0)
+    lm.load(1024)
+    ids = lm.chat_ids([{"role": "user", "content": "Name a fruit."}, {"role": "assistant", "content": first["text"]},
+                       {"role": "user", "content": "Name another one."}])
+    g = lm.generate(ids, SamplingSettings(max_tokens=12, greedy=True, repetition_penalty=1.1))
+    assert g.text == second["text"] and lm.reused_tokens == 0
+
+
+@needs_llama
+def test_llama_ctrl_c_keeps_text_and_exits_130():
+    exe = Path(sys.executable).parent / "genai"
+    p = subprocess.Popen([str(exe), "generate", STORY, "-n", "4000", "--seed", "1", "--threads", "1"],
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+    got = os.read(p.stdout.fileno(), 64)  # blocks until the first tokens are streamed
+    assert got
+    time.sleep(0.3)
+    p.send_signal(signal.SIGINT)
+    rest, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err.decode()
+    assert len((got + rest).decode("utf-8", "replace")) > 1 and "interrupted" in err.decode()
+
+
+def test_engine_falls_back_to_transformers_without_llama_cpp(cli, builtin, monkeypatch):
+    """llama-cpp-python hidden: auto runs transformers with a one-line note; --engine llama.cpp is exit 2."""
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # `import llama_cpp` fails, find_spec finds nothing
+    r = cli("generate", "What is the capital of France?", "--greedy", "-n", "8", "--json")
+    assert r.exit_code == 0, r
+    obj = json.loads(r.stdout)
+    assert obj["settings"]["engine"] == "transformers" and "Paris" in obj["text"]
+    notes = [line for line in r.stderr.splitlines() if "llama-cpp-python is not installed" in line]
+    assert len(notes) == 2 and "scripts/setup.sh" in notes[0]  # the note, and the reason in the device line
+    forced = cli("generate", "hi", "--engine", "llama.cpp")
+    assert forced.exit_code == 2 and forced.stdout == "" and "scripts/setup.sh" in forced.stderr
+
+
+def test_engine_transformers_on_the_builtin_model(cli, builtin):
+    r = cli("generate", "What is the capital of France?", "--greedy", "-n", "8", "--json", "--engine", "transformers")
+    assert r.exit_code == 0, r
+    obj = json.loads(r.stdout)
+    assert obj["settings"]["engine"] == "transformers" and "Paris" in obj["text"]
+    assert "transformers engine (--engine transformers)" in r.stderr
+
+
+def test_engine_auto_picks_transformers_for_a_model_folder(cli, tiny):
+    r = cli("generate", "hi", "-m", tiny, "-n", "3", "--json")
+    assert json.loads(r.stdout)["settings"]["engine"] == "transformers"
+    assert "transformers engine (a transformers model)" in r.stderr
+
+
+def test_gguf_type_table_matches_the_gguf_package():
+    from gguf.constants import GGML_QUANT_SIZES
+
+    from genai_cli.text.gguf_file import TYPE_SIZES
+
+    assert TYPE_SIZES == {int(k): v for k, v in GGML_QUANT_SIZES.items()}
+
+
+def test_gguf_header_of_the_builtin_file():
+    from genai_cli.text.gguf_file import read_header
+
+    info = read_header(Path(_builtin_gguf()))
+    assert info.architecture == "llama" and info.context_length == 8192 and info.n_tensors == 272
+    assert "<|im_start|>" in info.chat_template

@@ -32,6 +32,8 @@ GreedyOpt = Annotated[Optional[bool], typer.Option("--greedy/--sample", help="Al
 StopOpt = Annotated[Optional[list[str]], typer.Option("--stop", help="Stop before this string (repeatable). (config: text.stop)", show_default=False)]
 SystemOpt = Annotated[Optional[str], typer.Option("--system", help="System prompt for chat models. (config: text.system)", show_default=False)]
 RawOpt = Annotated[Optional[bool], typer.Option("--raw/--template", help="Plain text, without the chat template. (config: text.raw)", show_default=False)]
+EngineOpt = Annotated[Optional[str], typer.Option("--engine", help="auto (llama.cpp for a GGUF model on the cpu), llama.cpp or transformers. (config: text.engine)", show_default=False)]
+ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="CPU threads, 1-1024; default: the physical cores. (config: text.threads)", show_default=False)]
 TruncateOpt = Annotated[Optional[bool], typer.Option("--truncate/--no-truncate", help="Drop the oldest prompt tokens that do not fit. (config: text.truncate)", show_default=False)]
 
 
@@ -120,6 +122,56 @@ def _load(cfg: dict[str, Any], rt, attn: Optional[str] = None, path: Optional[Pa
     return lm
 
 
+class _LlamaRuntime:
+    """What the --json record reads from a runtime, for the llama.cpp engine (no torch)."""
+
+    def __init__(self, gpu: bool, seed: Optional[int]):
+        self.device, self.precision, self.seed = ("gpu" if gpu else "cpu"), "gguf", seed
+
+
+def _plan(cfg: dict[str, Any], config: Optional[Path], device: Optional[str]):
+    """The engine for generate/chat, decided (and the model checked) before stdin is read."""
+    from genai_cli import config as cfgmod
+    from genai_cli.text.engine import check_threads, plan
+
+    cfg["threads"] = check_threads(cfg["threads"])
+    dev = device if device is not None else cfgmod.section("runtime", config)["device"]
+    return plan(cfg["model"], cfg["engine"], dev)
+
+
+def _start(p, cfg: dict[str, Any], config: Optional[Path], device: Optional[str], precision: Optional[str],
+           seed: Optional[int], max_tokens: int):
+    """Runtime + model for the chosen engine, with one device line on stderr saying which ran and why."""
+    from genai_cli import config as cfgmod
+    from genai_cli import console
+
+    if p.note:
+        console.info(p.note)
+    if p.engine == "llama.cpp":
+        from genai_cli.text.llama_engine import LlamaLM
+
+        rtc = cfgmod.section("runtime", config, precision=precision, seed=seed)
+        gpu = p.gpu_layers != 0
+        extra = "" if rtc["precision"] == "auto" else f"; --precision {rtc['precision']} does not apply: the GGUF file's own types are used"
+        lm = LlamaLM(info=p.gguf, name=cfg["model"], threads=cfg["threads"], gpu_layers=p.gpu_layers)
+        lm.load(max_tokens + 256)  # grows when a prompt needs more; a file llama.cpp cannot load is exit 2 here
+        console.info(f"using {'the GPU' if gpu else 'cpu'}, llama.cpp engine ({p.reason}), {cfg['threads']} threads{extra}")
+        if cfg["speedup"] != "none":
+            console.info("--speedup applies to the transformers engine only: the GGUF file is already quantized")
+        console.info(f"loaded {lm.name} in {lm.load_s:.2f} s ({lm.path.name}, memory-mapped)")
+        return lm, _LlamaRuntime(gpu, rtc["seed"])
+    from genai_cli import runtime
+
+    rtc = cfgmod.section("runtime", config, device=device, precision=precision, seed=seed)
+    rt = runtime.setup(rtc["device"], rtc["precision"], rtc["seed"])
+    if rt.device.type == "cpu":
+        import torch
+
+        torch.set_num_threads(cfg["threads"])
+    console.info(f"{rt.describe()}, transformers engine ({p.reason}), {cfg['threads']} threads")
+    return _load(cfg, rt, path=p.folder), rt
+
+
 def _write(piece: str) -> None:
     sys.stdout.write(piece)
     sys.stdout.flush()
@@ -133,10 +185,12 @@ def _record(g, prompt: str, lm, rt, s, cfg: dict[str, Any]) -> dict[str, Any]:
         "new_tokens": g.new_tokens,
         "finish_reason": g.finish_reason,
         "timings": {**g.timings(), "load_s": round(lm.load_s, 4)},
+        "cached_prompt_tokens": getattr(lm, "reused_tokens", 0),  # llama.cpp: prompt tokens the KV cache already held
         "settings": {
             **s.resolved(), "seed": g.seed, "model": lm.name, "model_path": str(lm.path), "device": str(rt.device),
             "precision": rt.precision, "speedup": lm.speedup, "system": cfg["system"], "raw": bool(cfg["raw"]),
             "truncate": bool(cfg["truncate"]), "chat_template": lm.has_chat_template and not cfg["raw"],
+            "engine": getattr(lm, "engine", "transformers"), "threads": cfg.get("threads"),
         },
     }
 
@@ -166,6 +220,8 @@ def generate(
     system: SystemOpt = None,
     raw: RawOpt = None,
     truncate: TruncateOpt = None,
+    engine: EngineOpt = None,
+    threads: ThreadsOpt = None,
     speedup: SpeedupOpt = None,
     seed: SeedOpt = None,
     json_out: JsonOpt = False,
@@ -177,21 +233,19 @@ def generate(
     _passive_threads()
     from genai_cli import config as cfgmod
     from genai_cli import console
-    from genai_cli.commands.common import setup_runtime
     from genai_cli.text.generate import chat_ids, fit_context, generate as run
 
     cfg = cfgmod.section("text", config, model=model, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                          top_k=top_k, repetition_penalty=repetition_penalty, greedy=greedy, stop=stop or None,
-                         system=system, raw=raw, truncate=truncate, speedup=speedup)
+                         system=system, raw=raw, truncate=truncate, speedup=speedup, engine=engine, threads=threads)
     s = _settings(cfg, seed)
     prompts = _prompts(prompt) if prompt not in (None, "-") else None  # an argument is checked first
-    path = _model_path(cfg)  # then the model, before stdin is read
+    plan = _plan(cfg, config, device)  # then the engine and the model, before stdin is read
     prompts = prompts or _prompts(prompt)
-    rt = setup_runtime(config, device, precision, seed)
-    lm = None
+    lm = rt = None
     for text in prompts:
         if lm is None:
-            lm = _load(cfg, rt, path=path)
+            lm, rt = _start(plan, cfg, config, device, precision, seed, s.max_tokens)
         messages = ([{"role": "system", "content": cfg["system"]}] if cfg["system"] else []) + [{"role": "user", "content": text}]
         ids = fit_context(chat_ids(lm, messages, raw=cfg["raw"]), lm.context_length, s.max_tokens, cfg["truncate"], console.warn)
         g = run(lm, ids, s, on_text=None if json_out else _write)
@@ -221,6 +275,8 @@ def chat(
     system: SystemOpt = None,
     raw: RawOpt = None,
     truncate: TruncateOpt = None,
+    engine: EngineOpt = None,
+    threads: ThreadsOpt = None,
     speedup: SpeedupOpt = None,
     seed: SeedOpt = None,
     json_out: JsonOpt = False,
@@ -236,20 +292,18 @@ def chat(
     _passive_threads()
     from genai_cli import config as cfgmod
     from genai_cli import console
-    from genai_cli.commands.common import setup_runtime
     from genai_cli.text.chat import Conversation
 
     cfg = cfgmod.section("text", config, model=model, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                          top_k=top_k, repetition_penalty=repetition_penalty, greedy=greedy, stop=stop or None,
-                         system=system, raw=raw, truncate=truncate, speedup=speedup)
+                         system=system, raw=raw, truncate=truncate, speedup=speedup, engine=engine, threads=threads)
     s = _settings(cfg, seed)
-    path = _model_path(cfg)
+    plan = _plan(cfg, config, device)
     from genai_cli.commands.common import stdin_has_input
 
     interactive = sys.stdin is not None and not stdin_has_input()
     pending = None if interactive else _first_line("message", "type messages in a terminal, or pipe one per line on stdin")  # piped: at least one line, read before loading
-    rt = setup_runtime(config, device, precision, seed)
-    lm = _load(cfg, rt, path=path)
+    lm, rt = _start(plan, cfg, config, device, precision, seed, s.max_tokens)
     conv = Conversation(lm, s, system=cfg["system"], raw=bool(cfg["raw"]), on_warn=console.warn)
     if interactive:
         console.info("chat: type a message and press Enter; /reset forgets the conversation, /exit or Ctrl-D ends")

@@ -76,18 +76,24 @@ def chat_ids(lm: Any, messages: list[dict[str, str]], raw: bool = False) -> list
     """Token ids of a conversation, ending where the assistant's answer begins.
 
     With the model's chat template unless `raw` (or the model has none): then the text of the
-    messages is joined as a plain transcript (one message only: the text itself)."""
+    messages is joined as a plain transcript (one message only: the text itself).
+    A llama.cpp model (llama_engine.LlamaLM) renders the GGUF's own template itself."""
+    if hasattr(lm, "chat_ids"):
+        return lm.chat_ids(messages, raw=raw)
     tok = lm.tokenizer
     if not raw and lm.has_chat_template:
         ids = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
         return list(ids["input_ids"])
+    return list(tok(raw_text(messages))["input_ids"])
+
+
+def raw_text(messages: list[dict[str, str]]) -> str:
+    """A conversation as plain text, for --raw and for models without a chat template."""
     if len(messages) == 1:
-        text = messages[0]["content"]
-    elif messages and all(m["role"] != "assistant" for m in messages) and len(messages) == 2:
-        text = messages[0]["content"] + "\n\n" + messages[1]["content"]  # system + user, raw
-    else:
-        text = "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in messages) + "Assistant:"
-    return list(tok(text)["input_ids"])
+        return messages[0]["content"]
+    if messages and all(m["role"] != "assistant" for m in messages) and len(messages) == 2:
+        return messages[0]["content"] + "\n\n" + messages[1]["content"]  # system + user, raw
+    return "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in messages) + "Assistant:"
 
 
 def fit_context(ids: list[int], context: int, max_tokens: int, truncate: bool,
@@ -220,7 +226,10 @@ def generate(lm: Any, prompt_ids: list[int], s: SamplingSettings,
     """Sample up to `s.max_tokens` tokens after `prompt_ids`, handing text pieces to `on_text`.
 
     Ctrl-C stops the loop; what was produced is flushed and returned (finish_reason
-    "interrupted"), so the caller can keep it and exit 130."""
+    "interrupted"), so the caller can keep it and exit 130. A llama.cpp model runs its own
+    loop of the same shape (llama_engine.LlamaLM.generate)."""
+    if getattr(lm, "engine", None) == "llama.cpp":
+        return lm.generate(prompt_ids, s, on_text)
     import torch
     from transformers import DynamicCache
 

