@@ -37,10 +37,24 @@ TopnOpt = Annotated[
 WordsArg = Annotated[Optional[list[str]], typer.Argument(help="Words; `-` or none (with piped stdin) reads one query per line.", show_default=False)]
 
 
+MAX_TITLE = 200  # characters of a plot's --title
+
+
 def _settings(config: Optional[Path], **flags) -> dict:
     from genai_cli import config as cfg
+    from genai_cli.errors import UsageError, shorten
 
-    return cfg.section("embed", config, **flags)
+    s = cfg.section("embed", config, **flags)
+    for key, allowed in (("method", ("add", "mul")), ("format", store_formats())):
+        if key in flags and flags[key] is not None and flags[key] not in allowed:
+            raise UsageError(f"--{key} {shorten(flags[key])} is not one of: {', '.join(allowed)}")
+    return s
+
+
+def store_formats() -> tuple[str, ...]:
+    from genai_cli.vectors.store import FORMATS
+
+    return FORMATS
 
 
 def _open(settings: dict):
@@ -341,7 +355,7 @@ def plot(
     pairs: Annotated[bool, typer.Option("--pairs", help="Read the words as pairs (country capital country capital ...) and draw an arrow for each.")] = False,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="PNG path (default: embed-plot.png in embed.plot_dir; a fresh name if it exists).", show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
-    title: Annotated[Optional[str], typer.Option("--title", help="Figure title.", show_default=False)] = None,
+    title: Annotated[Optional[str], typer.Option("--title", help="Figure title (at most 200 characters).", show_default=False)] = None,
     vectors: VectorsOpt = None,
     fmt: FormatOpt = None,
     json_out: JsonOpt = False,
@@ -351,6 +365,10 @@ def plot(
     from genai_cli import console
     from genai_cli.vectors import plot as vplot
 
+    if title is not None and len(title) > MAX_TITLE:
+        from genai_cli.errors import UsageError
+
+        raise UsageError(f"--title is {len(title):,} characters long; at most {MAX_TITLE}")
     s = _settings(config, vectors=vectors, format=fmt)
     vs = _open(s)
     target = out if out is not None else Path(s["plot_dir"]) / "embed-plot.png"

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from genai_cli.errors import UsageError
+from genai_cli.errors import UsageError, shorten
 
 TALK_EXAMPLE: dict[str, Any] = {
     "target": "tezgüino",
@@ -92,7 +92,7 @@ def analyse(example: dict[str, Any], word: str | None = None) -> dict[str, Any]:
     matrix = np.asarray([example["words"][w] for w in words], dtype=np.float64)  # [n_words, n_contexts]
     target = word or example.get("target") or words[0]
     if target not in example["words"]:
-        raise UsageError(f"unknown word {target!r} in this example", hint=f"choose one of: {', '.join(words)}")
+        raise UsageError(f"unknown word {shorten(target)} in this example", hint=f"choose one of: {', '.join(words)}")
     t = matrix[words.index(target)]
     norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(t) or 1.0)
     cos = np.divide(matrix @ t, norms, out=np.zeros(len(words)), where=norms > 0)
