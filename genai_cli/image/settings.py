@@ -15,6 +15,7 @@ from genai_cli.image import schedulers
 # Limits, checked before any weight is loaded (DESIGN.md: every count and size has a documented limit)
 MAX_N = 10_000  # --n: images per prompt (jobs are planned lazily, so memory does not grow with it)
 MAX_PROMPTS = 10_000  # prompts in one run (arguments, --prompts-file or stdin lines)
+MAX_NAME_CHARS = 4096  # characters in a model name, hub id or path (PATH_MAX on Linux)
 MAX_PROMPT_CHARS = 4096  # characters in one prompt (CLIP reads only its first 77 tokens, ~300 characters)
 MAX_BATCH_SIZE = 64  # batch_size: images of one prompt in one pipeline call
 MAX_SIDE = 8192  # --width / --height in pixels (also the model's own range: 4 x its native size at most)
@@ -81,6 +82,9 @@ def check_options(s: ImagineSettings) -> ImagineSettings:
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
             raise UsageError(f"{name} must be a whole number in {lo}..{hi}, got {shorten(v)}")
 
+    for name, v in (("--model", s.model), ("--single-file-config", s.single_file_config)):
+        if isinstance(v, str) and len(v) > MAX_NAME_CHARS:
+            raise UsageError(f"{name} ({shorten(v, 40)}) is longer than {MAX_NAME_CHARS} characters")
     if s.negative and len(s.negative) > MAX_PROMPT_CHARS:
         raise UsageError(f"--negative ({shorten(s.negative, 40)}) is longer than {MAX_PROMPT_CHARS} characters")
     whole("--steps", s.steps, 1, MAX_STEPS)
