@@ -217,3 +217,16 @@ def test_bad_lora_specs_are_refused(cli, tmp_path, loras, spec, names):
 def test_too_many_loras_are_refused(cli, loras):
     args = [a for _ in range(17) for a in ("--lora", str(loras[0]))]
     assert_refused(cli("imagine", "--model", "toy", "x", *args), "--lora", "17", "at most 16")
+
+
+def test_lora_with_img2img(cli, loras, tmp_path):
+    """The img2img pipeline shares the U-Net that carries the LoRA: it changes the result, and both are recorded."""
+    from genai_cli.image import pngmeta
+
+    Image.fromarray(np.full((32, 32, 3), 230, dtype=np.uint8)).save(tmp_path / "grey.png")
+    init = ("--init-image", str(tmp_path / "grey.png"), "--strength", "0.8")
+    path, styled = _imagine(cli, *init, "--lora", str(loras[0]))
+    _, plain = _imagine(cli, *init)
+    assert np.abs(styled - plain).max() > 20
+    params = pngmeta.parse_parameters(pngmeta.read_png_text(path)["parameters"])
+    assert params["Denoising strength"] == "0.8" and params["prompt"].endswith("<lora:style:1>")

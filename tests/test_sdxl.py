@@ -187,3 +187,21 @@ def test_invert_refuses_sdxl(cli, tiny_xl, tmp_path):
             "--out", str(tmp_path / "inv"))
     assert_refused(r, "does not train SDXL")
     assert "clip_g" in r.stderr and not (tmp_path / "inv").exists()
+
+
+def test_pipeline_class_from_configs_or_tensor_names(tiny, tiny_xl, tmp_path):
+    """Folders by model_index.json; single files by the bigG encoder's tensors (LDM / A1111 layout), header only."""
+    import torch
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+    from safetensors.torch import save_file
+
+    from genai_cli.image import loading, sdxl
+
+    assert sdxl.pipeline_class(loading.locate(str(tiny_xl))) is StableDiffusionXLPipeline
+    assert sdxl.pipeline_class(loading.locate(str(tiny))) is StableDiffusionPipeline
+    unet = {"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(1)}
+    save_file({**unet, "conditioner.embedders.1.model.ln_final.weight": torch.zeros(1)}, str(tmp_path / "xl.safetensors"))
+    save_file({**unet, "cond_stage_model.transformer.text_model.final_layer_norm.weight": torch.zeros(1)},
+              str(tmp_path / "v15.safetensors"))
+    assert sdxl.pipeline_class(loading.locate(str(tmp_path / "xl.safetensors"))) is StableDiffusionXLPipeline
+    assert sdxl.pipeline_class(loading.locate(str(tmp_path / "v15.safetensors"))) is StableDiffusionPipeline
