@@ -168,3 +168,22 @@ def test_out_that_is_a_file_is_refused(cli, tmp_path):
     (tmp_path / "f").write_text("keep")
     assert_refused(cli("anatomy", "--model", "toy", "--plot", "-o", "f"), "--out", "f")
     assert (tmp_path / "f").read_text() == "keep"
+
+
+def test_single_file_checkpoint_parts_and_their_bytes_in_the_file(cli, tiny, tmp_path):
+    """An original-layout (A1111) checkpoint: the same parts as its folder; each part's bytes from the file's header."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from ldm_checkpoint import write_ldm_checkpoint
+
+    ckpt = write_ldm_checkpoint(tiny, tmp_path / "tiny-ldm.safetensors")
+    folder = json.loads(cli("anatomy", "--model", str(tiny), "--json").stdout)
+    r = cli("anatomy", "--model", str(ckpt), "--single-file-config", str(tiny), "--json")
+    assert r.exit_code == 0, r
+    single = json.loads(r.stdout)
+    strip = lambda a: [(p["role"], p["cls"], p["params"], p["input"], p["output"]) for p in a["parts"]]  # noqa: E731
+    assert strip(single) == strip(folder)
+    # fp32 tensors: 4 bytes per parameter, each part's share of the one file
+    assert {p["component"]: p["bytes_on_disk"] for p in single["parts"]} == {p["component"]: 4 * p["params"]
+                                                                            for p in single["parts"]}

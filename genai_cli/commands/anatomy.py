@@ -32,6 +32,11 @@ def anatomy(
         typer.Option("--lora", help="FILE[:WEIGHT] a LoRA .safetensors (diffusers or kohya/A1111), weight -10..10 "
                      "(default 1); repeatable, at most 16.", show_default=False),
     ] = None,
+    single_file_config: Annotated[
+        Optional[str],
+        typer.Option("--single-file-config", help="Configs for a .safetensors checkpoint: a diffusers folder, alias or "
+                     "cached hub id. (config: image.single_file_config)", show_default=False),
+    ] = None,
     plot: Annotated[bool, typer.Option("--plot", help="Also write the diagram of the three parts as a PNG.")] = False,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the image and the diagram.")] = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Replace files of the same name.")] = False,
@@ -65,7 +70,7 @@ def anatomy(
     from genai_cli.image import lora as L
 
     loras = L.parse_specs(lora or [])
-    cfg = config.section("image", config_file, model=model)
+    cfg = config.section("image", config_file, model=model, single_file_config=single_file_config)
     name = cfg["model"]
 
     # 2. the model: its folder, or only its configs
@@ -109,7 +114,7 @@ def anatomy(
         result = A.describe(name, str(source.path), configs, sizes, weights=True)
     else:
         configs = A.configs_from_pipeline(pipe)
-        result = A.describe(name, str(source.path), configs, {}, weights=True)
+        result = A.describe(name, str(source.path), configs, A.single_file_sizes(source.path), weights=True)
 
     # 3. one real pass
     label = source.label if source is not None else name.replace("/", "-")

@@ -84,6 +84,38 @@ def configs_from_folder(folder: Path) -> tuple[dict[str, Any], dict[str, int | N
     return configs, sizes
 
 
+# single-file (LDM / A1111) tensor name prefixes -> the pipeline component they become
+SINGLE_FILE_PREFIXES = {
+    "model.diffusion_model.": "unet",
+    "first_stage_model.": "vae",
+    "cond_stage_model.": "text_encoder",
+    "conditioner.embedders.0.": "text_encoder",
+    "conditioner.embedders.1.": "text_encoder_2",
+}
+MAX_HEADER_BYTES = 100 * 2**20  # safetensors' own limit on a file's JSON header
+
+
+def single_file_sizes(path: Path) -> dict[str, int | None]:
+    """{component: bytes of its tensors} in one checkpoint file, from the safetensors header's data offsets."""
+    import struct
+
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        if n > MAX_HEADER_BYTES:
+            return {}
+        header = json.loads(f.read(n))
+    sizes: dict[str, int | None] = {}
+    for key, entry in header.items():
+        if key == "__metadata__" or not isinstance(entry, dict):
+            continue
+        for prefix, component in SINGLE_FILE_PREFIXES.items():
+            if key.startswith(prefix):
+                start, end = entry["data_offsets"]
+                sizes[component] = (sizes.get(component) or 0) + int(end) - int(start)
+                break
+    return sizes
+
+
 def configs_from_pipeline(pipe: Any) -> dict[str, Any]:
     """The same configs from a loaded pipeline (a single-file checkpoint has no folder)."""
     configs: dict[str, Any] = {"model_index": {"_class_name": type(pipe).__name__}}
