@@ -348,7 +348,7 @@ def plot(a: Anatomy, path: Path, force: bool = False) -> Path:
     unet = next(p for p in a.parts if p.role == "U-Net")
     vae = next(p for p in a.parts if p.role == "VAE decoder")
     boxes = {"text": (18, 40), "unet": (54, 80), "vae": (94, 118)}  # x ranges
-    y0, y1 = 17, 43
+    y0, y1 = 14, 43
 
     def box(x: tuple[float, float], parts: list[Part], colour: str, heading: str) -> None:
         ax.add_patch(FancyBboxPatch((x[0], y0), x[1] - x[0], y1 - y0, boxstyle="round,pad=0.4,rounding_size=1.5",
@@ -360,8 +360,9 @@ def plot(a: Anatomy, path: Path, force: bool = False) -> Path:
             size = human_bytes(p.bytes_on_disk) if p.bytes_on_disk is not None else "not downloaded"
             lines += [p.cls, f"{human_count(p.part_params)} parameters", size, ""]
         p = parts[-1]
+        out = "\n  + ".join(q.output.split()[0] for q in parts) if len(parts) > 1 else p.output
         lines += ["in: " + p.input.replace(" + ", "\n  + ") if heading == "U-Net" else "in: " + parts[0].input,
-                  "out: " + p.output]
+                  "out: " + out]
         ax.text(cx, y1 - 6.5, "\n".join(lines), ha="center", va="top", fontsize=10, linespacing=1.4)
 
     names = " + ".join(p.cls for p in text_parts)
@@ -413,7 +414,7 @@ def plot(a: Anatomy, path: Path, force: bool = False) -> Path:
             ch = (ch - ch.min()) / (ch.max() - ch.min() + 1e-8)
             rr, cc = divmod(k, cols)
             grid[rr * (h + 1): rr * (h + 1) + h, cc * (w + 1): cc * (w + 1) + w] = ch
-        la = square(88, 7.5, 1.1)
+        la = square(88, 6.5, 1.0)
         la.imshow(np.ma.masked_invalid(grid), cmap="gray", interpolation="nearest")
         la.set_xticks([])
         la.set_yticks([])
