@@ -72,6 +72,15 @@ def anatomy(
     loras = L.parse_specs(lora or [])
     cfg = config.section("image", config_file, model=model, single_file_config=single_file_config)
     name = cfg["model"]
+    from genai_cli.image.settings import MAX_NAME_CHARS
+
+    for flag, v in (("--model", name), ("--single-file-config", cfg["single_file_config"])):
+        if isinstance(v, str) and len(v) > MAX_NAME_CHARS:
+            raise UsageError(f"{flag} ({shorten(v, 40)}) is longer than {MAX_NAME_CHARS} characters")
+    from genai_cli import runtime
+
+    rtc = config.section("runtime", config_file, device=device, precision=precision)
+    runtime.choose_precision(runtime.choose_device(rtc["device"]), rtc["precision"])  # a bad name: exit 2 now
 
     # 2. the model: its folder, or only its configs
     from genai_cli import models
