@@ -122,6 +122,10 @@ def _load(cfg: dict[str, Any], rt, attn: Optional[str] = None, path: Optional[Pa
     return lm
 
 
+CHAT_CONTEXT = 4096  # llama.cpp: chat's first KV cache, in tokens (~23 KB each for the built-in model);
+# a longer conversation reloads with a larger one (up to the model's context), losing the cache once
+
+
 class _LlamaRuntime:
     """What the --json record reads from a runtime, for the llama.cpp engine (no torch)."""
 
@@ -140,7 +144,7 @@ def _plan(cfg: dict[str, Any], config: Optional[Path], device: Optional[str]):
 
 
 def _start(p, cfg: dict[str, Any], config: Optional[Path], device: Optional[str], precision: Optional[str],
-           seed: Optional[int], max_tokens: int):
+           seed: Optional[int], n_ctx: int):
     """Runtime + model for the chosen engine, with one device line on stderr saying which ran and why."""
     from genai_cli import config as cfgmod
     from genai_cli import console
@@ -154,7 +158,7 @@ def _start(p, cfg: dict[str, Any], config: Optional[Path], device: Optional[str]
         gpu = p.gpu_layers != 0
         extra = "" if rtc["precision"] == "auto" else f"; --precision {rtc['precision']} does not apply: the GGUF file's own types are used"
         lm = LlamaLM(info=p.gguf, name=cfg["model"], threads=cfg["threads"], gpu_layers=p.gpu_layers)
-        lm.load(max_tokens + 256)  # grows when a prompt needs more; a file llama.cpp cannot load is exit 2 here
+        lm.load(n_ctx)  # grows when a prompt needs more; a file llama.cpp cannot load is exit 2 here
         console.info(f"using {'the GPU' if gpu else 'cpu'}, llama.cpp engine ({p.reason}), {cfg['threads']} threads{extra}")
         if cfg["speedup"] != "none":
             console.info("--speedup applies to the transformers engine only: the GGUF file is already quantized")
@@ -245,7 +249,7 @@ def generate(
     lm = rt = None
     for text in prompts:
         if lm is None:
-            lm, rt = _start(plan, cfg, config, device, precision, seed, s.max_tokens)
+            lm, rt = _start(plan, cfg, config, device, precision, seed, n_ctx=s.max_tokens + 256)
         messages = ([{"role": "system", "content": cfg["system"]}] if cfg["system"] else []) + [{"role": "user", "content": text}]
         ids = fit_context(chat_ids(lm, messages, raw=cfg["raw"]), lm.context_length, s.max_tokens, cfg["truncate"], console.warn)
         g = run(lm, ids, s, on_text=None if json_out else _write)
@@ -303,7 +307,7 @@ def chat(
 
     interactive = sys.stdin is not None and not stdin_has_input()
     pending = None if interactive else _first_line("message", "type messages in a terminal, or pipe one per line on stdin")  # piped: at least one line, read before loading
-    lm, rt = _start(plan, cfg, config, device, precision, seed, s.max_tokens)
+    lm, rt = _start(plan, cfg, config, device, precision, seed, n_ctx=max(s.max_tokens + 256, CHAT_CONTEXT))
     conv = Conversation(lm, s, system=cfg["system"], raw=bool(cfg["raw"]), on_warn=console.warn)
     if interactive:
         console.info("chat: type a message and press Enter; /reset forgets the conversation, /exit or Ctrl-D ends")

@@ -111,6 +111,7 @@ def main() -> None:
 
     threads = args.threads or physical_cores()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1"}
+    env.pop("OMP_WAIT_POLICY", None)  # genai sets PASSIVE itself; the direct script runs as a user's would
 
     print(f"{threads} threads, {os.cpu_count()} logical cpus, load average before: {os.getloadavg()[0]:.1f}",
           file=sys.stderr)
@@ -119,6 +120,7 @@ def main() -> None:
 
     rows = {
         "direct llama-cpp-python": lambda: direct(args.tokens, threads, env),
+        "direct, OMP_WAIT_POLICY=PASSIVE": lambda: direct(args.tokens, threads, {**env, "OMP_WAIT_POLICY": "PASSIVE"}),
         "genai (auto)": lambda: genai(args.tokens, threads, "auto", env),
         "genai --engine transformers": lambda: genai(args.tokens, threads, "transformers", env),
     }
@@ -152,6 +154,10 @@ def main() -> None:
     for name, x, target, ok in ratios:
         print(f"{name:34} {x:6.2f}   target {target:7} {'met' if ok(x) else 'NOT met'}")
     same = texts["genai (auto)"] == texts["direct llama-cpp-python"]
+    p = med["direct, OMP_WAIT_POLICY=PASSIVE"]
+    print(f"{'same thread policy (direct PASSIVE)':34} decode {a['decode_tokens_per_s'] / p['decode_tokens_per_s']:.2f}, "
+          f"whole {a['total_s'] / p['total_s']:.2f}, first token {a['first_token_s'] / p['first_token_s']:.2f}, "
+          f"RSS {a['peak_rss_mb'] / p['peak_rss_mb']:.2f}")
     print(f"{'greedy text genai(auto) vs direct':34} {'identical' if same else 'DIFFERENT'} "
           f"({len(texts['genai (auto)'])} vs {len(texts['direct llama-cpp-python'])} characters; "
           f"same text in every run: {all(stable.values())})")
