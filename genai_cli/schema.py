@@ -150,6 +150,7 @@ class InvertConfig(Section):
     validation_prompt: str | None = None
     validation_n: int = Field(default=4, ge=1, le=64)
     validation_steps: int = Field(default=25, ge=1, le=1000)
+    gradient_checkpointing: bool = False
 
 
 class GenaiConfig(Section):

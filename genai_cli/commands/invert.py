@@ -75,6 +75,7 @@ def invert(
         seed=cfg["seed"], format=cfg["format"], save_every=cfg["save_every"], checkpoint_every=cfg["checkpoint_every"],
         validate_every=cfg["validate_every"], validation_prompt=cfg["validation_prompt"],
         validation_n=cfg["validation_n"], validation_steps=cfg["validation_steps"], resume=resume, force=force,
+        gradient_checkpointing=cfg["gradient_checkpointing"],
         single_file_config=config.section("image", layers)["single_file_config"],
     ))
     # the image folder is read (and its problems reported) before any weight is loaded

@@ -83,11 +83,15 @@ def prepare(pipe: Any, s: ImagineSettings, device: Any) -> Any:
     if s.scheduler != schedulers.DEFAULT:
         pipe.scheduler = schedulers.make(s.scheduler, pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
-    if s.low_memory:
-        pipe.enable_attention_slicing()
+    if s.low_memory:  # VAE slicing and tiling (sizes up to 4x native); attention stays SDPA (slicing slows it badly)
         pipe.vae.enable_slicing()
+        pipe.vae.enable_tiling()
+        if getattr(device, "type", "cpu") == "mps":
+            pipe.enable_attention_slicing()  # diffusers' advice for MPS, where SDPA has no memory-efficient kernel
         if getattr(device, "type", "cpu") == "cuda":
-            pipe.enable_model_cpu_offload(device=device)
+            from genai_cli.runtime import full_device
+
+            pipe.enable_model_cpu_offload(device=full_device(device))  # this process's own GPU, not cuda:0
             return pipe
     return pipe.to(device)
 
@@ -135,9 +139,9 @@ def _decode(pipe: Any, latents: Any) -> Any:
     """Latents (B, 4, h, w) -> images (B, H, W, 3) in [0, 1], numpy."""
     import torch
 
-    vae = pipe.vae
+    vae = pipe.vae  # with model CPU offload vae.device is the cpu between calls: the hook moves it to the execution device
     with torch.no_grad():
-        x = vae.decode(latents.to(vae.device, vae.dtype) / vae.config.scaling_factor).sample
+        x = vae.decode(latents.to(pipe._execution_device, vae.dtype) / vae.config.scaling_factor).sample
     return (x / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
 
 

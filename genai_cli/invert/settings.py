@@ -63,6 +63,7 @@ class InvertSettings:
     resume: bool = False
     force: bool = False  # start afresh in an --out that holds a run (its checkpoint is replaced by the new one's)
     single_file_config: str | None = None  # as for `genai imagine`
+    gradient_checkpointing: bool = False  # the U-Net recomputes activations in backward: less GPU memory, slower
 
 
 def slug(text: str) -> str:

@@ -167,6 +167,13 @@ class Run:
         te.requires_grad_(False)
         pipe.unet.requires_grad_(False)
         pipe.vae.requires_grad_(False)
+        if s.gradient_checkpointing:  # as diffusers' example: activations recomputed in backward, the U-Net in train mode
+            pipe.unet.train()
+            pipe.unet.enable_gradient_checkpointing()
+        if getattr(pipe, "safety_checker", None) is not None:
+            # validation runs without it, as diffusers' example does: the checker would stay on the cpu while the
+            # pipeline's execution device is the GPU (a device mismatch at the first validation)
+            pipe.register_modules(safety_checker=None)
         self.new = NewTokens(table, ids[0], init)
         te.set_input_embeddings(self.new)  # the pipeline now knows the token too
         self.token_string = " ".join(self.placeholders)  # what {} becomes in a caption
@@ -241,12 +248,18 @@ class Run:
                 with self.acc.autocast():
                     hidden = self.text_encoder(ids)[0].to(self.weight_dtype)  # (B, L, dim)
                     loss = diffusion_loss(self.pipe.unet, self.noise_scheduler, latents, noise, timesteps, hidden)
-                if not torch.isfinite(loss):
-                    raise Diverged(f"the loss became {loss.item()} at step {step + 1}")
+                bad = torch.tensor([0.0 if torch.isfinite(loss) else 1.0], device=self.acc.device)
+                if self.acc.num_processes > 1:  # decided together: one rank raising alone would leave the others in backward's all-reduce
+                    bad = self.acc.reduce(bad, reduction="sum")
+                if bad.item() > 0:
+                    shown = loss.item() if not torch.isfinite(loss) else "NaN/inf on another process"
+                    raise Diverged(f"the loss became {shown} at step {step + 1}")
                 self.acc.backward(loss)
                 self.optimizer.step()
                 self.optimizer.zero_grad()
             total += loss.item()
+        if self.acc.num_processes > 1:  # the mean over processes: the explode check then stops every rank alike
+            total = float(self.acc.reduce(torch.tensor([total], device=self.acc.device), reduction="mean").item())
         if not torch.isfinite(self.new.vectors).all():
             raise Diverged(f"the embedding became NaN/inf at step {step + 1}")
         return total / self.s.grad_accum
@@ -325,10 +338,23 @@ class Run:
         return publish(tmp, path, force=True)
 
 
-def invert(s: InvertSettings, runtime: Any, *, folder: D.ImageFolder | None = None,
-           on_start: Callable[[int, int], None] | None = None,
-           on_step: Callable[[int, float], None] | None = None,
-           on_file: Callable[[str, Path], None] | None = None) -> InvertResult:
+def invert(s: InvertSettings, runtime: Any, **kwargs: Any) -> InvertResult:
+    """_invert, with a CUDA/MPS out-of-memory error turned into one line naming the settings that lower memory."""
+    from genai_cli.runtime import OOM_HINT, oom_error, out_of_memory
+
+    try:
+        return _invert(s, runtime, **kwargs)
+    except RuntimeError as e:  # torch.cuda.OutOfMemoryError is one; MPS raises a plain RuntimeError
+        if not out_of_memory(e):
+            raise
+        raise oom_error(e, runtime.device, OOM_HINT + ", or set invert.gradient_checkpointing: true "
+                        "(a --config file)") from None
+
+
+def _invert(s: InvertSettings, runtime: Any, *, folder: D.ImageFolder | None = None,
+            on_start: Callable[[int, int], None] | None = None,
+            on_step: Callable[[int, float], None] | None = None,
+            on_file: Callable[[str, Path], None] | None = None) -> InvertResult:
     """Learn `s.token` from the images in `s.images` (or the already read `folder`) -> InvertResult
     (files are written as it goes).
 
@@ -345,14 +371,15 @@ def invert(s: InvertSettings, runtime: Any, *, folder: D.ImageFolder | None = No
     mixed = {"fp32": "no", "fp16": "fp16", "bf16": "bf16"}[runtime.precision]
     from genai_cli.image import distributed
 
+    from genai_cli.runtime import reset_accelerate_state, same_device, use_device
+
     if not distributed.launched():
         # accelerate keeps its state (mixed precision included) for the life of the process; a second run in the
         # same process (a notebook, the tests) may ask for another precision. One process: nothing else shares it.
-        from accelerate.state import AcceleratorState
-
-        AcceleratorState._reset_state()
+        reset_accelerate_state()
+    use_device(runtime.device)  # --device cuda:1: accelerate's one-process "cuda" is then cuda:1
     acc = Accelerator(gradient_accumulation_steps=s.grad_accum, mixed_precision=mixed, cpu=runtime.device.type == "cpu")
-    if acc.device.type != runtime.device.type:
+    if not same_device(acc.device, runtime.device):
         raise GenaiError(f"accelerate chose {acc.device}, but {runtime.device} was asked for",
                          hint="under torchrun / accelerate launch, let the launcher pick the devices (--device auto)")
     if s.resume:  # what can be compared before the weights load (the images and resolution come later)
@@ -413,6 +440,7 @@ def invert(s: InvertSettings, runtime: Any, *, folder: D.ImageFolder | None = No
     except KeyboardInterrupt:  # the vectors and optimiser state of the last finished step; the command exits 130
         run.save_checkpoint(step, good, run.optimizer.state_dict())
         raise
+
     result.seconds = time.perf_counter() - t0
     result.steps = step
     result.seconds_per_step = result.seconds / max(1, step - first)
@@ -433,9 +461,7 @@ def invert(s: InvertSettings, runtime: Any, *, folder: D.ImageFolder | None = No
     acc.wait_for_everyone()
     acc.end_training()
     if not distributed.launched():  # leave the process as it was found (see the reset above)
-        from accelerate.state import AcceleratorState
-
-        AcceleratorState._reset_state()
+        reset_accelerate_state()
     return result
 
 
