@@ -70,7 +70,7 @@ class DiffuseConfig(Section):
 
 
 class ImageConfig(Section):
-    model: str = "sd15"
+    model: str = "auto"
     negative: str = ""
     steps: int = Field(default=25, ge=1, le=1000)
     guidance: float = Field(default=7.5, ge=0)
@@ -127,7 +127,7 @@ class ToyConfig(Section):
 
 
 class InvertConfig(Section):
-    model: str = "sd15"
+    model: str = "auto"
     images: str | None = None
     token: str | None = None
     init_word: str | None = None

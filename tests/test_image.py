@@ -252,7 +252,8 @@ def test_bad_input_is_a_clear_usage_error(cli, tiny, no_loading, args, needle):
 
 def test_default_model_offline_and_uncached_fails_fast_with_directions(genai_exe):
     start = time.monotonic()
-    r = genai_exe("imagine", "a red fox", env={"HF_HUB_OFFLINE": "1"})
+    # sd15, the default on a GPU (`auto` picks the toy model on a CPU: tests/test_toy_sky.py)
+    r = genai_exe("imagine", "--model", "sd15", "a red fox", env={"HF_HUB_OFFLINE": "1"})
     assert r.exit_code == 1, r
     assert time.monotonic() - start < 60  # never waits on a network (generous: a loaded CI machine)
     assert "sd15" in r.stderr and "stable-diffusion-v1-5/stable-diffusion-v1-5" in r.stderr

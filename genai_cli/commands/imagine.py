@@ -83,7 +83,7 @@ def imagine(
         typer.Option(
             "--model",
             "-m",
-            help="toy (built in, offline), sd15, sd21, sd-turbo, a hub id, a diffusers folder or a .safetensors file. (config: image.model)",
+            help="auto (sd15 on a CUDA or MPS device, else toy), toy (built in, offline), sd15, sd21, sd-turbo, a hub id, a diffusers folder or a .safetensors file. (config: image.model)",
             show_default=False,
         ),
     ] = None,
@@ -293,6 +293,8 @@ def imagine(
             single_file_config=cfg["single_file_config"],
         )
     )
+    runtime_device = config.section("runtime", config_file, device=device)["device"]
+    s.model = loading.resolve_auto(s.model, runtime_device, console.info if main else None)  # auto: sd15 or toy
     source = loading.locate(s.model)  # a folder that would run code of its own is refused here
     from genai_cli.invert import embeddings as E
 
@@ -391,7 +393,8 @@ def _report_unknown_words(tokenizer, s) -> None:
     for prompt in dict.fromkeys([*s.prompts, s.negative]):
         unknown = vocab.unknown_words(prompt, tokenizer)
         if unknown:
-            console.warn(f"{vocab.unknown_message(unknown)} (in {shorten(prompt)}); `genai toy words` lists the words it knows")
+            console.warn(f"{vocab.unknown_message(unknown, tokenizer=tokenizer, suggest=True)} (in {shorten(prompt)}); "
+                         "`genai toy words` lists the words it knows")
 
 
 def _report(r, s, json_out: bool) -> int:

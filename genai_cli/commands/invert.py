@@ -20,7 +20,7 @@ def invert(
     images: Annotated[Optional[Path], _opt("--images", "Folder of 3-5 images of the concept. (config: invert.images)")] = None,
     token: Annotated[Optional[str], _opt("--token", "The new word, e.g. '<my-cat>'. (config: invert.token)")] = None,
     init_word: Annotated[Optional[str], _opt("--init-word", "An existing one-token word to start from, e.g. cat. (config: invert.init_word)")] = None,
-    model: Annotated[Optional[str], _opt("--model", "toy, sd15, sd21, a hub id, a diffusers folder or a .safetensors file. (config: invert.model)")] = None,
+    model: Annotated[Optional[str], _opt("--model", "auto (sd15 on a CUDA or MPS device, else toy), toy, sd15, sd21, a hub id, a diffusers folder or a .safetensors file. (config: invert.model)")] = None,
     preset: Annotated[Optional[str], _opt("--preset", "Settings for a model and machine: toy-cpu or sd15-gpu (configs/invert-*.yaml). Default: toy-cpu when the model is toy.")] = None,
     out: Annotated[Optional[Path], _opt("--out", "Output folder (default ./invert-<token>). (config: invert.out)")] = None,
     property_: Annotated[Optional[str], _opt("--property", "object or style: which prompt templates. (config: invert.property)")] = None,
@@ -63,6 +63,11 @@ def invert(
                  checkpoint_every=checkpoint_every, validate_every=validate_every,
                  validation_prompt=validation_prompt)
     layers = _layers(preset, model, config_file)
+    from genai_cli.image import loading
+
+    if config.section("invert", layers, model=model)["model"] == loading.AUTO:  # sd15 on a GPU, else toy (and its preset)
+        model = loading.resolve_auto(loading.AUTO, config.section("runtime", layers, device=device)["device"], console.info)
+        layers = _layers(preset, model, config_file)
     cfg = config.section("invert", layers, **{k: (str(v) if isinstance(v, Path) else v) for k, v in flags.items()})
     for key, flag in (("images", "--images"), ("token", "--token"), ("init_word", "--init-word")):
         if not cfg[key]:

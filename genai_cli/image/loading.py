@@ -23,6 +23,8 @@ from genai_cli.errors import GenaiError, UsageError, shorten
 
 TOY = "toy"
 TOY_PIPELINE = Path(__file__).resolve().parents[1] / "toyworld" / "data" / "pipeline"  # scripts/toyworld/ trains it
+AUTO = "auto"  # the default image.model / invert.model: sd15 with a CUDA or MPS device, else the toy model
+AUTO_ACCELERATED = "sd15"  # what `auto` means on a GPU (downloaded once when online, then from the cache)
 # what a hub snapshot needs: configs, tokenizer files, and the full-precision safetensors weights
 HUB_PATTERNS = [
     "model_index.json",
@@ -63,6 +65,8 @@ def locate(name: str) -> ModelSource:
         raise UsageError(
             "empty --model", hint="name an alias (" + ", ".join(models.aliases("image")) + "), a hub id or a path"
         )
+    if name == AUTO:  # callers that say which model auto chose resolve it first (resolve_auto)
+        name = choose_auto()[0]
     if name == TOY:
         return toy()
     target = models.aliases("image").get(name, name)
@@ -106,6 +110,42 @@ def toy() -> ModelSource:
             hint="reinstall genai (pip install -e . from the repository ships it as package data)",
         )
     return ModelSource(TOY, TOY_PIPELINE, "folder")
+
+
+def accelerator(device: str = "auto") -> str | None:
+    """The accelerator a run on `device` (runtime.device) would use: "cuda", "mps", or None (the cpu)."""
+    device = (device or "auto").strip().lower()
+    if device.startswith(("cuda", "mps")):
+        return device.split(":")[0]
+    if device != "auto":
+        return None
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    return "mps" if mps is not None and mps.is_available() else None
+
+
+def choose_auto(device: str = "auto") -> tuple[str, str]:
+    """-> (the model `auto` stands for on `device`, one line saying which, why, and how to choose another)."""
+    found = accelerator(device)
+    if found:
+        return AUTO_ACCELERATED, (f"model auto: {AUTO_ACCELERATED} (a {found} device is here; downloaded once, then "
+                                  "used from the cache); --model toy for the built-in toy model")
+    why = "no CUDA or MPS device here" if (device or "auto").strip().lower() == "auto" else f"device {device}"
+    return TOY, (f"model auto: toy, the built-in 32x32 toy-world model ({why}); "
+                 f"--model {AUTO_ACCELERATED} runs Stable Diffusion 1.5 on a CPU too, slowly")
+
+
+def resolve_auto(name: str, device: str = "auto", say: Any = None) -> str:
+    """`name`, or the model `auto` stands for; `say` (console.info) gets the line saying why."""
+    if (name or "").strip() != AUTO:
+        return name
+    chosen, line = choose_auto(device)
+    if say is not None:
+        say(line)
+    return chosen
 
 
 def is_toy_tokenizer(tokenizer: Any) -> bool:

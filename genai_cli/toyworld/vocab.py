@@ -15,16 +15,45 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from genai_cli.toyworld.world import HELD_OUT, SHAPES, BACKGROUNDS, COLOURS, FILLER_WORDS, words as split_words
+from genai_cli.toyworld.world import (HELD_OUT, SHAPES, BACKGROUNDS, COLOURS, FILLER_WORDS, SKY_COLOURS, SKY_WORDS,
+                                      words as split_words)
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"  # CLIP's special tokens (EOS doubles as unk and pad)
 MODEL_MAX_LENGTH = 16  # tokens per prompt, BOS and EOS included (a caption needs 9)
 PRIVATE_TOKEN = f"<{HELD_OUT}>"  # training-time token of the held-out shape, removed before shipping
 
 
-def model_words() -> list[str]:
-    """The words the shipped model knows: the world's words without the held-out shape."""
-    return list(dict.fromkeys([*FILLER_WORDS, *SHAPES, *COLOURS, *BACKGROUNDS]))
+def model_words(sky: bool = False) -> list[str]:
+    """The words the shipped model knows: the world's words without the held-out shape. sky=True: those
+    and the night sky's words (the next model's vocabulary; the shipped list is a prefix of it, unchanged)."""
+    shipped = [*FILLER_WORDS, *SHAPES, *COLOURS, *BACKGROUNDS]
+    return list(dict.fromkeys([*shipped, *SKY_WORDS, *SKY_COLOURS] if sky else shipped))
+
+
+# Words a person may write for something the toy world draws under another name (checked against the
+# model's own vocabulary before being suggested, so the shipped shapes-only model suggests none of them).
+RELATED: dict[str, tuple[str, ...]] = {
+    "cosmos": ("galaxy", "stars", "space"),
+    "universe": ("galaxy", "stars", "space"),
+    "milky": ("galaxy", "stars"),
+    "starry": ("stars", "night", "sky"),
+    "starfield": ("stars", "night"),
+    "saturn": ("ringed", "planet"),
+    "jupiter": ("planet",),
+    "world": ("planet",),
+    "cloud": ("nebula",),
+    "clouds": ("nebula",),
+    "gas": ("nebula",),
+    "dark": ("black", "night"),
+    "grey": ("gray",),
+    "violet": ("purple",),
+    "pretty": ("beautiful",),
+    "lovely": ("beautiful",),
+    "shiny": ("bright",),
+    "box": ("square",),
+    "ring": ("rings", "ringed", "circle"),
+    "round": ("circle",),
+}
 
 
 def learn_merges(word_list: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
@@ -75,7 +104,7 @@ def write_tokenizer(directory: str | os.PathLike, word_list: list[str] | None = 
 def known_words(tokenizer) -> set[str]:
     """The model words this tokenizer has one whole-word token for, plus its added tokens
     (a textual-inversion token such as <moon>). Word-final BPE pieces (`ack</w>`) are not words."""
-    whole = {w for w in model_words() if tokenizer.tokenize(w) == [w + "</w>"]}
+    whole = {w for w in model_words(sky=True) if tokenizer.tokenize(w) == [w + "</w>"]}
     return whole | (set(tokenizer.get_added_vocab()) - {BOS, EOS})
 
 
@@ -86,10 +115,29 @@ def unknown_words(prompt: str, tokenizer=None) -> list[str]:
     return [w for w in dict.fromkeys(split_words(prompt)) if w not in known]
 
 
-def unknown_message(unknown: list[str], limit: int = 10) -> str:
-    """The unknown words, each shortened (errors.shorten) and at most `limit` of them."""
+def closest_words(word: str, tokenizer=None, n: int = 3) -> list[str]:
+    """Up to `n` words the model knows that `word` may have meant: related words (RELATED), then the
+    nearest spellings (difflib over the model's whole-word tokens; template words like "a" left out)."""
+    import difflib
+
+    known = known_words(tokenizer) if tokenizer is not None else set(model_words())
+    candidates = sorted(w for w in known - {"a", "an", "on", "in", "with"} if not w.startswith("<"))
+    related = [w for w in RELATED.get(word, ()) if w in known]
+    close = difflib.get_close_matches(word, candidates, n=n, cutoff=0.7)
+    return list(dict.fromkeys(related + close))[:n]
+
+
+def unknown_message(unknown: list[str], limit: int = 10, tokenizer=None, suggest: bool = False) -> str:
+    """The unknown words, each shortened (errors.shorten) and at most `limit` of them; with suggest=True,
+    the closest known words of each (closest_words), as in "galaxies -> galaxy"."""
     from genai_cli.errors import shorten
 
     shown = [w if len(w) <= 40 else shorten(w) for w in unknown[:limit]]
     more = f" and {len(unknown) - limit} more" if len(unknown) > limit else ""
-    return "the toy model does not know: " + ", ".join(shown) + more
+    text = "the toy model does not know: " + ", ".join(shown) + more
+    if suggest:
+        pairs = [(s, closest_words(w, tokenizer)) for w, s in zip(unknown[:limit], shown) if len(w) <= 40]
+        hints = [f"{s} -> {', '.join(c)}" for s, c in pairs if c]
+        if hints:
+            text += "; closest known words: " + "; ".join(hints)
+    return text

@@ -38,6 +38,20 @@ BACKGROUNDS: dict[str, tuple[int, int, int]] = {
 }
 FILLER_WORDS: tuple[str, ...] = ("a", "an", "on", "background")  # the words of the caption template
 
+# The night sky (issue 15; genai_cli/toyworld/sky.py draws it): families, their colours and caption words.
+# Not in the shipped model's vocabulary yet: `model_words(sky=True)` is the vocabulary of the next model.
+SKY_FAMILIES: tuple[str, ...] = ("spiral", "elliptical", "planet", "stars", "nebula")
+SKY_COLOURS: dict[str, tuple[int, int, int]] = {  # the dominant colour of a sky object (a caption may name it)
+    "red": (235, 60, 50),
+    "orange": (255, 150, 40),
+    "yellow": (250, 225, 80),
+    "blue": (70, 130, 255),
+    "purple": (170, 80, 230),
+    "white": (240, 240, 250),
+}
+SKY_WORDS: tuple[str, ...] = ("galaxy", "spiral", "elliptical", "planet", "ringed", "rings", "stars", "nebula",
+                              "night", "sky", "space", "beautiful", "bright", "with", "in")
+
 
 @dataclass(frozen=True)
 class Scene:
