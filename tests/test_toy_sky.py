@@ -151,8 +151,8 @@ def test_closest_words_come_from_the_models_own_vocabulary(shipped_tokenizer, sk
     assert V.closest_words("saturn", sky_tokenizer) == ["ringed", "planet"]
     assert V.unknown_words("a beautiful blue spiral galaxy", sky_tokenizer) == []
     assert V.unknown_words("a ringed planet on a black background", sky_tokenizer) == []
-    msg = V.unknown_message(["the", "nebulla"], tokenizer=sky_tokenizer, suggest=True)
-    assert msg == "the toy model does not know: the, nebulla; closest known words: nebulla -> nebula"
+    msg = V.unknown_message(["zzq", "nebulla"], tokenizer=sky_tokenizer, suggest=True)
+    assert msg == "the toy model does not know: zzq, nebulla; closest known words: nebulla -> nebula"
 
 
 def test_sky_vocabulary_keeps_the_shipped_words_and_tokenizer(shipped_tokenizer, tmp_path):
@@ -183,3 +183,95 @@ def test_a_prompt_with_no_known_word_warns_and_still_draws(cli, tmp_path):
     assert r.exit_code == 0, r
     assert "does not know: zzyzx, qwrtp" in r.stderr
     assert np.asarray(Image.open(r.stdout.strip())).shape == (32, 32, 3)
+
+
+# --- part 2: the night sky --------------------------------------------------------------------------------
+
+SHAPES_DIGEST = "844733ade81790024cd9a6003fca50df3909ff1e5a3305494c49c6294576a4c4"  # render.py as the shipped model saw it
+
+
+def test_todays_shape_renders_are_pixel_identical():
+    """Adding the sky changed no shape pixel: every 7th scene at 32 and 64 px, seed 5, hashed before the sky."""
+    import hashlib
+
+    from genai_cli.toyworld import render as R
+
+    h = hashlib.sha256()
+    for k, scene in enumerate(W.all_scenes()[::7]):
+        for size in (32, 64):
+            h.update(R.render(scene, size, R.image_rng(5, k)).tobytes())
+    assert h.hexdigest() == SHAPES_DIGEST
+    assert len(W.all_scenes()) == 161 and W.HELD_OUT == "moon"
+
+
+def test_sky_renders_are_seeded_and_sized():
+    from genai_cli.toyworld import render as R
+    from genai_cli.toyworld import sky as S
+
+    scenes = S.sky_scenes()
+    assert len(scenes) == 30 and {s.family for s in scenes} == set(W.SKY_FAMILIES)
+    for size in (32, 48, 64):
+        for scene in scenes[::4]:
+            a = S.render(scene, size, R.image_rng(1, 2))
+            assert a.shape == (size, size, 3) and a.dtype == np.uint8
+            assert np.array_equal(a, S.render(scene, size, R.image_rng(1, 2)))
+            assert not np.array_equal(a, S.render(scene, size, R.image_rng(1, 3)))
+    with pytest.raises(ValueError, match="unknown sky scene"):
+        S.render(S.SkyScene("comet", "red"), 32)
+
+
+@pytest.mark.parametrize("family", W.SKY_FAMILIES)
+def test_sky_scenes_show_their_colour_on_a_dark_sky(family):
+    """The light added to the sky has the scene's hue (channel order), and the image is mostly dark sky."""
+    from genai_cli.toyworld import render as R
+    from genai_cli.toyworld import sky as S
+
+    order = {"red": ("r>g", "r>b"), "orange": ("r>g", "g>b"), "yellow": ("r>b", "g>b"),
+             "blue": ("b>r", "b>g"), "purple": ("b>g", "r>g")}
+    idx = {"r": 0, "g": 1, "b": 2}
+    for colour in W.SKY_COLOURS:
+        for i in range(5):
+            img = S.render(S.SkyScene(family, colour), 32, R.image_rng(11, i)).astype(np.float64)
+            sky = np.percentile(img.reshape(-1, 3), 5, axis=0)  # this image's (jittered) night sky
+            light = np.clip(img - sky, 0, None).reshape(-1, 3).sum(0)
+            for rule in order.get(colour, ()):
+                assert light[idx[rule[0]]] > light[idx[rule[2]]], (family, colour, i, light)
+            if colour == "white":
+                assert light.max() < 1.35 * light.min(), (family, i, light)
+            assert np.median(img.max(axis=2)) < 200, (family, colour)  # not a bright blank
+
+
+def test_sky_captions_use_only_sky_vocabulary_words():
+    from genai_cli.toyworld import render as R
+    from genai_cli.toyworld import sky as S
+
+    vocabulary = set(V.model_words(sky=True))
+    for scene in S.sky_scenes():
+        caps = S.captions(scene)
+        assert len(caps) == len(set(caps)) >= 8
+        assert scene.colour in caps[0].split()  # the evaluation caption names the colour
+        for c in caps:
+            assert set(W.words(c)) <= vocabulary and "moon" not in c, c
+            family, colour = S.asked_for(c)
+            assert S.matches(family, scene.family), (c, family)
+            assert colour in (None, scene.colour), c
+    assert "a beautiful galaxy" in S.captions(S.SkyScene("spiral", "blue"))
+    assert "a blue spiral galaxy" == S.SkyScene("spiral", "blue").caption
+    assert "a ringed planet on a black background" in S.captions(S.SkyScene("planet", "red"))
+    assert "a purple nebula with stars" in S.captions(S.SkyScene("nebula", "purple"))
+    assert "an orange elliptical galaxy" == S.SkyScene("elliptical", "orange").caption
+    rng = R.image_rng(0, 0)
+    drawn = {S.random_caption(S.SkyScene("spiral", "red"), rng) for _ in range(200)}
+    assert "a red spiral galaxy" in drawn and "a beautiful galaxy" in drawn and len(drawn) > 6
+
+
+def test_asked_for_reads_the_family_and_colour_of_a_prompt():
+    from genai_cli.toyworld import sky as S
+
+    assert S.asked_for("a beautiful galaxy") == ("galaxy", None)
+    assert S.asked_for("A blue spiral galaxy.") == ("spiral", "blue")
+    assert S.asked_for("a planet with rings") == ("planet", None)
+    assert S.asked_for("a purple nebula with stars") == ("nebula", "purple")
+    assert S.asked_for("bright stars in space") == ("stars", None)
+    assert S.asked_for("a red star on a blue background") == (None, "red")  # a shape, not the sky
+    assert S.matches("galaxy", "elliptical") and S.matches("galaxy", "spiral") and not S.matches("galaxy", "planet")

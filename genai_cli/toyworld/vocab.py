@@ -121,7 +121,7 @@ def closest_words(word: str, tokenizer=None, n: int = 3) -> list[str]:
     import difflib
 
     known = known_words(tokenizer) if tokenizer is not None else set(model_words())
-    candidates = sorted(w for w in known - {"a", "an", "on", "in", "with"} if not w.startswith("<"))
+    candidates = sorted(w for w in known - {"a", "an", "on", "in", "with", "the"} if not w.startswith("<"))
     related = [w for w in RELATED.get(word, ()) if w in known]
     close = difflib.get_close_matches(word, candidates, n=n, cutoff=0.7)
     return list(dict.fromkeys(related + close))[:n]

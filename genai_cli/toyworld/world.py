@@ -50,7 +50,7 @@ SKY_COLOURS: dict[str, tuple[int, int, int]] = {  # the dominant colour of a sky
     "white": (240, 240, 250),
 }
 SKY_WORDS: tuple[str, ...] = ("galaxy", "spiral", "elliptical", "planet", "ringed", "rings", "stars", "nebula",
-                              "night", "sky", "space", "beautiful", "bright", "with", "in")
+                              "night", "sky", "space", "beautiful", "bright", "with", "in", "the")
 
 
 @dataclass(frozen=True)
