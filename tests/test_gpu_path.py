@@ -82,12 +82,11 @@ def test_bf16_needs_compute_capability_8_not_emulation(monkeypatch):
     cuda = torch.device("cuda", 0)
     with pytest.raises(UsageError, match=r"compute capability 7\.5; bf16 needs 8\.0"):
         runtime.choose_precision(cuda, "bf16")
-    assert runtime.choose_precision(cuda, "auto", prefer_bf16=True) == "fp16"
+    assert runtime.choose_precision(cuda, "auto") == "fp16"
     _fake_cuda(monkeypatch, capability=(8, 6))
     assert runtime.choose_precision(cuda, "bf16") == "bf16"
-    assert runtime.choose_precision(cuda, "auto", prefer_bf16=True) == "bf16"
-    assert runtime.choose_precision(cuda, "auto") == "fp16"  # images keep fp16 by default
-    assert runtime.choose_precision(torch.device("cpu"), "auto", prefer_bf16=True) == "fp32"
+    assert runtime.choose_precision(cuda, "auto") == "bf16"  # bf16-trained models do not overflow
+    assert runtime.choose_precision(torch.device("cpu"), "auto") == "fp32"
 
 
 def test_more_processes_than_gpus_use_gloo_on_the_cpu_with_a_warning(monkeypatch, capsys):
