@@ -323,3 +323,45 @@ def test_gpu_check_dry_run_on_the_cpu(tmp_path):
     assert "FAIL" not in results and results.count("ok") >= 5
     assert results.count("skip") >= 5  # the CUDA checks, counted
     assert lines[-1].startswith("gpu_check:") and "0 FAIL" in lines[-1]
+
+
+NAN_ON_RANK_1 = """
+import os, sys
+from genai_cli.invert import train
+real = train.diffusion_loss
+calls = [0]
+def loss(*a, **k):
+    calls[0] += 1
+    value = real(*a, **k)
+    return value * float("nan") if os.environ["RANK"] == "1" and calls[0] >= 3 else value  # rank 1, step 3
+train.diffusion_loss = loss
+from genai_cli.app import app
+sys.argv = ["genai"] + sys.argv[1:]
+app(prog_name="genai")
+"""
+
+
+def test_nan_on_one_rank_stops_both_with_the_same_message(tiny, images, tmp_path):
+    """torchrun, 2 CPU processes (gloo): rank 1's loss goes NaN at step 3. Before, rank 1 raised alone and rank 0
+    waited in backward's all-reduce for ever; now both stop at step 3 (the timeout is the hang detector)."""
+    driver = tmp_path / "driver.py"
+    driver.write_text(NAN_ON_RANK_1)
+    out = tmp_path / "dist"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    p = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(driver),
+         "invert", "--model", str(tiny), "--images", str(images), "--token", "<thing>", "--init-word", INIT,
+         "--out", str(out), "--steps", "6", "--batch-size", "1", "--grad-accum", "1", "--lr", "0.05",
+         "--save-every", "0", "--checkpoint-every", "0"],
+        capture_output=True, text=True, env=env, timeout=240, cwd=tmp_path,
+    )
+    assert p.returncode != 0
+    assert "the loss became NaN/inf on another process at step 3" in p.stderr  # rank 0, told by the reduction
+    assert "the loss became nan at step 3" in p.stderr  # rank 1, its own
+    assert torch_finite(_vectors(out / "learned_embeds.safetensors"))
+
+
+def torch_finite(t) -> bool:
+    import torch
+
+    return bool(torch.isfinite(t).all())
