@@ -275,3 +275,110 @@ def test_asked_for_reads_the_family_and_colour_of_a_prompt():
     assert S.asked_for("bright stars in space") == ("stars", None)
     assert S.asked_for("a red star on a blue background") == (None, "red")  # a shape, not the sky
     assert S.matches("galaxy", "elliptical") and S.matches("galaxy", "spiral") and not S.matches("galaxy", "planet")
+
+
+def test_dataset_with_the_sky_keeps_the_shape_images_and_labels_the_sky(tmp_path):
+    from genai_cli.toyworld import dataset as D
+    from genai_cli.toyworld import sky as S
+
+    shapes = D.build(1, 32, seed=3)
+    both = D.build(1, 32, seed=3, sky_per_scene=2)
+    assert shapes.family is None and not shapes.has_sky
+    assert len(both) == 161 + 30 * 2 and both.has_sky
+    rows = both.family == 0
+    assert sorted(im.tobytes() for im in both.images[rows]) == sorted(im.tobytes() for im in shapes.images)
+    assert (both.shape[~rows] == -1).all() and (both.sky_colour[rows] == -1).all()
+    caps = both.captions(held_out_token=V.PRIVATE_TOKEN)
+    for i in np.flatnonzero(~rows):
+        scene = both.sky_scene(i)
+        assert caps[i] in S.captions(scene) and D.FAMILIES[both.family[i]] == scene.family
+    assert sum("galaxy" in c for c in caps) >= 20
+    back = D.load(D.save(both, tmp_path / "d.safetensors"))
+    for k in ("images", "shape", "family", "sky_colour", "sky_caption"):
+        assert np.array_equal(getattr(back, k), getattr(both, k)), k
+    assert back.captions() == both.captions()
+    assert D.load(D.save(shapes, tmp_path / "s.safetensors")).family is None
+
+
+def test_the_shipped_analyzer_has_no_sky_heads():
+    from genai_cli.toyworld import analyzer as A
+    from genai_cli.toyworld import render as R
+
+    v = A.load()(R.render(W.Scene("star", "red", "blue"), 32, R.image_rng(0, 0)))[0]
+    assert v.family is None and "family" not in v.to_json() and v.shape == "star"
+
+
+@pytest.mark.skipif(not Path(__file__).resolve().parents[1].joinpath("genai_cli/toyworld/data/analyzer-sky.safetensors").is_file(),
+                    reason="the sky analyzer is not trained yet (scripts/toyworld/train_analyzer.py --sky)")
+def test_the_sky_analyzer_reads_fresh_renders():
+    """Renders of a seed its training and test sets never used: the sky's family and colour, and the shapes."""
+    from genai_cli.toyworld import analyzer as A
+    from genai_cli.toyworld import dataset as D
+
+    an = A.load(A.SKY_PATH)
+    assert an.accuracy["test"]["family"] >= 0.99 and an.accuracy["test"]["all"] >= 0.97
+    ds = D.build(1, 64, seed=777, sky_per_scene=4)
+    pred = an.predict(ds.images)
+    sky, shapes = ds.family > 0, ds.family == 0
+    assert (pred["family"] == ds.family).mean() >= 0.97
+    assert (pred["sky_colour"][sky] == ds.sky_colour[sky]).mean() >= 0.95
+    assert (pred["shape"][shapes] == ds.shape[shapes]).mean() >= 0.95
+    assert (pred["colour"][shapes] == ds.colour[shapes]).mean() >= 0.98
+    v = an(ds.images[:3])
+    assert all(x.family is not None and "family" in x.to_json() for x in v)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_train_on_shapes_and_sky_gives_a_pipeline_that_knows_the_sky_words(tmp_path):
+    """train.py on a dataset with the sky: the sky vocabulary, the private row removed, a galaxy drawn."""
+    import sys
+
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    from genai_cli.toyworld import dataset as D
+
+    data = D.save(D.build(1, 32, seed=0, sky_per_scene=1), tmp_path / "d.safetensors")
+    sys.path.insert(0, str(ROOT / "scripts" / "toyworld"))
+    import train
+
+    out = train.main(["--data", str(data), "--out", str(tmp_path / "run"), "--preset", "tiny", "--vae-steps", "2",
+                      "--vae-batch", "4", "--unet-steps", "2", "--unet-batch", "4", "--threads", "1"])
+    pipe = StableDiffusionPipeline.from_pretrained(str(out), local_files_only=True)
+    assert V.unknown_words("a beautiful blue spiral galaxy with stars in the night sky", pipe.tokenizer) == []
+    assert V.PRIVATE_TOKEN not in pipe.tokenizer.get_vocab() and "moon</w>" not in pipe.tokenizer.get_vocab()
+    assert len(pipe.tokenizer) == pipe.text_encoder.get_input_embeddings().weight.shape[0]
+    img = pipe("a beautiful galaxy", num_inference_steps=2, generator=torch.Generator().manual_seed(0), output_type="np").images
+    assert img.shape == (1, 32, 32, 3)
+
+
+def test_analyzer_training_labels_leave_out_the_heads_that_do_not_apply():
+    import sys
+
+    import torch
+
+    from genai_cli.toyworld import analyzer as A
+    from genai_cli.toyworld import dataset as D
+
+    sys.path.insert(0, str(ROOT / "scripts" / "toyworld"))
+    import train_analyzer as T
+
+    ds = D.build(0, 32, seed=1, sky_per_scene=1)  # 30 sky images, no shapes
+    y = T.labels_of(ds, A.SKY_HEADS)
+    assert y.shape == (30, 5) and (y[:, :3] == -1).all() and (y[:, 3] > 0).all() and (y[:, 4] >= 0).all()
+    slices = A.head_slices(A.SKY_HEADS)
+
+    class Perfect(torch.nn.Module):  # logits that pick the true family, and sky colour 0 for every image
+        def forward(self, x):
+            z = torch.zeros(len(x), 29)
+            z[torch.arange(len(x)), slices["family"].start + torch.from_numpy(y[: len(x), 3])] = 1
+            z[:, slices["sky_colour"].start] = 1
+            return z
+
+    acc = T.accuracy(Perfect(), torch.zeros(30, 3, 32, 32), y, A.SKY_HEADS)
+    assert acc["family"] == 1.0 and acc["sky_colour"] == round(float((y[:, 4] == 0).mean()), 4)
+    assert np.isnan(acc["shape"])  # no shape image: nothing measured, not counted as right or wrong
+    assert acc["all"] == acc["sky_colour"]
+    assert T.labels_of(D.build(1, 32, seed=1), A.HEADS).shape == (161, 3)

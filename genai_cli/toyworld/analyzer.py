@@ -4,7 +4,9 @@ It judges generated images (scripts/toyworld/evaluate.py) and tests the renderer
 genai CNN safetensors file (the format of genai_cli/conv/cnn.py: the layer list in metadata,
 torch-style tensors), so `genai conv` can load it by path; its one output layer holds three heads
 side by side, whose slices are in the metadata (`genai.heads`).
-scripts/toyworld/train_analyzer.py trains it on clean renders.
+scripts/toyworld/train_analyzer.py trains it on clean renders. With --sky (issue 15) it also reads the
+night sky: two more heads, `family` (shape, spiral, elliptical, planet, stars, nebula) and `sky_colour`
+(the dominant colour of a sky image); that file is SKY_PATH until it replaces the shipped one.
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from genai_cli.toyworld.world import ALL_SHAPES, BACKGROUNDS, COLOURS
+from genai_cli.toyworld.world import ALL_SHAPES, BACKGROUNDS, COLOURS, SKY_COLOURS, SKY_FAMILIES
 
 PATH = Path(__file__).resolve().parent / "data" / "analyzer.safetensors"
+SKY_PATH = Path(__file__).resolve().parent / "data" / "analyzer-sky.safetensors"  # shapes + night sky
 INPUT_SIZE = 32  # images are box-filtered to 32x32 RGB before the network sees them
 HEADS = {"shape": list(ALL_SHAPES), "colour": list(COLOURS), "background": list(BACKGROUNDS)}
+# the shape heads say nothing useful about a sky image, nor the sky heads about a shape image
+SKY_HEADS = {**HEADS, "family": ["shape", *SKY_FAMILIES], "sky_colour": list(SKY_COLOURS)}
 
 # The architecture, as data; (C, H, W) after each step.
 LAYERS = [
@@ -40,6 +45,11 @@ LAYERS = [
     {"type": "relu"},
     {"type": "linear", "name": "fc2", "in": 64, "out": sum(len(v) for v in HEADS.values())},  # (17,) = 7 + 6 + 4 logits
 ]
+
+
+def layers_for(heads: dict[str, list[str]]) -> list[dict]:
+    """LAYERS with the output layer sized for `heads` (17 logits for HEADS, 29 for SKY_HEADS)."""
+    return [*LAYERS[:-1], {**LAYERS[-1], "out": sum(len(v) for v in heads.values())}]
 
 
 def head_slices(heads: dict[str, list[str]] = HEADS) -> dict[str, slice]:
@@ -69,9 +79,14 @@ class Verdict:
     colour: str
     background: str
     confidence: dict[str, float]  # head -> probability of the chosen label
+    family: str | None = None  # shape, spiral, elliptical, planet, stars, nebula (None: an analyzer without the sky)
+    sky_colour: str | None = None  # the dominant colour, read as if the image were a sky image
 
     def to_json(self) -> dict:
-        return {"shape": self.shape, "colour": self.colour, "background": self.background, "confidence": self.confidence}
+        out = {"shape": self.shape, "colour": self.colour, "background": self.background, "confidence": self.confidence}
+        if self.family is not None:
+            out.update(family=self.family, sky_colour=self.sky_colour)
+        return out
 
 
 class Analyzer:
@@ -111,7 +126,8 @@ class Analyzer:
                 p /= p.sum()
                 k = int(p.argmax())
                 labels[name], conf[name] = self.heads[name][k], round(float(p[k]), 4)
-            verdicts.append(Verdict(labels["shape"], labels["colour"], labels["background"], conf))
+            verdicts.append(Verdict(labels["shape"], labels["colour"], labels["background"], conf,
+                                    labels.get("family"), labels.get("sky_colour")))
         return verdicts
 
 

@@ -5,6 +5,11 @@ File layout (all tensors; metadata holds the label names and the recipe):
     shape       (N,) int64   index into ALL_SHAPES (the held-out shape included)
     colour      (N,) int64   index into COLOURS
     background  (N,) int64   index into BACKGROUNDS
+With the night sky (build(..., sky_per_scene=K), issue 15), also:
+    family      (N,) int64   0 for a shape image, 1 + index into SKY_FAMILIES for a sky image
+    sky_colour  (N,) int64   index into SKY_COLOURS (-1 for a shape image)
+    sky_caption (N,) int64   which of sky.captions(scene) the image is captioned with (-1 for a shape image)
+and shape, colour, background are -1 for a sky image. Without the sky the file is what it always was.
 Captions are rebuilt from the labels (`captions()`), so they need no string tensor.
 """
 
@@ -19,7 +24,10 @@ from typing import Callable
 import numpy as np
 
 from genai_cli.toyworld import render as R
-from genai_cli.toyworld.world import ALL_SHAPES, BACKGROUNDS, COLOURS, HELD_OUT, SHAPES, Scene, all_scenes, caption
+from genai_cli.toyworld.world import (ALL_SHAPES, BACKGROUNDS, COLOURS, HELD_OUT, SHAPES, SKY_COLOURS, SKY_FAMILIES,
+                                      Scene, all_scenes, caption)
+
+FAMILIES: tuple[str, ...] = ("shape",) + SKY_FAMILIES  # the `family` label: 0 = a shape on a background
 
 
 @dataclass
@@ -29,9 +37,24 @@ class Dataset:
     colour: np.ndarray  # (N,) int64
     background: np.ndarray  # (N,) int64
     meta: dict
+    family: np.ndarray | None = None  # (N,) int64: 0 shape, 1.. sky family; None: shapes only
+    sky_colour: np.ndarray | None = None  # (N,) int64, -1 for shapes
+    sky_caption: np.ndarray | None = None  # (N,) int64, -1 for shapes
 
     def __len__(self) -> int:
         return len(self.images)
+
+    @property
+    def has_sky(self) -> bool:
+        return self.family is not None and bool((self.family > 0).any())
+
+    def sky_scene(self, i: int):
+        """The SkyScene of image i (a sky image), else None."""
+        from genai_cli.toyworld.sky import SkyScene
+
+        if self.family is None or self.family[i] == 0:
+            return None
+        return SkyScene(FAMILIES[self.family[i]], list(SKY_COLOURS)[self.sky_colour[i]])
 
     def scene(self, i: int) -> Scene:
         return Scene(ALL_SHAPES[self.shape[i]], list(COLOURS)[self.colour[i]], list(BACKGROUNDS)[self.background[i]])
@@ -40,7 +63,13 @@ class Dataset:
         """Captions of every image; the held-out shape's word replaced by `held_out_token` if given."""
         colours, backgrounds = list(COLOURS), list(BACKGROUNDS)
         out = []
-        for s, c, b in zip(self.shape, self.colour, self.background):
+        for i, (s, c, b) in enumerate(zip(self.shape, self.colour, self.background)):
+            sky = self.sky_scene(i)
+            if sky is not None:
+                from genai_cli.toyworld.sky import captions as sky_captions
+
+                out.append(sky_captions(sky)[self.sky_caption[i]])
+                continue
             shape = ALL_SHAPES[s]
             if held_out_token is not None and shape == HELD_OUT:
                 shape = held_out_token
@@ -49,21 +78,39 @@ class Dataset:
 
 
 def build(n_per_scene: int, size: int = 64, seed: int = 0, include_held_out: bool = True,
-          progress: Callable[[int, int], None] | None = None) -> Dataset:
-    """n_per_scene images of every drawable scene, in a seeded random order.
+          progress: Callable[[int, int], None] | None = None, sky_per_scene: int = 0) -> Dataset:
+    """n_per_scene images of every drawable scene (and sky_per_scene of each of the 30 sky scenes),
+    in a seeded random order.
 
-    Image k of the (unshuffled) list is drawn from image_rng(seed, k): the same call gives the same bytes.
+    Image k of the (unshuffled) list is drawn from image_rng(seed, k): the same call gives the same bytes;
+    the shape images come first, so with sky_per_scene=0 the dataset is exactly the shapes-only one.
     """
+    from genai_cli.toyworld import sky as S
+
     scenes = all_scenes(include_held_out)
-    total = len(scenes) * n_per_scene
+    skies = S.sky_scenes() if sky_per_scene > 0 else []
+    n_shapes = len(scenes) * n_per_scene
+    total = n_shapes + len(skies) * sky_per_scene
     images = np.empty((total, size, size, 3), dtype=np.uint8)
-    labels = np.empty((total, 3), dtype=np.int64)
+    labels = np.full((total, 3), -1, dtype=np.int64)
+    sky_labels = np.full((total, 3), -1, dtype=np.int64)  # family, sky colour, caption
+    sky_labels[:n_shapes, 0] = 0
     colours, backgrounds = list(COLOURS), list(BACKGROUNDS)
     k = 0
     for scene in scenes:
         for _ in range(n_per_scene):
             images[k] = R.render(scene, size, R.image_rng(seed, k))
             labels[k] = (ALL_SHAPES.index(scene.shape), colours.index(scene.colour), backgrounds.index(scene.background))
+            k += 1
+            if progress is not None and (k % 500 == 0 or k == total):
+                progress(k, total)
+    for scene in skies:
+        for _ in range(sky_per_scene):
+            rng = R.image_rng(seed, k)
+            images[k] = S.render(scene, size, rng)
+            options = S.captions(scene)
+            pick = S.random_caption(scene, rng)  # drawn after the pixels, from the same stream
+            sky_labels[k] = (FAMILIES.index(scene.family), list(SKY_COLOURS).index(scene.colour), options.index(pick))
             k += 1
             if progress is not None and (k % 500 == 0 or k == total):
                 progress(k, total)
@@ -78,7 +125,14 @@ def build(n_per_scene: int, size: int = 64, seed: int = 0, include_held_out: boo
         "genai.recipe": json.dumps({"n_per_scene": n_per_scene, "size": size, "seed": seed,
                                     "include_held_out": include_held_out, "scenes": len(scenes)}),
     }
-    return Dataset(images[order], labels[order, 0].copy(), labels[order, 1].copy(), labels[order, 2].copy(), meta)
+    if not skies:
+        return Dataset(images[order], labels[order, 0].copy(), labels[order, 1].copy(), labels[order, 2].copy(), meta)
+    meta["genai.families"] = json.dumps(list(FAMILIES))
+    meta["genai.sky_colours"] = json.dumps(list(SKY_COLOURS))
+    recipe = json.loads(meta["genai.recipe"])
+    meta["genai.recipe"] = json.dumps({**recipe, "sky_per_scene": sky_per_scene, "sky_scenes": len(skies)})
+    return Dataset(images[order], labels[order, 0].copy(), labels[order, 1].copy(), labels[order, 2].copy(), meta,
+                   sky_labels[order, 0].copy(), sky_labels[order, 1].copy(), sky_labels[order, 2].copy())
 
 
 def save(ds: Dataset, path: str | os.PathLike) -> Path:
@@ -88,8 +142,11 @@ def save(ds: Dataset, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    save_file({"images": np.ascontiguousarray(ds.images), "shape": ds.shape, "colour": ds.colour,
-               "background": ds.background}, str(tmp), metadata=ds.meta)
+    tensors = {"images": np.ascontiguousarray(ds.images), "shape": ds.shape, "colour": ds.colour,
+               "background": ds.background}
+    if ds.family is not None:
+        tensors.update(family=ds.family, sky_colour=ds.sky_colour, sky_caption=ds.sky_caption)
+    save_file(tensors, str(tmp), metadata=ds.meta)
     os.replace(tmp, path)
     return path
 
@@ -104,4 +161,8 @@ def load(path: str | os.PathLike) -> Dataset:
         t = {k: f.get_tensor(k) for k in f.keys()}
     if json.loads(meta["genai.shapes"]) != list(ALL_SHAPES) or json.loads(meta["genai.colours"]) != list(COLOURS):
         raise ValueError(f"{path} was made for another version of the toy world: make it again")
-    return Dataset(t["images"], t["shape"], t["colour"], t["background"], meta)
+    if "family" in t and (json.loads(meta.get("genai.families", "[]")) != list(FAMILIES)
+                          or json.loads(meta.get("genai.sky_colours", "[]")) != list(SKY_COLOURS)):
+        raise ValueError(f"{path} was made for another version of the toy world's sky: make it again")
+    return Dataset(t["images"], t["shape"], t["colour"], t["background"], meta,
+                   t.get("family"), t.get("sky_colour"), t.get("sky_caption"))

@@ -11,6 +11,11 @@ rows = shapes, columns = colour x background, a green frame when the analyzer ag
 on all three, red otherwise) and results.json.
 With --heldout-embedding (train.py's out/heldout-embedding.safetensors) the held-out shape is tried too,
 through diffusers' load_textual_inversion.
+With --sky (issue 15; the analyzer defaults to data/analyzer-sky.safetensors): the 30 night-sky prompts (each
+scene's first caption, which names family and colour) x --seeds, and "a beautiful galaxy" x 16 seeds; prints the
+sky family and sky colour accuracy (targets >= 90%), how many of the 16 galaxies read as a galaxy (target >= 14),
+and writes galaxy-grid.png (4x4, 4x enlarged). The worst colour x background pair's shape accuracy is printed
+in every run (issue 15's target: >= 85%).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from genai_cli.toyworld import analyzer as A  # noqa: E402
 from genai_cli.toyworld.world import BACKGROUNDS, COLOURS, HELD_OUT, SHAPES, all_scenes, caption  # noqa: E402
 
 TARGETS = {"colour": 0.90, "background": 0.90, "shape": 0.80}  # issue 4's quality bar
+SKY_TARGETS = {"family": 0.90, "sky_colour": 0.90, "worst_pair_shape": 0.85, "galaxy_of_16": 14}  # issue 15's
+GALAXY_PROMPT, GALAXY_SEEDS = "a beautiful galaxy", 16
 
 
 def generate(pipe, prompts: list[str], seeds: list[int], steps: int, guidance: float, batch: int,
@@ -112,7 +119,10 @@ def main(argv=None) -> dict:
     p.add_argument("--heldout-embedding", type=Path, help="also try the held-out shape with this textual-inversion file")
     p.add_argument("--analyzer", type=Path, default=None, help="analyzer file (default: the shipped one)")
     p.add_argument("--vae-check", type=int, default=2, help="renders per scene sent through the VAE alone (0: skip)")
+    p.add_argument("--sky", action="store_true", help="also measure the night sky (needs the sky analyzer)")
     args = p.parse_args(argv)
+    if args.sky and args.analyzer is None:
+        args.analyzer = A.SKY_PATH
 
     import torch
     from diffusers import StableDiffusionPipeline
@@ -149,6 +159,13 @@ def main(argv=None) -> dict:
     for h, target in TARGETS.items():
         print(f"{h:10s} correct {100 * acc[h]:5.1f}%  (target >= {100 * target:.0f}%)  {'ok' if acc[h] >= target else 'BELOW TARGET'}")
     print(f"all three  correct {100 * acc['all']:5.1f}%  ({len(images)} images, {len(scenes)} prompts x {args.seeds} seeds)")
+    pairs = {}
+    for c, b, ok in zip(truth["colour"], truth["background"], [a == b for a, b in zip(truth["shape"], seen["shape"])]):
+        pairs.setdefault((c, b), []).append(ok)
+    worst = min(pairs, key=lambda k: (np.mean(pairs[k]), k))
+    acc["worst_pair_shape"] = float(np.mean(pairs[worst]))
+    print(f"worst colour x background pair: {worst[0]} on {worst[1]}, shape correct {100 * acc['worst_pair_shape']:.1f}% "
+          f"(target >= {100 * SKY_TARGETS['worst_pair_shape']:.0f}%)")
     for h, labels in (("shape", list(SHAPES)), ("colour", list(COLOURS)), ("background", list(BACKGROUNDS))):
         print(f"\n{h}:\n" + confusion(truth[h], seen[h], labels + ([HELD_OUT] if h == "shape" else [])))
 
@@ -168,6 +185,8 @@ def main(argv=None) -> dict:
         print(f"\nheld-out {token}: shape read as {HELD_OUT} in {100 * results['held_out_shape_correct']:.1f}% of {len(hp)} images")
 
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.sky:
+        results["sky"] = evaluate_sky(pipe, analyzer, args)
     first_seed = np.arange(0, len(images), args.seeds)
     n_cols = len(scenes) // len({s.shape for s in scenes}) if not args.limit else len(scenes)
     rows = len(first_seed) // n_cols
@@ -175,6 +194,37 @@ def main(argv=None) -> dict:
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {args.out / 'grid.png'} and {args.out / 'results.json'}")
     return results
+
+
+def evaluate_sky(pipe, analyzer, args) -> dict:
+    """The night sky: family and colour of every sky scene's caption, and 16 seeds of "a beautiful galaxy"."""
+    from PIL import Image
+
+    from genai_cli.toyworld import sky as S
+
+    scenes = S.sky_scenes()
+    prompts = [sc.caption for sc in scenes for _ in range(args.seeds)]
+    seeds = [k for _ in scenes for k in range(args.seeds)]
+    verdicts = analyzer(generate(pipe, prompts, seeds, args.steps, args.guidance, args.batch))
+    asked = [S.asked_for(p) for p in prompts]
+    fam_ok = [S.matches(f, v.family) for (f, _), v in zip(asked, verdicts)]
+    col_ok = [v.sky_colour == c for (_, c), v in zip(asked, verdicts) if c is not None]
+    out = {"family": float(np.mean(fam_ok)), "sky_colour": float(np.mean(col_ok)), "images": len(prompts)}
+    truth_f = [sc.family for sc in scenes for _ in range(args.seeds)]
+    print(f"\nsky family correct {100 * out['family']:5.1f}%  sky colour correct {100 * out['sky_colour']:5.1f}%  "
+          f"(targets >= 90%; {len(prompts)} images, {len(scenes)} prompts x {args.seeds} seeds)")
+    print(confusion(truth_f, [v.family for v in verdicts], ["shape", *S.SKY_FAMILIES]))
+    gal = generate(pipe, [GALAXY_PROMPT] * GALAXY_SEEDS, list(range(GALAXY_SEEDS)), args.steps, args.guidance, GALAXY_SEEDS)
+    gv = analyzer(gal)
+    ok = np.array([S.matches("galaxy", v.family) for v in gv])
+    out["galaxy_of_16"] = int(ok.sum())
+    out["galaxy_verdicts"] = [v.family for v in gv]
+    print(f"{GALAXY_PROMPT!r}: {ok.sum()} of {GALAXY_SEEDS} read as a galaxy (target >= {SKY_TARGETS['galaxy_of_16']}): "
+          + ", ".join(out["galaxy_verdicts"]))
+    grid_png(gal, ok, 4, 4, args.out / "galaxy-grid.png")
+    big = Image.open(args.out / "galaxy-grid.png")
+    big.resize((big.width * 4, big.height * 4), Image.Resampling.NEAREST).save(args.out / "galaxy-grid.png")
+    return out
 
 
 if __name__ == "__main__":

@@ -135,11 +135,12 @@ def make_text_encoder(cfg: dict, tokenizer):
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, projection_dim=cfg["text_width"]))
 
 
-def training_tokenizer(out: Path):
-    """The shipped vocabulary + the private token of the held-out shape (an added token: the last id)."""
+def training_tokenizer(out: Path, sky: bool = False):
+    """The shipped vocabulary (with the night sky's words when the data has the sky) + the private token of
+    the held-out shape (an added token: the last id)."""
     from transformers import CLIPTokenizer
 
-    V.write_tokenizer(out / "tokenizer-base")
+    V.write_tokenizer(out / "tokenizer-base", V.model_words(sky=True) if sky else None)
     tok = CLIPTokenizer.from_pretrained(str(out / "tokenizer-base"))
     tok.add_tokens([V.PRIVATE_TOKEN])
     assert tok.convert_tokens_to_ids(V.PRIVATE_TOKEN) == len(tok) - 1
@@ -287,11 +288,13 @@ def train_vae(args, cfg, ds: D.Dataset, accelerator, timings: dict):
 # --- phase 2: latents ----------------------------------------------------------------------------------------
 
 
-def vae_check(vae, size: int, per_scene: int = 2) -> dict:
-    """The analyzer's accuracy on fresh renders after a VAE round trip: the ceiling for generation."""
+def vae_check(vae, size: int, per_scene: int = 2, sky: bool = False) -> dict:
+    """The analyzer's accuracy on fresh renders after a VAE round trip: the ceiling for generation.
+    sky=True (and the sky analyzer trained): also the sky family and colour on fresh sky renders."""
     from genai_cli.toyworld import analyzer as A
 
-    fresh = D.build(per_scene, size, seed=12345)  # a seed the dataset does not use
+    sky = sky and A.SKY_PATH.is_file()
+    fresh = D.build(per_scene, size, seed=12345, sky_per_scene=5 * per_scene if sky else 0)  # a seed the dataset does not use
     dev = next(vae.parameters()).device
     out = []
     vae.eval()
@@ -300,8 +303,13 @@ def vae_check(vae, size: int, per_scene: int = 2) -> dict:
             x = torch.from_numpy(fresh.images[i : i + 128]).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(dev)
             y = vae.decode(vae.encode(x).latent_dist.mean).sample  # (B, 3, H, W)
             out.append(((y.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy())
-    pred = A.load().predict(np.concatenate(out))
-    return {h: round(float((pred[h] == getattr(fresh, h)).mean()), 4) for h in ("shape", "colour", "background")}
+    pred = A.load(A.SKY_PATH if sky else None).predict(np.concatenate(out))
+    shapes = fresh.shape >= 0
+    check = {h: round(float((pred[h] == getattr(fresh, h))[shapes].mean()), 4) for h in ("shape", "colour", "background")}
+    if sky:
+        rows = fresh.family > 0
+        check.update({h: round(float((pred[h] == getattr(fresh, h))[rows].mean()), 4) for h in ("family", "sky_colour")})
+    return check
 
 
 def encode_dataset(args, vae, ds: D.Dataset, accelerator) -> dict:
@@ -310,7 +318,7 @@ def encode_dataset(args, vae, ds: D.Dataset, accelerator) -> dict:
     path = args.out / "latents.safetensors"
     if path.exists():
         return load_file(str(path))
-    check = vae_check(vae, ds.images.shape[1])
+    check = vae_check(vae, ds.images.shape[1], sky=ds.has_sky)
     accelerator.print(f"vae check (analyzer on VAE round trips of fresh renders): {check}")
     (args.out / "vae-check.json").write_text(json.dumps(check) + "\n")
     vae.eval()
@@ -449,7 +457,7 @@ def main(argv=None) -> Path | None:
     cfg = config_of(args.preset)
     ds = D.load(args.data)
     accelerator.print(f"data: {len(ds)} images {ds.images.shape[1]}x{ds.images.shape[2]} on {accelerator.device}")
-    tokenizer = training_tokenizer(args.out)
+    tokenizer = training_tokenizer(args.out, sky=ds.has_sky)
     timings: dict = {}
     args.budget = Budget(args.stop_after, args.max_minutes)
     try:

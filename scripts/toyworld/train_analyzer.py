@@ -1,6 +1,7 @@
 """Train the toy-world analyzer: a small CNN reading shape, colour and background off an image.
 
     nice -n 19 .venv/bin/python scripts/toyworld/train_analyzer.py   # writes genai_cli/toyworld/data/analyzer.safetensors
+    nice -n 19 .venv/bin/python scripts/toyworld/train_analyzer.py --sky   # + the night sky: data/analyzer-sky.safetensors
 
 Data: fresh renders of every drawable scene (the held-out shape included), 64x64 box-filtered to
 32x32 like every image the analyzer will see; train and test images come from different seeds.
@@ -32,19 +33,28 @@ EPOCHS = 15  # passes over the training images
 BATCH = 128  # images per step
 LR = 3e-3  # Adam learning rate
 NOISE = 0.05  # training-time Gaussian noise, std drawn uniformly in 0..NOISE per image (pixels in 0..1)
+SKY_TRAIN_PER_SCENE = 150  # --sky: renders per (family, colour) to train on (30 sky scenes)
+SKY_TEST_PER_SCENE = 40  # ... and to measure accuracy on
 
 
-def labels_of(ds: D.Dataset) -> np.ndarray:
-    return np.stack([ds.shape, ds.colour, ds.background], 1)  # (N, 3)
+def labels_of(ds: D.Dataset, heads: dict = A.HEADS) -> np.ndarray:
+    """(N, heads) label indices; -1 where a head does not apply (the shape heads on a sky image, and back)."""
+    cols = [ds.shape, ds.colour, ds.background]
+    if "family" in heads:
+        n = len(ds)
+        cols += [ds.family if ds.family is not None else np.zeros(n, np.int64),
+                 ds.sky_colour if ds.sky_colour is not None else np.full(n, -1, np.int64)]
+    return np.stack(cols, 1)
 
 
-def accuracy(model, x: torch.Tensor, y: np.ndarray) -> dict:
-    slices = A.head_slices()
+def accuracy(model, x: torch.Tensor, y: np.ndarray, heads: dict = A.HEADS) -> dict:
+    """Per head, over the images it applies to; `all`: every applicable head right."""
+    slices = A.head_slices(heads)
     with torch.no_grad():
         z = torch.cat([model(x[i : i + 512]) for i in range(0, len(x), 512)]).numpy()
-    per = {name: float((z[:, s].argmax(1) == y[:, k]).mean()) for k, (name, s) in enumerate(slices.items())}
-    all_right = np.all(np.stack([z[:, s].argmax(1) == y[:, k] for k, s in enumerate(slices.values())]), 0)
-    per["all"] = float(all_right.mean())
+    right = np.stack([(z[:, s].argmax(1) == y[:, k]) | (y[:, k] < 0) for k, s in enumerate(slices.values())], 1)
+    per = {name: float(right[y[:, k] >= 0, k].mean()) for k, name in enumerate(slices)}
+    per["all"] = float(right.all(1).mean())
     return {k: round(v, 4) for k, v in per.items()}
 
 
@@ -52,24 +62,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--out", type=Path, default=A.PATH)
     parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--sky", action="store_true", help="also read the night sky (family and sky colour heads); "
+                        "default --out: genai_cli/toyworld/data/analyzer-sky.safetensors")
     args = parser.parse_args()
+    heads = A.SKY_HEADS if args.sky else A.HEADS
+    layers = A.layers_for(heads)
+    if args.sky and args.out == A.PATH:
+        args.out = A.SKY_PATH
+    sky_train, sky_test = (SKY_TRAIN_PER_SCENE, SKY_TEST_PER_SCENE) if args.sky else (0, 0)
     from safetensors.numpy import save_file
 
     torch.manual_seed(SEED)
     torch.set_num_threads(1)
     t0 = time.time()
-    train = D.build(TRAIN_PER_SCENE, RENDER_SIZE, seed=SEED + 1)
-    test = D.build(TEST_PER_SCENE, RENDER_SIZE, seed=SEED + 2)
-    xt, yt = torch.from_numpy(A.to_input(train.images)), labels_of(train)
-    xv, yv = torch.from_numpy(A.to_input(test.images)), labels_of(test)
+    train = D.build(TRAIN_PER_SCENE, RENDER_SIZE, seed=SEED + 1, sky_per_scene=sky_train)
+    test = D.build(TEST_PER_SCENE, RENDER_SIZE, seed=SEED + 2, sky_per_scene=sky_test)
+    xt, yt = torch.from_numpy(A.to_input(train.images)), labels_of(train, heads)
+    xv, yv = torch.from_numpy(A.to_input(test.images)), labels_of(test, heads)
     print(f"rendered {len(train)} train + {len(test)} test images in {time.time() - t0:.1f}s", flush=True)
 
-    model = torch_module(A.LAYERS)
+    model = torch_module(layers)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, LR, total_steps=args.epochs * ((len(xt) + BATCH - 1) // BATCH))
     gen = torch.Generator().manual_seed(SEED)
     ytt = torch.from_numpy(yt)
-    slices = list(A.head_slices().values())
+    slices = list(A.head_slices(heads).values())
     for epoch in range(args.epochs):
         model.train()
         perm = torch.randperm(len(xt), generator=gen)
@@ -78,15 +95,17 @@ def main() -> None:
             x = xt[idx]
             sigma = torch.rand(len(x), 1, 1, 1, generator=gen) * NOISE
             x = (x + sigma * torch.randn(x.shape, generator=gen)).clamp(0, 1)
-            z = model(x)  # (B, 17)
-            loss = sum(nn.functional.cross_entropy(z[:, s], ytt[idx, k]) for k, s in enumerate(slices))
+            z = model(x)  # (B, 17), or (B, 29) with the sky
+            yb = ytt[idx]
+            loss = sum(nn.functional.cross_entropy(z[:, s], yb[:, k], ignore_index=-1)
+                       for k, s in enumerate(slices) if (yb[:, k] >= 0).any())
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
         model.eval()
-        print(f"epoch {epoch + 1}/{args.epochs} loss {loss.item():.4f} test {accuracy(model, xv, yv)} ({time.time() - t0:.0f}s)", flush=True)
-    acc_test, acc_train = accuracy(model, xv, yv), accuracy(model, xt, yt)
+        print(f"epoch {epoch + 1}/{args.epochs} loss {loss.item():.4f} test {accuracy(model, xv, yv, heads)} ({time.time() - t0:.0f}s)", flush=True)
+    acc_test, acc_train = accuracy(model, xv, yv, heads), accuracy(model, xt, yt, heads)
     print(f"test accuracy {acc_test} on {len(xv)} held-out renders; train {acc_train}")
 
     # one test render of each shape travels in the file as a built-in sample (genai conv layers)
@@ -94,18 +113,21 @@ def main() -> None:
     tensors = {k: np.ascontiguousarray(v.detach().numpy()) for k, v in model.state_dict().items()}
     tensors["samples"] = samples
     tensors["sample_labels"] = np.arange(len(samples), dtype=np.int64)
-    labels = [f"{head}:{name}" for head, names in A.HEADS.items() for name in names]
+    labels = [f"{head}:{name}" for head, names in heads.items() for name in names]
     meta = {
         "genai.kind": "cnn",
-        "genai.layers": json.dumps(A.LAYERS),
-        "genai.heads": json.dumps(A.HEADS),
+        "genai.layers": json.dumps(layers),
+        "genai.heads": json.dumps(heads),
         "genai.input": json.dumps({"channels": 3, "height": A.INPUT_SIZE, "width": A.INPUT_SIZE, "invert_light_background": False}),
         "genai.labels": json.dumps(labels),
-        "genai.description": "toy-world analyzer: shape, colour and background of a toy-world image (3 heads in one output)",
+        "genai.description": ("toy-world analyzer: shape, colour and background of a toy-world image (3 heads in one output)"
+                              if not args.sky else "toy-world analyzer: shape, colour, background, and the night sky's "
+                              "family and dominant colour (5 heads in one output)"),
         "genai.accuracy": json.dumps({"test": acc_test, "train": acc_train, "test_images": len(xv)}),
         "genai.recipe": json.dumps({"script": "scripts/toyworld/train_analyzer.py", "seed": SEED, "epochs": args.epochs,
                                     "batch": BATCH, "lr": LR, "noise": NOISE, "train_per_scene": TRAIN_PER_SCENE,
-                                    "test_per_scene": TEST_PER_SCENE, "render_size": RENDER_SIZE, "torch": torch.__version__}),
+                                    "test_per_scene": TEST_PER_SCENE, "render_size": RENDER_SIZE, "torch": torch.__version__,
+                                    **({"sky_train_per_scene": sky_train, "sky_test_per_scene": sky_test} if args.sky else {})}),
         "genai.data": "rendered by genai_cli/toyworld (no external data)",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
