@@ -123,6 +123,16 @@ def test_invert_auto_on_a_cpu_is_the_toy_model_with_its_preset(cli, tmp_path, mo
     assert (s.model, s.batch_size, s.steps, s.resolution) == ("toy", 8, 400, 32)
 
 
+def test_invert_auto_with_a_gpu_is_sd15_without_the_toy_preset(cli, tmp_path, monkeypatch):
+    _fake_gpu(monkeypatch, "cuda")
+    asked = _sd15_not_cached(monkeypatch)
+    (tmp_path / "imgs").mkdir()
+    r = cli("invert", "--images", str(tmp_path / "imgs"), "--token", "<m>", "--init-word", "cat",
+            "--out", str(tmp_path / "inv"))
+    assert r.exit_code == 1 and r.stdout == "" and asked == [SD15_ID]
+    assert "model auto: sd15 (a cuda device is here" in r.stderr and not (tmp_path / "inv").exists()
+
+
 # --- unknown words: the warning names them and the closest known words ------------------------------------
 
 
