@@ -145,6 +145,29 @@ def _decode(pipe: Any, latents: Any) -> Any:
     return (x / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
 
 
+def _redecode_nan(pipe: Any, images: Any, latents: Any) -> Any:
+    """Images that came out NaN from a half-precision VAE (fp16 overflow in its decoder), decoded again from the
+    same latents by an fp32 copy of the VAE: no rerun of the denoising. Images still NaN (NaN latents) stay so."""
+    import numpy as np
+    import torch
+
+    bad = [b for b in range(len(images)) if np.isnan(images[b]).any()]
+    if not bad or latents is None or pipe.vae.dtype == torch.float32 or not torch.isfinite(latents[bad]).all():
+        return images
+    vae = pipe.vae
+    vae32 = type(vae).from_config(vae.config)
+    vae32.load_state_dict({k: v.float() for k, v in vae.state_dict().items()})
+    device = pipe._execution_device
+    with torch.no_grad():
+        x = vae32.to(device).decode(latents[bad].to(device, torch.float32) / vae.config.scaling_factor).sample
+    fixed = (x / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+    del vae32
+    images = images.copy()
+    for i, b in enumerate(bad):
+        images[b] = fixed[i]
+    return images
+
+
 def _metadata(
     s: ImagineSettings, job: Job, width: int, height: int, sampler: str, model: str, run: dict
 ) -> dict[str, str]:
@@ -202,7 +225,10 @@ def generate(
         keep = sorted({round(x) for x in np.linspace(0, s.steps - 1, s.step_frames)}) if s.show_steps else []
         recorder = _X0Recorder(pipe.scheduler, set(keep)) if keep else None
 
+        final: dict[str, Any] = {}
+
         def on_step_end(_pipe, step, timestep, tensors, batch=batch):
+            final["latents"] = tensors.get("latents")  # the last step's: re-decoded in fp32 if fp16 decoding gave NaN
             if on_step is not None:
                 for job in batch:
                     on_step(job)
@@ -218,12 +244,12 @@ def generate(
                 height=height,
                 generator=[torch.Generator("cpu").manual_seed(job.seed) for job in batch],
                 output_type="np",  # (B, H, W, 3) floats in [0, 1]: NaNs are still visible here
-                callback_on_step_end=on_step_end if on_step is not None else None,
+                callback_on_step_end=on_step_end,
             )
         finally:
             if recorder is not None:
                 recorder.restore()
-        images = out.images
+        images = _redecode_nan(pipe, out.images, final.get("latents"))
         nsfw = getattr(out, "nsfw_content_detected", None) or [False] * len(batch)
         step_images = {k: _decode(pipe, v) for k, v in recorder.latents.items()} if recorder else {}
         for b, job in enumerate(batch):
