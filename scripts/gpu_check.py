@@ -256,10 +256,11 @@ def sd15_step_peak(batch: int, checkpointing: bool, device: str, real_shapes: bo
     from transformers import CLIPTextConfig, CLIPTextModel
 
     if real_shapes:
-        unet = UNet2DConditionModel(cross_attention_dim=768, attention_head_dim=8, sample_size=64)
-        te = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                                          num_attention_heads=12, max_position_embeddings=77, vocab_size=49408,
-                                          projection_dim=768))
+        with torch.device(device):  # initialised on the GPU: 860M random parameters are slow to draw on a CPU
+            unet = UNet2DConditionModel(cross_attention_dim=768, attention_head_dim=8, sample_size=64)
+            te = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+                                              num_attention_heads=12, max_position_embeddings=77, vocab_size=49408,
+                                              projection_dim=768))
         side, length, dtype = 64, 77, torch.float16
     else:
         unet = UNet2DConditionModel(block_out_channels=(8, 16), layers_per_block=1, sample_size=8, cross_attention_dim=16,
