@@ -163,7 +163,10 @@ def test_low_memory_keeps_sdpa_tiles_the_vae_and_offloads_to_this_process_gpu(ti
     pipe = loading.load_pipeline(loading.locate(str(tiny)), torch.float32)
     s = ImagineSettings(prompts=["a"], low_memory=True)
     generate.prepare(pipe, s, torch.device("cpu"))
-    assert pipe.vae.use_slicing and pipe.vae.use_tiling
+    assert pipe.vae.use_slicing and not pipe.vae.use_tiling  # 32-px tiles would show as squares
+    pipe.vae.tile_sample_min_size = 512  # SD 1.x's VAE: tiles above 512 px
+    generate.prepare(pipe, s, torch.device("cpu"))
+    assert pipe.vae.use_tiling
     assert {type(p).__name__ for p in pipe.unet.attn_processors.values()} == {"AttnProcessor2_0"}
     # CUDA: offload to this process's own GPU (cuda:1 under torchrun's rank 1), never a bare "cuda" = cuda:0
     _fake_cuda(monkeypatch, count=2, current=1)

@@ -85,7 +85,8 @@ def prepare(pipe: Any, s: ImagineSettings, device: Any) -> Any:
     pipe.set_progress_bar_config(disable=True)
     if s.low_memory:  # VAE slicing and tiling (sizes up to 4x native); attention stays SDPA (slicing slows it badly)
         pipe.vae.enable_slicing()
-        pipe.vae.enable_tiling()
+        if getattr(pipe.vae, "tile_sample_min_size", 0) >= 256:  # tiles of a real VAE (512 px for SD 1.x); a toy
+            pipe.vae.enable_tiling()  # VAE's 32-px tiles would show as squares, and it needs no memory saving
         if getattr(device, "type", "cpu") == "mps":
             pipe.enable_attention_slicing()  # diffusers' advice for MPS, where SDPA has no memory-efficient kernel
         if getattr(device, "type", "cpu") == "cuda":
