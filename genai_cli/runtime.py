@@ -19,6 +19,19 @@ os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
 PRECISIONS = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
+def check_names(device: str | None, precision: str | None) -> None:
+    """The spelling of a device and a precision, checked without importing torch (for engines that do
+    not use it, such as llama.cpp): a made-up name is exit 2 before any model loads."""
+    import re
+
+    from genai_cli.errors import shorten
+
+    if device is not None and not re.fullmatch(r"auto|cpu|mps|cuda(:\d{1,4})?", str(device).strip().lower()):
+        raise UsageError(f"unknown device {shorten(device)}", hint="use auto, cpu, cuda, cuda:N or mps")
+    if precision is not None and str(precision).lower() not in ("auto", *PRECISIONS):
+        raise UsageError(f"unknown precision {shorten(precision)}", hint="use auto, fp32, fp16 or bf16")
+
+
 @dataclass(frozen=True)
 class Runtime:
     device: Any  # torch.device

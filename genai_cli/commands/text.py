@@ -133,14 +133,16 @@ class _LlamaRuntime:
         self.device, self.precision, self.seed = ("gpu" if gpu else "cpu"), "gguf", seed
 
 
-def _plan(cfg: dict[str, Any], config: Optional[Path], device: Optional[str]):
+def _plan(cfg: dict[str, Any], config: Optional[Path], device: Optional[str], precision: Optional[str] = None):
     """The engine for generate/chat, decided (and the model checked) before stdin is read."""
     from genai_cli import config as cfgmod
+    from genai_cli.runtime import check_names
     from genai_cli.text.engine import check_threads, plan
 
     cfg["threads"] = check_threads(cfg["threads"])
-    dev = device if device is not None else cfgmod.section("runtime", config)["device"]
-    return plan(cfg["model"], cfg["engine"], dev)
+    rtc = cfgmod.section("runtime", config, device=device, precision=precision)
+    check_names(rtc["device"], rtc["precision"])  # the llama.cpp engine never asks torch to check them
+    return plan(cfg["model"], cfg["engine"], rtc["device"])
 
 
 def _start(p, cfg: dict[str, Any], config: Optional[Path], device: Optional[str], precision: Optional[str],
@@ -244,7 +246,7 @@ def generate(
                          system=system, raw=raw, truncate=truncate, speedup=speedup, engine=engine, threads=threads)
     s = _settings(cfg, seed)
     prompts = _prompts(prompt) if prompt not in (None, "-") else None  # an argument is checked first
-    plan = _plan(cfg, config, device)  # then the engine and the model, before stdin is read
+    plan = _plan(cfg, config, device, precision)  # then the engine and the model, before stdin is read
     prompts = prompts or _prompts(prompt)
     lm = rt = None
     for text in prompts:
@@ -302,7 +304,7 @@ def chat(
                          top_k=top_k, repetition_penalty=repetition_penalty, greedy=greedy, stop=stop or None,
                          system=system, raw=raw, truncate=truncate, speedup=speedup, engine=engine, threads=threads)
     s = _settings(cfg, seed)
-    plan = _plan(cfg, config, device)
+    plan = _plan(cfg, config, device, precision)
     from genai_cli.commands.common import stdin_has_input
 
     interactive = sys.stdin is not None and not stdin_has_input()

@@ -41,6 +41,10 @@ class SamplingSettings:
         return asdict(self)
 
 
+MAX_STOPS = 64  # --stop strings
+MAX_STOP_CHARS = 1000  # characters in one --stop string
+
+
 def check_settings(s: SamplingSettings) -> None:
     """Bad values are usage errors that name the flag (and its config key)."""
 
@@ -58,9 +62,13 @@ def check_settings(s: SamplingSettings) -> None:
         raise bad("--top-k", "must be a whole number, 0 (off) or more", s.top_k)
     if not 0 < s.repetition_penalty <= 10:
         raise bad("--repetition-penalty", "must be more than 0 and at most 10 (1 turns it off)", s.repetition_penalty)
+    if len(s.stop) > MAX_STOPS:
+        raise bad("--stop", f"may be given at most {MAX_STOPS} times", len(s.stop))
     for stop in s.stop:
         if not stop:
             raise bad("--stop", "must not be empty", stop)
+        if len(stop) > MAX_STOP_CHARS:
+            raise bad("--stop", f"must be at most {MAX_STOP_CHARS} characters", f"{len(stop):,} characters")
 
 
 # --- prompts -------------------------------------------------------------------------------
