@@ -95,7 +95,7 @@ class TextNextConfig(Section):
 
 
 class TextAttentionConfig(Section):
-    layer: int = -1
+    layer: int = Field(default=-1, ge=-1000, le=1000)
     head: str = "mean"
     max_tokens: int = Field(default=64, ge=2, le=512)
     plot_dir: str = "."

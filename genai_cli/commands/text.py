@@ -442,7 +442,7 @@ def _print_next(text: str, steps) -> None:
 
 def attention(
     text: Annotated[str, typer.Argument(help="The text whose attention to draw.", show_default=False)],
-    layer: Annotated[Optional[int], typer.Option("--layer", "-l", help="Layer index; negative counts from the last. (config: text.attention.layer)", show_default=False)] = None,
+    layer: Annotated[Optional[int], typer.Option("--layer", "-l", min=-1000, max=1000, help="Layer index; negative counts from the last. (config: text.attention.layer)", show_default=False)] = None,
     head: Annotated[Optional[str], typer.Option("--head", help="Head index, or mean. (config: text.attention.head)", show_default=False)] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG path (default: attention-L<layer>-H<head>.png in text.attention.plot_dir).", show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing file (else a fresh name is chosen).")] = False,
