@@ -45,7 +45,8 @@ def _passive_threads() -> None:
 
     Token-by-token decoding runs ~200 tiny parallel regions per token; with spinning threads
     a CPU shared with other work slows down ~3x (measured: BENCHMARKS.md). Must run before
-    torch is first imported, which is why every command here calls it first."""
+    torch is first imported. Not for the llama.cpp engine: its OpenMP threads keep their default
+    (spin, then sleep), which decodes ~4x faster than PASSIVE on an idle machine (BENCHMARKS.md)."""
     import os
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -166,6 +167,7 @@ def _start(p, cfg: dict[str, Any], config: Optional[Path], device: Optional[str]
             console.info("--speedup applies to the transformers engine only: the GGUF file is already quantized")
         console.info(f"loaded {lm.name} in {lm.load_s:.2f} s ({lm.path.name}, memory-mapped)")
         return lm, _LlamaRuntime(gpu, rtc["seed"])
+    _passive_threads()  # the transformers engine: before torch loads
     from genai_cli import runtime
 
     rtc = cfgmod.section("runtime", config, device=device, precision=precision, seed=seed)
@@ -236,7 +238,6 @@ def generate(
     precision: PrecisionOpt = None,
 ) -> None:
     """Continue a prompt with a causal LM, streaming the text to stdout as it is produced."""
-    _passive_threads()
     from genai_cli import config as cfgmod
     from genai_cli import console
     from genai_cli.text.generate import chat_ids, fit_context, generate as run
@@ -295,7 +296,6 @@ def chat(
     In a terminal: /reset forgets the conversation, /exit or Ctrl-D ends it.
     With a pipe: each line of stdin is one turn, each answer one line of stdout.
     """
-    _passive_threads()
     from genai_cli import config as cfgmod
     from genai_cli import console
     from genai_cli.text.chat import Conversation

@@ -111,7 +111,7 @@ def main() -> None:
 
     threads = args.threads or physical_cores()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1"}
-    env.pop("OMP_WAIT_POLICY", None)  # genai sets PASSIVE itself; the direct script runs as a user's would
+    env.pop("OMP_WAIT_POLICY", None)  # every row runs with the policy a user has by default
 
     print(f"{threads} threads, {os.cpu_count()} logical cpus, load average before: {os.getloadavg()[0]:.1f}",
           file=sys.stderr)
