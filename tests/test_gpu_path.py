@@ -399,3 +399,79 @@ def test_a_nan_image_from_a_half_precision_vae_is_decoded_again_in_fp32(cli, tin
               "-o", str(tmp_path / "ref"), "a cat")
     close = np.abs(pixels.astype(float) - np.asarray(Image.open(ref.stdout.strip())).astype(float)).mean()
     assert close < 8  # the bf16 run's latents, decoded in fp32: near the fp32 run's image (0-255 scale)
+
+
+# --- text on CUDA (points 5, 6) ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_lm(tmp_path) -> Path:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from tiny_lm import write_tiny_lm
+
+    return write_tiny_lm(tmp_path / "tiny-lm" / "tiny-llama")
+
+
+def _break_norm(folder: Path) -> None:
+    """Final norm weights at 1e38 and inf: the logits are no longer finite in any precision (what fp16 overflow
+    does to a bf16-trained model on a GPU)."""
+    from safetensors.torch import load_file, save_file
+
+    f = next(folder.glob("*.safetensors"))
+    w = load_file(str(f))
+    w["model.norm.weight"] = w["model.norm.weight"] * 0 + 1e38
+    w["model.norm.weight"][0] = float("inf")
+    save_file(w, str(f), metadata={"format": "pt"})
+
+
+def test_non_finite_logits_stop_generate_with_a_hint(cli, tiny_lm):
+    _break_norm(tiny_lm)
+    r = cli("generate", "hello", "-m", str(tiny_lm), "-n", "3", "--device", "cpu", "--engine", "transformers")
+    assert r.exit_code == 1 and r.stdout.strip() == ""
+    assert "the model's logits are NaN/inf in float32" in r.stderr and "--precision fp32" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_fp16_logit_overflow_hints_bf16(tiny_lm):
+    import torch
+
+    from genai_cli.errors import GenaiError
+    from genai_cli.text.model import load_model
+
+    _break_norm(tiny_lm)
+    lm = load_model(str(tiny_lm), torch.device("cpu"), torch.float16, path=tiny_lm)
+    with pytest.raises(GenaiError, match="NaN/inf in float16") as e:
+        lm.model(torch.tensor([[5, 6, 7]]))
+    assert "--precision bf16" in e.value.hint and "8.0" in e.value.hint
+
+
+def test_text_models_load_straight_onto_the_gpu(tiny_lm, monkeypatch):
+    """On CUDA the weights load with device_map (no host-RAM copy); "auto" shards only for one process with several
+    GPUs whose chosen one is too small."""
+    import torch
+    import transformers
+
+    from genai_cli.text import model as M
+
+    assert M._device_map(torch.device("cpu"), tiny_lm) is None
+    _fake_cuda(monkeypatch, count=1)
+    assert M._device_map(torch.device("cuda", 0), tiny_lm) == {"": "cuda:0"}
+    _fake_cuda(monkeypatch, count=2)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (1000, 10**10))  # 1000 bytes free
+    assert M._device_map(torch.device("cuda", 1), tiny_lm) == "auto"
+    monkeypatch.setenv("WORLD_SIZE", "2")  # under torchrun: this process's GPU only
+    assert M._device_map(torch.device("cuda", 1), tiny_lm) == {"": "cuda:1"}
+    monkeypatch.delenv("WORLD_SIZE")
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (10**10, 10**10))
+    seen = {}
+    real = transformers.AutoModelForCausalLM.from_pretrained
+
+    def spy(path, **kwargs):
+        seen.update(kwargs)
+        return real(path, dtype=kwargs["dtype"])  # the cpu stands in for the GPU here
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", spy)
+    monkeypatch.setattr(torch.nn.Module, "to", lambda self, *a, **k: pytest.fail("moved after loading"))
+    lm = M.load_model(str(tiny_lm), torch.device("cuda", 0), torch.float16, path=tiny_lm)
+    assert seen["device_map"] == {"": "cuda:0"} and seen["low_cpu_mem_usage"] is True
+    assert lm.dtype == torch.float16

@@ -236,13 +236,19 @@ def load_model(
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
         kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": False}
+        device_map = _device_map(device, path)
+        if device_map is not None:  # straight onto the GPU(s): no host-RAM copy of the whole model first
+            kwargs.update(device_map=device_map, low_cpu_mem_usage=True)
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
         model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=_has_safetensors(path), **kwargs)
     except (OSError, ValueError, KeyError) as e:
         raise GenaiError(f"could not load text model {name!r} from {path}: {e}",
                          hint="give a transformers causal LM folder or hub id") from None
-    model.eval().to(device)
+    model.eval()
+    if device_map is None:
+        model.to(device)
+    model.register_forward_hook(_check_logits)  # NaN/inf logits (fp16 overflow): one line, not a sampling crash
     if speedup == "int8" and device.type == "cpu":
         model = quantize_int8(model)
     elif speedup == "int8":
@@ -250,6 +256,40 @@ def load_model(
     if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
         tokenizer.pad_token = tokenizer.eos_token
     return LoadedModel(model, tokenizer, name, path, device, model.dtype, speedup, time.perf_counter() - t0)
+
+
+def _device_map(device: Any, path: Path) -> Any:
+    """None on the cpu (loaded there, then int8 if asked); else the chosen device, or "auto" (shards over every
+    GPU, then the cpu) when one process has several GPUs and the weights outgrow the chosen GPU's free memory."""
+    import torch
+
+    if device.type == "cpu":
+        return None
+    if device.type == "cuda" and torch.cuda.device_count() > 1:
+        from genai_cli.image import distributed
+
+        if not distributed.launched():  # under torchrun each process keeps its own GPU
+            size = sum(f.stat().st_size for f in Path(path).glob("*.safetensors"))
+            free, _total = torch.cuda.mem_get_info(device)
+            if size > 0.8 * free:
+                return "auto"
+    return {"": str(device)}
+
+
+def _check_logits(module: Any, inputs: Any, output: Any) -> None:
+    """A forward hook: NaN/inf logits stop the run with a hint, rather than a sampling error or garbage."""
+    import torch
+
+    logits = getattr(output, "logits", None)
+    if logits is None or torch.isfinite(logits).all():
+        return
+    dtype = next(module.parameters()).dtype
+    if dtype == torch.float16:
+        hint = ("models trained in bf16 (Gemma, Llama-3 and Qwen fine-tunes) overflow fp16: use --precision bf16 "
+                "(CUDA compute capability 8.0 or newer) or --precision fp32")
+    else:
+        hint = "the model's weights may be broken; try --precision fp32, or another model"
+    raise GenaiError(f"the model's logits are NaN/inf in {str(dtype).removeprefix('torch.')}", hint=hint)
 
 
 def _has_safetensors(path: Path) -> bool | None:
