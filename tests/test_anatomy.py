@@ -14,17 +14,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 PROMPT = "a red circle on a white background"
 
 
-def _hostile_tools():
-    """tests/hostile/conftest.py, loaded under its own name (plain `conftest` is tests/conftest.py)."""
-    import importlib.util
 
-    spec = importlib.util.spec_from_file_location("hostile_tools", Path(__file__).parent / "hostile" / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-assert_refused = _hostile_tools().assert_refused
+from tests.hostile.conftest import assert_refused
 
 
 def _header_params(path: Path) -> int:

@@ -22,17 +22,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 BERT_WORDS = "the a bank river money is was open closed sat on at by she he deposited cash approved loan".split()
 
 
-def _hostile_tools():
-    """tests/hostile/conftest.py, loaded under its own name (plain `conftest` is tests/conftest.py)."""
-    import importlib.util
 
-    spec = importlib.util.spec_from_file_location("hostile_tools", Path(__file__).parent / "hostile" / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-assert_refused = _hostile_tools().assert_refused  # exit 2, empty stdout, one error line naming the value
+from tests.hostile.conftest import assert_refused  # exit 2, empty stdout, one error line naming the value
 
 
 def write_tiny_bert(folder: Path, seed: int = 0) -> Path:
@@ -262,7 +253,7 @@ def test_custom_code_in_a_model_folder_never_runs(cli, tmp_path, tiny_causal):
 def test_pickled_weights_never_run(cli, tmp_path, tiny_bert):
     import shutil
 
-    pickle_payload = _hostile_tools().pickle_payload
+    from tests.hostile.conftest import pickle_payload
     canary = tmp_path / "CANARY-code-ran"
     folder = tmp_path / "pickled-bert"
     shutil.copytree(tiny_bert, folder)

@@ -9,17 +9,8 @@ import numpy as np
 import pytest
 
 
-def _hostile_tools():
-    """tests/hostile/conftest.py, loaded under its own name (plain `conftest` is tests/conftest.py)."""
-    import importlib.util
 
-    spec = importlib.util.spec_from_file_location("hostile_tools", Path(__file__).parent / "hostile" / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-assert_refused = _hostile_tools().assert_refused  # the bad-input contract: exit 2, empty stdout, one error line
+from tests.hostile.conftest import assert_refused  # the bad-input contract: exit 2, empty stdout, one error line
 
 
 @pytest.fixture(scope="module")

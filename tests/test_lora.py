@@ -18,17 +18,8 @@ PROMPT = "a red circle on a white background"
 STEPS = "3"
 
 
-def _hostile_tools():
-    """tests/hostile/conftest.py, loaded under its own name (plain `conftest` is tests/conftest.py)."""
-    import importlib.util
 
-    spec = importlib.util.spec_from_file_location("hostile_tools", Path(__file__).parent / "hostile" / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_hostile = _hostile_tools()
+import tests.hostile.conftest as _hostile
 assert_refused, pickle_payload, canary = _hostile.assert_refused, _hostile.pickle_payload, _hostile.canary
 
 
