@@ -169,17 +169,20 @@ def _fmt_vec(v: list[float], width: int = 6) -> str:
 
 
 def _explain_text(ex: dict, res) -> str:
-    width = max(len(t["word"]) for t in ex["terms"]) + 2
-    lines = []
-    for t in ex["terms"]:
-        lines.append(f"{t['sign'] or ' '} {t['word']:<{width}}{_fmt_vec(t['vector'])}")
+    return _arithmetic_text([t["word"] for t in ex["terms"]], ex, res, f"answer ({res.method}, input words excluded):")
+
+
+def _arithmetic_text(labels: list[str], ex: dict, res, answer: str) -> str:
+    """The terms with their vectors, the result, its nearest words, then the answer (analogy and math --explain)."""
+    width = max(len(x) for x in [*labels, "result"]) + 2
+    lines = [f"{t['sign'] or ' '} {label:<{width}}{_fmt_vec(t['vector'])}" for t, label in zip(ex["terms"], labels)]
     lines.append(f"= {'result':<{width}}{_fmt_vec(ex['result'])}")
     lines.append("")
     lines.append(f"nearest to the result{'':<8}cosine  distance")
     for n in ex["nearest"]:
         lines.append(f"  {n['word']:<27}{n['cosine']:.4f}  {n['distance']:8.4f}")
     lines.append("")
-    lines.append(f"answer ({res.method}, input words excluded):")
+    lines.append(answer)
     lines.extend("  " + line for line in res.text_lines())
     return "\n".join(lines)
 
@@ -495,17 +498,8 @@ def math_expr(
 
 def _math_explain_text(ex: dict, res, keep_inputs: bool) -> str:
     labels = [t["word"] if abs(t["weight"]) == 1 else f"{abs(t['weight']):g}*{t['word']}" for t in ex["terms"]]
-    width = max(len(x) for x in [*labels, "result"]) + 2
-    lines = [f"{t['sign'] or ' '} {label:<{width}}{_fmt_vec(t['vector'])}" for t, label in zip(ex["terms"], labels)]
-    lines.append(f"= {'result':<{width}}{_fmt_vec(ex['result'])}")
-    lines.append("")
-    lines.append(f"nearest to the result{'':<8}cosine  distance")
-    for n in ex["nearest"]:
-        lines.append(f"  {n['word']:<27}{n['cosine']:.4f}  {n['distance']:8.4f}")
-    lines.append("")
-    lines.append(f"answer ({res.method} on unit vectors, input words {'kept' if keep_inputs else 'excluded'}):")
-    lines.extend("  " + line for line in res.text_lines())
-    return "\n".join(lines)
+    answer = f"answer ({res.method} on unit vectors, input words {'kept' if keep_inputs else 'excluded'}):"
+    return _arithmetic_text(labels, ex, res, answer)
 
 
 # --- contextual: one vector per occurrence -------------------------------------------------------
