@@ -50,15 +50,22 @@ def resolve(name: str, kind: str, allow_patterns: list[str] | None = None) -> Pa
     return hub_snapshot(target, allow_patterns, label=name)
 
 
-def hub_snapshot(repo_id: str, allow_patterns: list[str] | None = None, label: str | None = None) -> Path:
-    """The local snapshot of a hub repository: from the cache, else downloaded (unless offline)."""
+def hub_snapshot(
+    repo_id: str, allow_patterns: list[str] | None = None, label: str | None = None, revision: str | None = None,
+    cache_first: bool = True,
+) -> Path:
+    """The local snapshot of a hub repository (at `revision`, else the default branch): from the cache,
+    else downloaded (unless offline). cache_first=False when the cached snapshot is known to lack files
+    (a cached snapshot is found whatever allow_patterns says)."""
     os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "10")
     os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "30")
     from huggingface_hub import snapshot_download
 
     shown = repo_id if not label or label == repo_id else f"{label} ({repo_id})"
     try:
-        return Path(snapshot_download(repo_id, local_files_only=True, allow_patterns=allow_patterns))
+        if not cache_first:
+            raise LookupError
+        return Path(snapshot_download(repo_id, revision=revision, local_files_only=True, allow_patterns=allow_patterns))
     except Exception:
         pass
     if offline():
@@ -68,7 +75,7 @@ def hub_snapshot(repo_id: str, allow_patterns: list[str] | None = None, label: s
             "or pass a local folder",
         )
     try:
-        return Path(snapshot_download(repo_id, allow_patterns=allow_patterns))
+        return Path(snapshot_download(repo_id, revision=revision, allow_patterns=allow_patterns))
     except Exception as e:
         raise GenaiError(
             f"model {shown} is not cached and could not be downloaded ({type(e).__name__})",

@@ -15,7 +15,7 @@ Local folders and single files are loaded without a safety checker (a documented
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +25,13 @@ TOY = "toy"
 TOY_PIPELINE = Path(__file__).resolve().parents[1] / "toyworld" / "data" / "pipeline"  # scripts/toyworld/ trains it
 AUTO = "auto"  # the default image.model / invert.model: sd15 with a CUDA or MPS device, else the toy model
 AUTO_ACCELERATED = "sd15"  # what `auto` means on a GPU (downloaded once when online, then from the cache)
-# what a hub snapshot needs: configs, tokenizer files, and the full-precision safetensors weights
-HUB_PATTERNS = [
-    "model_index.json",
-    "*/*.json",
-    "*/*.txt",
-    "*/diffusion_pytorch_model.safetensors",
-    "*/model.safetensors",
-]
+# what `locate` fetches of a hub model: configs and tokenizer files (vetted, read for size limits)
+HUB_CONFIG_PATTERNS = ["model_index.json", "*/*.json", "*/*.txt"]
+# the weights `fetch_weights` adds once the precision is known: full precision, or diffusers' fp16 variant
+HUB_WEIGHT_PATTERNS = ["*/diffusion_pytorch_model.safetensors", "*/model.safetensors"]
+HUB_FP16_PATTERNS = ["*/diffusion_pytorch_model.fp16.safetensors", "*/model.fp16.safetensors"]
+HUB_PATTERNS = HUB_CONFIG_PATTERNS + HUB_WEIGHT_PATTERNS  # a full-precision snapshot
+FP16 = "fp16"  # the variant name diffusers and the hub use
 PICKLED = (".ckpt", ".bin", ".pt", ".pth", ".pkl")
 LDM_UNET = "model.diffusion_model."  # the U-Net's tensors in every original-layout (LDM) SD checkpoint
 MAX_CONFIG_BYTES = 1024 * 1024  # a model folder's JSON configs (model_index.json, */config.json ...): real ones are < 10 KB
@@ -47,6 +46,7 @@ class ModelSource:
     path: Path  # the local folder or file
     kind: str  # "folder" | "single-file"
     hub_id: str | None = None  # when it came from the hub
+    variant: str | None = None  # "fp16" when fetch_weights chose the fp16 weight files
 
     @property
     def label(self) -> str:
@@ -84,8 +84,21 @@ def locate(name: str) -> ModelSource:
             hint=f"aliases: {known}; or a local diffusers folder, or a .safetensors checkpoint",
         )
     shown = name if name == target else f"{name} ({target})"
+    folder = _hub_snapshot(target, HUB_CONFIG_PATTERNS, name)  # the weights come with fetch_weights
+    if not (folder / "model_index.json").is_file():
+        raise GenaiError(f"hub model {shown} is not a diffusers pipeline (no model_index.json)")
+    vet_folder(folder)
+    return ModelSource(name, folder, "folder", hub_id=target)
+
+
+def _hub_snapshot(target: str, patterns: list[str], label: str, revision: str | None = None) -> Path:
+    """models.hub_snapshot, its error carrying genai's advice for an image model; with a revision
+    (fetch_weights), the cached snapshot is known to lack the files, so it goes to the network."""
+    from genai_cli import models
+
     try:
-        folder = models.hub_snapshot(target, HUB_PATTERNS, label=name)
+        pinned = {"revision": revision, "cache_first": False} if revision else {}
+        return models.hub_snapshot(target, patterns, label=label, **pinned)
     except GenaiError as e:
         raise GenaiError(
             e.message,
@@ -96,10 +109,56 @@ def locate(name: str) -> ModelSource:
             "folder or .safetensors file with --model",
             exit_code=e.exit_code,
         ) from None
-    if not (folder / "model_index.json").is_file():
-        raise GenaiError(f"hub model {shown} is not a diffusers pipeline (no model_index.json)")
-    vet_folder(folder)
-    return ModelSource(name, folder, "folder", hub_id=target)
+
+
+def _weight_components(folder: Path) -> list[Path]:
+    """The component folders of a diffusers pipeline that hold weights (those with a model config.json)."""
+    index = read_config_json(folder / "model_index.json", "model_index")
+    return [folder / c for c, entry in index.items()
+            if not c.startswith("_") and isinstance(entry, list) and entry[:1] != [None]
+            and (folder / c / "config.json").is_file()]
+
+
+def _has_weights(folder: Path, variant: str | None) -> bool:
+    """Whether every weight component of `folder` has its safetensors file (of `variant`, or full precision)."""
+    tail = f".{variant}.safetensors" if variant else ".safetensors"
+    names = [f"diffusion_pytorch_model{tail}", f"model{tail}"]
+    parts = _weight_components(folder)
+    return bool(parts) and all(any((p / n).is_file() for n in names) for p in parts)
+
+
+def _is_fp16(dtype: Any) -> bool:
+    return str(dtype) in ("torch.float16", "float16")
+
+
+def fetch_weights(source: ModelSource, dtype: Any) -> ModelSource:
+    """`source` with its weights on disk and the variant to load, once the run's precision is known.
+
+    In float16 the fp16 variant files (`*.fp16.safetensors`, diffusers' convention) are used when every
+    weight component has one, else the full-precision files (no error). A hub model's weights already in
+    the cache are used as they are (full-precision ones too, offline); otherwise the fp16 variant is
+    downloaded when running in float16 and the repository has it, else the full-precision files.
+    The snapshot's revision is pinned, so the configs vet_folder checked are the ones loaded."""
+    if source.kind != "folder":
+        return source
+    fp16 = _is_fp16(dtype)
+    if not source.hub_id:
+        return replace(source, variant=FP16 if fp16 and _has_weights(source.path, FP16) else None)
+    if fp16 and _has_weights(source.path, FP16):
+        return replace(source, variant=FP16)
+    if _has_weights(source.path, None):
+        return replace(source, variant=None)
+    from genai_cli import models
+
+    revision = source.path.name  # a snapshot folder is named by its commit
+    if fp16 and not models.offline():
+        folder = _hub_snapshot(source.hub_id, HUB_CONFIG_PATTERNS + HUB_FP16_PATTERNS, source.name, revision)
+        if _has_weights(folder, FP16):
+            return replace(source, path=folder, variant=FP16)
+    folder = _hub_snapshot(source.hub_id, HUB_PATTERNS, source.name, revision)
+    if folder != source.path:
+        vet_folder(folder)
+    return replace(source, path=folder, variant=None)
 
 
 def toy() -> ModelSource:
@@ -413,7 +472,10 @@ def load_pipeline(source: ModelSource, dtype: Any, single_file_config: str | Non
     StableDiffusionPipeline = pipeline_class(source)  # or StableDiffusionXLPipeline (genai_cli/image/sdxl.py)
 
     if source.kind == "folder":
+        source = fetch_weights(source, dtype)  # the fp16 variant in float16 when there is one
         kwargs: dict[str, Any] = {} if source.hub_id else {"safety_checker": None, "requires_safety_checker": False}
+        if source.variant:
+            kwargs["variant"] = source.variant
         if tokenizer is not None:
             kwargs["tokenizer"] = tokenizer
         try:
