@@ -478,6 +478,8 @@ def load_pipeline(source: ModelSource, dtype: Any, single_file_config: str | Non
             kwargs["variant"] = source.variant
         if tokenizer is not None:
             kwargs["tokenizer"] = tokenizer
+        from safetensors import SafetensorError
+
         try:
             return StableDiffusionPipeline.from_pretrained(
                 str(source.path),
@@ -487,10 +489,15 @@ def load_pipeline(source: ModelSource, dtype: Any, single_file_config: str | Non
                 trust_remote_code=False,
                 **kwargs,
             )
-        except (OSError, ValueError, EnvironmentError) as e:
-            raise GenaiError(
+        except (OSError, ValueError, EnvironmentError) as e:  # missing or damaged weights: the folder is bad input
+            raise UsageError(
                 f"cannot load the pipeline in {source.path}: {str(e).splitlines()[0]}",
                 hint="the folder needs safetensors weights for every component (unet, vae, text_encoder)",
+            ) from None
+        except SafetensorError as e:  # a truncated or garbage weight file
+            raise UsageError(
+                f"{source.path}: a damaged safetensors weight file ({str(e).splitlines()[0][:120]})",
+                hint="download the model again, or check the folder's *.safetensors files",
             ) from None
     # a single file: the pipeline's configs come from `single_file_config` (a folder or hub id), else
     # from the Hugging Face cache of the base model diffusers infers from the checkpoint's keys

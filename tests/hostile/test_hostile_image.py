@@ -487,3 +487,21 @@ def test_a_100kb_word_is_not_echoed_whole(cli, tmp_path, no_loading):
         assert "100000 characters" in line or "100004 characters" in line or "longer than" in line, line
     r = cli("toy", "render", "-", "--seed", "1", "-o", str(tmp_path / "out"), input=f"a red {word} on a blue background\n")
     assert r.exit_code == 2 and len(r.stderr) < 600, r
+
+
+@pytest.mark.parametrize("damage", ["truncated", "random-bytes"])
+def test_a_damaged_weight_file_in_a_model_folder_is_named(cli, tiny, tmp_path, damage):
+    """A garbage or cut-off .safetensors inside a diffusers folder: exit 2 naming the folder, not a raw SafetensorError."""
+    model = tmp_path / "damaged-model"
+    shutil.copytree(tiny, model)
+    weights = model / "unet" / "diffusion_pytorch_model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 3] if damage == "truncated" else os.urandom(len(data)))
+    out = tmp_path / "out"
+    r = cli("imagine", "a cat", "--model", str(model), "--steps", "2", "--out", str(out))
+    assert r.exit_code == 2, r
+    assert r.stdout == "", r
+    assert "Traceback" not in r.stderr and "SafetensorError:" not in r.stderr, r
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "damaged-model" in errors[0], r
+    assert not out.exists()  # nothing written, no empty folder
