@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from genai_cli.errors import UsageError, shorten
-from genai_cli.vectors.ops import Neighbours, _top
+from genai_cli.vectors.ops import Neighbours, _top, nearest_to_vector
 from genai_cli.vectors.store import Vectors
 
 MAX_TERMS = 100  # words in one expression at most (gensim has no limit; 100 is far beyond any analogy)
@@ -147,15 +147,7 @@ def explain(vs: Vectors, terms: list[Term], topn: int = 5) -> dict:
     raw = np.asarray(vs.vectors[rows], dtype=np.float64)  # [k, dim]
     weights = np.array([t.weight for t in terms], dtype=np.float64)
     result = weights @ raw  # [dim]
-    norm = np.linalg.norm(result)
-    cos = (vs.unit @ (result / norm).astype(np.float32)) if norm else np.zeros(len(vs), dtype=np.float32)
-    k = min(topn, len(vs))
-    idx = np.argpartition(-cos, k - 1)[:k]
-    idx = idx[np.argsort(-cos[idx], kind="stable")]
-    nearest_rows = []
-    for i in idx:
-        v = np.asarray(vs.vectors[int(i)], dtype=np.float64)
-        nearest_rows.append({"word": vs.word(int(i)), "cosine": float(cos[i]), "distance": float(np.linalg.norm(v - result))})
+    nearest_rows = nearest_to_vector(vs, result, topn)
     return {
         "terms": [
             {"sign": "-" if t.weight < 0 else ("" if n == 0 else "+"), "weight": t.weight, "word": t.word, "vector": raw[n].tolist()}

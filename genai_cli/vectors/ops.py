@@ -85,15 +85,8 @@ def analogy(vs: Vectors, a: str, b: str, c: str, topn: int = 10, method: str = "
     return Neighbours([a, b, c], words, values, method="3CosAdd" if method == "add" else "3CosMul")
 
 
-def explain(vs: Vectors, a: str, b: str, c: str, topn: int = 5) -> dict:
-    """The arithmetic as the slide shows it: raw vectors, a - b + c, and the words nearest to it.
-
-    Nearest is by cosine to the raw result, with the Euclidean distance alongside; input words
-    are included here, since the point is to see where the result vector lands.
-    """
-    rows = [vs.require(w) for w in (a, b, c)]
-    va, vb, vc = (np.asarray(vs.vectors[i], dtype=np.float64) for i in rows)
-    result = va - vb + vc
+def nearest_to_vector(vs: Vectors, result: np.ndarray, topn: int) -> list[dict]:
+    """The `topn` words nearest to a raw vector (input words included): cosine, and Euclidean distance."""
     norm = np.linalg.norm(result)
     cos = (vs.unit @ (result / norm).astype(np.float32)) if norm else np.zeros(len(vs), dtype=np.float32)
     k = min(topn, len(vs))
@@ -103,6 +96,18 @@ def explain(vs: Vectors, a: str, b: str, c: str, topn: int = 5) -> dict:
     for i in idx:
         v = np.asarray(vs.vectors[int(i)], dtype=np.float64)
         nearest.append({"word": vs.word(int(i)), "cosine": float(cos[i]), "distance": float(np.linalg.norm(v - result))})
+    return nearest
+
+def explain(vs: Vectors, a: str, b: str, c: str, topn: int = 5) -> dict:
+    """The arithmetic as the slide shows it: raw vectors, a - b + c, and the words nearest to it.
+
+    Nearest is by cosine to the raw result, with the Euclidean distance alongside; input words
+    are included here, since the point is to see where the result vector lands.
+    """
+    rows = [vs.require(w) for w in (a, b, c)]
+    va, vb, vc = (np.asarray(vs.vectors[i], dtype=np.float64) for i in rows)
+    result = va - vb + vc
+    nearest = nearest_to_vector(vs, result, topn)
     return {
         "terms": [
             {"sign": "", "word": a, "vector": va.tolist()},
