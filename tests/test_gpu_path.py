@@ -29,16 +29,7 @@ def images(tmp_path) -> Path:
     return folder
 
 
-def _invert(cli, tiny, images, out, *extra):
-    return cli("invert", "--model", str(tiny), "--images", str(images), "--token", "<thing>", "--init-word", INIT,
-               "--out", str(out), "--batch-size", "2", "--grad-accum", "2", "--lr", "0.05", "--save-every", "0",
-               "--checkpoint-every", "0", *extra)
-
-
-def _vectors(path):
-    from safetensors.torch import load_file
-
-    return load_file(str(path))["<thing>"]
+from tests.test_invert import _invert, _vectors  # noqa: E402  (the same tiny invert run as test_invert.py)
 
 
 def _fake_cuda(monkeypatch, count=1, capability=(8, 0), current=0):
