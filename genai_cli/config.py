@@ -14,9 +14,9 @@ Unknown keys are errors.
 Reading YAML and importing pydantic costs more than a whole `genai embed analogy`
 is allowed to take, so the merged, validated result is cached as JSON in the cache
 directory, keyed by the size and mtime of every layer file and of the schema itself.
-`load()` returns that plain nested dict; `load_model()` returns the pydantic object.
+`load()` returns that plain nested dict.
 
-Config files come from users, so reading one is bounded (DESIGN.md, "Safe by default"):
+Config files come from users, so reading one is bounded (README.md, "How genai behaves"):
 it must be a regular UTF-8 file of at most MAX_YAML_BYTES, nested at most MAX_YAML_DEPTH
 levels, and expand (aliases counted in full: "billion laughs") to at most MAX_YAML_NODES
 values. These checks run while the YAML is composed, before anything deep or large is built;
@@ -144,13 +144,6 @@ def load(config_file: ConfigFiles = None) -> dict[str, Any]:
     merged = _merge_and_validate(files).model_dump(mode="json")
     _write_cache(cache_file, {"key": key, "config": merged})
     return merged
-
-
-def load_model(config_file: ConfigFiles = None):
-    """The merged configuration as a validated `schema.GenaiConfig`."""
-    from genai_cli.schema import GenaiConfig
-
-    return GenaiConfig.model_validate(load(config_file))
 
 
 def section(name: str, config_file: ConfigFiles = None, **flags: Any) -> dict[str, Any]:

@@ -1,11 +1,10 @@
 """The one exception type that the error boundary in app.py turns into a clean message.
 
-Exit codes (DESIGN.md): 0 success, 1 runtime failure, 2 bad input or usage, 130 interrupted.
+Exit codes (README.md, "How genai behaves"): 0 success, 1 runtime failure, 2 bad input or usage, 130 interrupted.
 """
 
 from __future__ import annotations
 
-EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130

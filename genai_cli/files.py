@@ -1,4 +1,4 @@
-"""Writing result files so that nothing is lost (DESIGN.md, "Nothing is lost").
+"""Writing result files so that nothing is lost.
 
 A file is written in full under a temporary name in its folder, then published under its
 real name in one step. Without `force` an existing file is never replaced: the first free
@@ -41,15 +41,6 @@ def publish(tmp: Path, path: Path, force: bool = False) -> Path:
         tmp.unlink(missing_ok=True)
 
 
-def free_path(path: Path) -> Path:
-    """The name `publish` would choose now (for messages printed before writing)."""
-    candidate, n = path, 0
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-    return candidate
-
-
 def save_figure(fig, path: Path, force: bool = False, **savefig_kwargs) -> Path:
     """Save a matplotlib figure as PNG through a temp name, close it, and `publish` it."""
     import matplotlib.pyplot as plt
@@ -67,7 +58,7 @@ def save_figure(fig, path: Path, force: bool = False, **savefig_kwargs) -> Path:
 
 # --- reading untrusted files -----------------------------------------------------------
 
-# Limits on images read from files (DESIGN.md, "Safe by default"): checked from the header,
+# Limits on images read from files (README.md, "How genai behaves": trust model): checked from the header,
 # before any pixel is decoded. 64 megapixels is larger than any Stable Diffusion output and
 # than the photos a user feeds to `conv` or `invert`; a 100000 x 100000 "bomb" is refused.
 MAX_IMAGE_PIXELS = 64 * 1024 * 1024

@@ -116,7 +116,9 @@ def _run_queries(
     if not asked:
         raise UsageError(f"no input: stdin held no query ({usage})", hint="give the words as arguments, or pipe one query per line")
     if failed:
-        raise typer.Exit(2)
+        from genai_cli.errors import EXIT_USAGE
+
+        raise typer.Exit(EXIT_USAGE)
 
 
 def _arity(words: list[str], n: int, usage: str) -> None:

@@ -59,7 +59,9 @@ def info(
     if failed:
         console.warn(f"{failed} file(s) could not be read")
     if named_failed:
-        raise typer.Exit(2)
+        from genai_cli.errors import EXIT_USAGE
+
+        raise typer.Exit(EXIT_USAGE)
 
 
 def _walk(paths: list[Path]):

@@ -322,7 +322,9 @@ def chat(
         except KeyboardInterrupt:
             if interactive:
                 sys.stderr.write("\n")
-            raise typer.Exit(130) from None
+            from genai_cli.errors import EXIT_INTERRUPTED
+
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         if not line:  # EOF (Ctrl-D)
             if interactive:
                 sys.stderr.write("\n")

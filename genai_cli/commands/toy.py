@@ -103,7 +103,9 @@ def render(
     if not seen:
         raise UsageError("no caption given: stdin was empty", hint="pipe one caption per line, e.g. 'a red star on a blue background'")
     if bad:
-        raise typer.Exit(2)
+        from genai_cli.errors import EXIT_USAGE
+
+        raise typer.Exit(EXIT_USAGE)
 
 
 MAX_CAPTION_CHARS = 1000  # one caption line read from stdin (a real one is ~40 characters)

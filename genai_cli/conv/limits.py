@@ -1,4 +1,4 @@
-"""Documented limits of `genai conv`, checked before any work starts (DESIGN.md, "Safe by default").
+"""Documented limits of `genai conv`, checked before any work starts (README.md, "How genai behaves").
 
 Plain constants with no imports, so the config schema can use them for `conv.*` keys too:
 a value from a config file is refused with the file and key, a flag with the flag's name.

@@ -12,7 +12,7 @@ from typing import Any
 from genai_cli.errors import UsageError, shorten
 from genai_cli.image import schedulers
 
-# Limits, checked before any weight is loaded (DESIGN.md: every count and size has a documented limit)
+# Limits, checked before any weight is loaded (every count and size has a documented limit: configs/default.yaml)
 MAX_N = 10_000  # --n: images per prompt (jobs are planned lazily, so memory does not grow with it)
 MAX_PROMPTS = 10_000  # prompts in one run (arguments, --prompts-file or stdin lines)
 MAX_NAME_CHARS = 4096  # characters in a model name, hub id or path (PATH_MAX on Linux)

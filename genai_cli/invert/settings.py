@@ -4,8 +4,8 @@ Imports neither torch nor transformers: `check_settings` runs at the command's s
 `check_words` reads only the model's tokenizer and configs (the `tokenizers` library for a
 tokenizer.json, ~0.2 s), so a bad word or size is refused in about a second, before any weight loads.
 
-Limits (DESIGN.md, "Every count and size has a documented limit"); configs/default.yaml and the
-schema's InvertConfig carry the same numbers:
+Limits: every count and size has one; the schema's InvertConfig (genai_cli/schema.py) checks them, and
+configs/default.yaml documents them:
 """
 
 from __future__ import annotations

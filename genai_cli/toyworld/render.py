@@ -115,7 +115,3 @@ def image_rng(seed: int, index: int) -> np.random.Generator:
     """The generator for image `index` of a run seeded with `seed` (independent streams)."""
     return np.random.default_rng(np.random.SeedSequence([seed, index]))
 
-
-def render_many(scene: Scene, n: int, size: int = 64, seed: int = 0) -> list[np.ndarray]:
-    """n images of one scene: image i is drawn from image_rng(seed, i)."""
-    return [render(scene, size, image_rng(seed, i)) for i in range(n)]
