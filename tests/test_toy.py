@@ -18,6 +18,19 @@ from genai_cli.toyworld import world as W
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def toyworld_script(name: str):
+    """scripts/toyworld/NAME.py as a module of its own name (genai_scripts_toyworld_NAME), not as a bare `train`
+    on sys.path that could shadow or be shadowed by another module of that name."""
+    import importlib.util
+
+    path = ROOT / "scripts" / "toyworld" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"genai_scripts_toyworld_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and pickling look the module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
 # --- world and renderer -------------------------------------------------------------------------------------
 
 
@@ -228,7 +241,8 @@ def test_render_reads_captions_from_stdin(cli):
     assert len(paths) == 4 and all(Path(p).is_file() for p in paths)
     assert "star" in paths[0] and "heart" in paths[2] and "galaxy" in r.stderr
     j = cli("toy", "render", "--n", "1", "--out", "many", "--seed", "3", "--json", input="a purple galaxy\n")
-    assert j.exit_code == 2 and json.loads(j.stdout) == {"caption": "a purple galaxy", "error": "the toy world does not know: galaxy"}
+    err = json.loads(j.stdout)  # the error object of genai_cli.commands.queries
+    assert j.exit_code == 2 and (err["error"], err["line"], err["query"]) == ("the toy world does not know: galaxy", 1, "a purple galaxy")
 
 
 def test_words_command(cli):
@@ -260,8 +274,7 @@ def test_train_smoke_produces_a_loadable_pipeline(tmp_path):
     from genai_cli.toyworld import dataset as D
 
     data = D.save(D.build(1, 32, seed=0), tmp_path / "d.safetensors")
-    sys.path.insert(0, str(ROOT / "scripts" / "toyworld"))
-    import train
+    train = toyworld_script("train")
 
     out = train.main(["--data", str(data), "--out", str(tmp_path / "run"), "--preset", "tiny", "--vae-steps", "2",
                       "--vae-batch", "4", "--unet-steps", "2", "--unet-batch", "4", "--threads", "1"])
@@ -284,8 +297,7 @@ def test_train_resumes_exactly(tmp_path):
     from genai_cli.toyworld import dataset as D
 
     data = D.save(D.build(1, 32, seed=0), tmp_path / "d.safetensors")
-    sys.path.insert(0, str(ROOT / "scripts" / "toyworld"))
-    import train
+    train = toyworld_script("train")
 
     common = ["--data", str(data), "--preset", "tiny", "--vae-steps", "3", "--vae-batch", "4", "--unet-steps", "4",
               "--unet-batch", "4", "--threads", "1"]

@@ -341,18 +341,29 @@ def test_the_sky_analyzer_reads_fresh_renders():
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_train_on_shapes_and_sky_gives_a_pipeline_that_knows_the_sky_words(tmp_path):
-    """train.py on a dataset with the sky: the sky vocabulary, the private row removed, a galaxy drawn."""
+def toyworld_script(name: str):
+    """scripts/toyworld/NAME.py as a module of its own name (genai_scripts_toyworld_NAME), not as a bare `train`
+    on sys.path that could shadow or be shadowed by another module of that name."""
+    import importlib.util
     import sys
 
+    path = ROOT / "scripts" / "toyworld" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"genai_scripts_toyworld_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and pickling look the module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_on_shapes_and_sky_gives_a_pipeline_that_knows_the_sky_words(tmp_path):
+    """train.py on a dataset with the sky: the sky vocabulary, the private row removed, a galaxy drawn."""
     import torch
     from diffusers import StableDiffusionPipeline
 
     from genai_cli.toyworld import dataset as D
 
     data = D.save(D.build(1, 32, seed=0, sky_per_scene=1), tmp_path / "d.safetensors")
-    sys.path.insert(0, str(ROOT / "scripts" / "toyworld"))
-    import train
+    train = toyworld_script("train")
 
     out = train.main(["--data", str(data), "--out", str(tmp_path / "run"), "--preset", "tiny", "--vae-steps", "2",
                       "--vae-batch", "4", "--unet-steps", "2", "--unet-batch", "4", "--threads", "1"])
@@ -365,15 +376,12 @@ def test_train_on_shapes_and_sky_gives_a_pipeline_that_knows_the_sky_words(tmp_p
 
 
 def test_analyzer_training_labels_leave_out_the_heads_that_do_not_apply():
-    import sys
-
     import torch
 
     from genai_cli.toyworld import analyzer as A
     from genai_cli.toyworld import dataset as D
 
-    sys.path.insert(0, str(ROOT / "scripts" / "toyworld"))
-    import train_analyzer as T
+    T = toyworld_script("train_analyzer")
 
     ds = D.build(0, 32, seed=1, sky_per_scene=1)  # 30 sky images, no shapes
     y = T.labels_of(ds, A.SKY_HEADS)

@@ -24,9 +24,6 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
 
 def make_folder(folder: Path, n: int, size: int) -> list[Path]:
     import numpy as np

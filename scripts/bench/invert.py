@@ -28,9 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
 TOKEN, INIT = "<moon>", "circle"
 SCENES = [("red", "white"), ("blue", "black"), ("green", "gray"), ("yellow", "blue"), ("purple", "white")]
 
@@ -275,8 +272,10 @@ def peak_rss_mb() -> float:
 
 def run_child(kind: str, images: Path, batch: int, steps: int, threads: int) -> dict:
     # peak memory: VmHWM of the child's own address space (ru_maxrss would include the forked parent's pages)
-    code = (f"import sys, json, torch; sys.path.insert(0, {str(ROOT)!r}); torch.set_num_threads({threads});"
-            f"from pathlib import Path; import scripts.bench.invert as b;"
+    code = (f"import sys, json, torch; torch.set_num_threads({threads});"
+            f"from pathlib import Path; import importlib.util as u;"
+            f"s = u.spec_from_file_location('genai_bench_invert', {str(Path(__file__).resolve())!r});"
+            f"b = u.module_from_spec(s); s.loader.exec_module(b);"
             f"r = b.child_{kind}(Path({str(images)!r}), {batch}, {steps});"
             f"r['peak_rss_mb'] = b.peak_rss_mb(); print(json.dumps(r))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

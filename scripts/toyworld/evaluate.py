@@ -29,10 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
-
-from genai_cli.toyworld import analyzer as A  # noqa: E402
-from genai_cli.toyworld.world import BACKGROUNDS, COLOURS, HELD_OUT, SHAPES, all_scenes, caption  # noqa: E402
+from genai_cli.toyworld import analyzer as A
+from genai_cli.toyworld.world import BACKGROUNDS, COLOURS, HELD_OUT, SHAPES, all_scenes, caption
 
 TARGETS = {"colour": 0.90, "background": 0.90, "shape": 0.80}  # issue 4's quality bar
 SKY_TARGETS = {"family": 0.90, "sky_colour": 0.90, "worst_pair_shape": 0.85, "galaxy_of_16": 14}  # issue 15's

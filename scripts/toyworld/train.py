@@ -31,12 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
-sys.path.insert(0, str(ROOT))
-
-from genai_cli.toyworld import dataset as D  # noqa: E402
-from genai_cli.toyworld import vocab as V  # noqa: E402
+from genai_cli.toyworld import dataset as D  # the installed package (pip install -e .)
+from genai_cli.toyworld import vocab as V
 
 # --- model sizes (presets are short diffs of "base", nanoGPT style) ------------------------------------------
 BASE = dict(
