@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Callable, Iterator, Optional
+from typing import Annotated, Callable, Optional
 
 import typer
 
@@ -65,18 +65,9 @@ def _open(settings: dict):
 
 
 def _stdin_mode(words: Optional[list[str]]) -> bool:
-    if words == ["-"]:
-        return True
-    from genai_cli.commands.common import stdin_has_input
+    from genai_cli.commands.queries import wants_stdin
 
-    return not words and stdin_has_input()
-
-
-def _stdin_queries() -> Iterator[tuple[int, list[str]]]:
-    for lineno, line in enumerate(sys.stdin, start=1):
-        parts = line.split()
-        if parts:
-            yield lineno, parts
+    return wants_stdin(words)
 
 
 def _run_queries(
@@ -85,40 +76,12 @@ def _run_queries(
     as_json: bool,
     usage: str,
 ) -> None:
-    """Answer the command-line query, or every stdin line. `answer(words) -> (json_obj, text)`."""
+    """Answer the command-line query, or every stdin line (genai_cli.commands.queries). `answer(words) -> (json_obj, text)`."""
     from genai_cli import console
-    from genai_cli.errors import UsageError
+    from genai_cli.commands import queries
 
-    if not _stdin_mode(words):
-        if not words:
-            raise UsageError(f"no words given: {usage}", hint="or pipe queries on stdin, one per line")
-        obj, text = answer(list(words))
-        console.emit(obj, text, as_json)
-        return
-    failed = asked = 0
-    for lineno, query in _stdin_queries():
-        asked += 1
-        try:
-            obj, text = answer(query)
-        except UsageError as e:
-            failed += 1
-            if as_json:
-                err = {"query": query, "error": e.message}
-                if e.hint:
-                    err["hint"] = e.hint
-                if getattr(e, "suggestions", None):
-                    err["suggestions"] = e.suggestions
-                console.result_json(err)
-            else:
-                console.error(f"line {lineno}: {e.message}", e.hint)
-            continue
-        console.emit(obj, text, as_json)
-    if not asked:
-        raise UsageError(f"no input: stdin held no query ({usage})", hint="give the words as arguments, or pipe one query per line")
-    if failed:
-        from genai_cli.errors import EXIT_USAGE
-
-        raise typer.Exit(EXIT_USAGE)
+    queries.run(words, lambda q: console.emit(*answer(q), as_json), as_json=as_json, what="words", usage=usage,
+                hint="give the words as arguments, or pipe one query per line", parse=str.split)
 
 
 def _arity(words: list[str], n: int, usage: str) -> None:

@@ -44,37 +44,33 @@ def render(
 
     Each image has its own random position, size and slight colour jitter; --seed makes them reproducible. The held-out shape (moon) can be drawn too: it is the concept left for textual inversion.
     """
-    import secrets
-    import sys
-
-    from genai_cli import config, console
-    from genai_cli.commands.common import stdin_has_input
-    from genai_cli.errors import UsageError, shorten
+    from genai_cli import config, console, seeds
+    from genai_cli.commands import queries
     from genai_cli.toyworld import files
     from genai_cli.toyworld.world import CaptionError, parse_caption
 
-    stream = caption == "-" or (caption is None and stdin_has_input())
-    if caption is None and not stream:
-        raise UsageError("give a CAPTION, e.g. 'a red star on a blue background' (or '-' to read captions from stdin)")
-    if stream and sys.stdin is None:
-        raise UsageError("no caption given: stdin is closed", hint="give a CAPTION, e.g. 'a red star on a blue background'")
-    scene = None
-    if not stream:
+    def parse(text: str):
         try:
-            scene = parse_caption(caption)  # check_inputs: before any work
+            return parse_caption(text.strip())
         except CaptionError as e:
             raise _caption_error(e) from None
+
+    if caption is not None and caption != "-":
+        with queries.single(caption, as_json):
+            parse(caption)  # check_inputs: before any work
     values = config.section("toy", config_file, n=n, out=str(out) if out is not None else None, size=size)
     from genai_cli.image.settings import check_out_dir
 
     check_out_dir(Path(values["out"]))  # checked now, made with the first file
-    if seed is None:
-        seed = config.section("runtime", config_file)["seed"]
-    if seed is None:
-        seed = secrets.randbits(32)
-        console.info(f"seed {seed} (give --seed {seed} to draw the same images again)")
+    seed, where = seeds.choose(seed, None, config.section("runtime", config_file)["seed"])  # toy has no seed of its own
+    said = False
 
-    def draw(scene) -> None:
+    def draw(text: str) -> None:
+        nonlocal said
+        scene = parse(text)
+        if not said:  # the seed line comes with the first answer (an empty stdin says only that it is empty)
+            console.info(seeds.describe(seed, where))
+            said = True
         paths = files.write_renders(scene, values["n"], Path(values["out"]), values["size"], seed, force=force,
                                     caption_files=captions)
         for i, p in enumerate(paths):
@@ -83,50 +79,13 @@ def render(
             else:
                 console.result(str(p))
 
-    if not stream:
-        draw(scene)
-        return
-    bad = seen = 0
-    for line in _stdin_lines(sys.stdin):  # one caption at a time: each answer is printed as it is made
-        line = line.strip()
-        if not line:
-            continue
-        seen += 1
-        try:
-            draw(parse_caption(line))
-        except CaptionError as e:  # report the line, go on with the rest, exit 2 at the end
-            bad += 1
-            if as_json:
-                console.result_json({"caption": line, "error": str(e)})
-            else:
-                console.error(f"{shorten(line)}: {e}")
-    if not seen:
-        raise UsageError("no caption given: stdin was empty", hint="pipe one caption per line, e.g. 'a red star on a blue background'")
-    if bad:
-        from genai_cli.errors import EXIT_USAGE
-
-        raise typer.Exit(EXIT_USAGE)
+    queries.run(caption, draw, as_json=as_json, what="caption", max_chars=MAX_CAPTION_CHARS, max_queries=MAX_CAPTIONS,
+                usage="give a CAPTION, e.g. 'a red star on a blue background' (or '-' to read captions from stdin)",
+                hint="pipe one caption per line, e.g. 'a red star on a blue background'")
 
 
 MAX_CAPTION_CHARS = 1000  # one caption line read from stdin (a real one is ~40 characters)
 MAX_CAPTIONS = 10_000  # captions read from stdin in one run
-
-
-def _stdin_lines(stream):
-    """Lines of stdin, refusing a line over MAX_CAPTION_CHARS or more than MAX_CAPTIONS lines (nothing is read whole)."""
-    from genai_cli.errors import UsageError
-
-    for count in range(MAX_CAPTIONS + 1):
-        try:
-            line = stream.readline(MAX_CAPTION_CHARS + 2)
-        except UnicodeDecodeError:
-            raise UsageError("stdin is not UTF-8 text (a binary file?)") from None
-        if not line:
-            return
-        if len(line) > MAX_CAPTION_CHARS and not line.endswith("\n"):
-            raise UsageError(f"stdin: line {count + 1} is longer than {MAX_CAPTION_CHARS} characters")
-        yield line
-    raise UsageError(f"stdin: more than {MAX_CAPTIONS} captions", hint="split them between runs")
 
 
 @app.command()
