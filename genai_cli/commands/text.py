@@ -67,39 +67,18 @@ def _settings(cfg: dict[str, Any], seed: Optional[int]):
     return s
 
 
-def iter_lines():
-    """Non-empty lines of stdin, read lazily one at a time."""
-    for line in sys.stdin:
-        line = line.rstrip("\r\n")
-        if line.strip():
-            yield line
+MAX_PROMPT_CHARS = 1_000_000  # characters of one prompt line read from stdin (~250k tokens: more than any context)
+MAX_PROMPT_LINES = 1_000_000  # prompts (or chat turns) read from stdin in one run
+ANSWER_SEPARATOR = "\n"  # text mode, several prompts: a blank line between two answers (as ollama run shows them)
 
 
-def _first_line(what: str, hint: str = ""):
-    """All non-empty stdin lines, after checking that there is at least one (a closed, empty or
-    blank stdin is "no input", exit 2, rather than a silent exit 0)."""
-    import itertools
+def _seed(seed: Optional[int], config: Optional[Path]) -> tuple[int, str]:
+    """The sampler's seed and where it came from: --seed, else runtime.seed, else a fresh one (genai_cli.seeds;
+    the text section has no seed of its own). Both engines sample from it; the --json record has it."""
+    from genai_cli import config as cfgmod
+    from genai_cli import seeds
 
-    from genai_cli.commands.common import stdin_has_input
-    from genai_cli.errors import UsageError
-
-    hint = hint or f"pass the {what} as an argument, or pipe it on stdin"
-    if not stdin_has_input():
-        raise UsageError(f"no {what} given: stdin is closed", hint=hint)
-    lines = iter_lines()
-    first = next(lines, None)
-    if first is None:
-        raise UsageError(f"no {what} given: stdin was empty", hint=hint)
-    return itertools.chain([first], lines)
-
-
-def _prompts(prompt: Optional[str], what: str = "prompt"):
-    """The prompt argument, or one prompt per line of stdin (`-`, or no argument and a pipe)."""
-    from genai_cli.text.generate import check_prompt
-
-    if prompt is not None and prompt != "-":
-        return [check_prompt(prompt, what)]
-    return _first_line(what)
+    return seeds.choose(seed, None, cfgmod.section("runtime", config)["seed"])
 
 
 def _model_path(cfg: dict[str, Any]) -> Optional[Path]:
@@ -237,7 +216,11 @@ def generate(
     device: DeviceOpt = None,
     precision: PrecisionOpt = None,
 ) -> None:
-    """Continue a prompt with a causal LM, streaming the text to stdout as it is produced."""
+    """Continue a prompt with a causal LM, streaming the text to stdout as it is produced.
+
+    Several prompts (one per line of stdin): each answer ends with a newline and a blank line separates two
+    answers. An answer may hold blank lines itself: --json gives one object per line.
+    """
     from genai_cli import config as cfgmod
     from genai_cli import console
     from genai_cli.text.generate import chat_ids, fit_context, generate as run
@@ -245,16 +228,29 @@ def generate(
     cfg = cfgmod.section("text", config, model=model, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                          top_k=top_k, repetition_penalty=repetition_penalty, greedy=greedy, stop=stop or None,
                          system=system, raw=raw, truncate=truncate, speedup=speedup, engine=engine, threads=threads)
-    s = _settings(cfg, seed)
-    prompts = _prompts(prompt) if prompt not in (None, "-") else None  # an argument is checked first
+    from genai_cli import seeds
+    from genai_cli.commands import queries
+    from genai_cli.text.generate import check_prompt
+
+    s = _settings(cfg, None)
+    if prompt not in (None, "-"):
+        with queries.single(prompt, json_out):
+            check_prompt(prompt)  # an argument is checked first
     plan = _plan(cfg, config, device, precision)  # then the engine and the model, before stdin is read
-    prompts = prompts or _prompts(prompt)
-    lm = rt = None
-    for text in prompts:
-        if lm is None:
-            lm, rt = _start(plan, cfg, config, device, precision, seed, n_ctx=s.max_tokens + 256)
+    s.seed, where = _seed(seed, config)
+    state: dict[str, Any] = {"lm": None, "rt": None, "answers": 0}
+
+    def answer(text: str) -> None:
+        check_prompt(text)
+        if state["lm"] is None:
+            state["lm"], state["rt"] = _start(plan, cfg, config, device, precision, s.seed, n_ctx=s.max_tokens + 256)
+            console.info(seeds.describe(s.seed, where))
+        lm, rt = state["lm"], state["rt"]
         messages = ([{"role": "system", "content": cfg["system"]}] if cfg["system"] else []) + [{"role": "user", "content": text}]
         ids = fit_context(chat_ids(lm, messages, raw=cfg["raw"]), lm.context_length, s.max_tokens, cfg["truncate"], console.warn)
+        if state["answers"] and not json_out:
+            _write(ANSWER_SEPARATOR)  # a blank line between two answers
+        state["answers"] += 1
         g = run(lm, ids, s, on_text=None if json_out else _write)
         g.load_s = lm.load_s
         if json_out:
@@ -265,6 +261,9 @@ def generate(
                      f"{g.decode_tokens_per_s:.1f} tokens/s, seed {g.seed}")
         if g.finish_reason == "interrupted":
             _interrupted()
+
+    queries.run(prompt, answer, as_json=json_out, what="prompt", hint="pass the prompt as an argument, or pipe it on stdin",
+                max_chars=MAX_PROMPT_CHARS, max_queries=MAX_PROMPT_LINES)
 
 
 # --- chat ----------------------------------------------------------------------------------
@@ -303,42 +302,66 @@ def chat(
     cfg = cfgmod.section("text", config, model=model, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                          top_k=top_k, repetition_penalty=repetition_penalty, greedy=greedy, stop=stop or None,
                          system=system, raw=raw, truncate=truncate, speedup=speedup, engine=engine, threads=threads)
-    s = _settings(cfg, seed)
-    plan = _plan(cfg, config, device, precision)
-    from genai_cli.commands.common import stdin_has_input
+    import itertools
 
+    from genai_cli import seeds
+    from genai_cli.commands import queries
+    from genai_cli.commands.common import stdin_has_input
+    from genai_cli.errors import EXIT_INTERRUPTED, UsageError
+
+    s = _settings(cfg, None)
+    plan = _plan(cfg, config, device, precision)
+    s.seed, where = _seed(seed, config)
     interactive = sys.stdin is not None and not stdin_has_input()
-    pending = None if interactive else _first_line("message", "type messages in a terminal, or pipe one per line on stdin")  # piped: at least one line, read before loading
-    lm, rt = _start(plan, cfg, config, device, precision, seed, n_ctx=max(s.max_tokens + 256, CHAT_CONTEXT))
+    piped = lines = None
+    if not interactive:  # piped: genai_cli.commands.queries reads the turns; at least one, read before loading
+        piped = queries.Queries("message", json_out, hint="type messages in a terminal, or pipe one per line on stdin",
+                                max_chars=MAX_PROMPT_CHARS, max_queries=MAX_PROMPT_LINES)
+        lines = iter(piped)
+        first = next(lines, None)
+        if first is None:
+            piped.finish()  # the empty-stdin error
+        lines = itertools.chain([first], lines)
+    lm, rt = _start(plan, cfg, config, device, precision, s.seed, n_ctx=max(s.max_tokens + 256, CHAT_CONTEXT))
+    console.info(seeds.describe(s.seed, where))
     conv = Conversation(lm, s, system=cfg["system"], raw=bool(cfg["raw"]), on_warn=console.warn)
     if interactive:
         console.info("chat: type a message and press Enter; /reset forgets the conversation, /exit or Ctrl-D ends")
+    number = 0
     while True:
         if interactive:
             sys.stderr.write("you> ")
             sys.stderr.flush()
         try:
-            line = (next(pending, "") if pending is not None else sys.stdin.readline())
+            if lines is not None:
+                number, line = next(lines, (0, ""))
+            else:
+                line = sys.stdin.readline()
+                number += 1
         except KeyboardInterrupt:
             if interactive:
                 sys.stderr.write("\n")
-            from genai_cli.errors import EXIT_INTERRUPTED
-
             raise typer.Exit(EXIT_INTERRUPTED) from None
         if not line:  # EOF (Ctrl-D)
             if interactive:
                 sys.stderr.write("\n")
-            return
+            break
         line = line.rstrip("\r\n")
         if not line.strip():
             continue
         if line.strip() in ("/exit", "/quit"):
-            return
+            break
         if line.strip() == "/reset":
             conv.reset()
             console.info("conversation forgotten")
             continue
-        g = conv.say(line, on_text=None if json_out else _write)
+        try:
+            g = conv.say(line, on_text=None if json_out else _write)
+        except UsageError as e:
+            if piped is None:
+                raise
+            piped.fail(number, line, e)  # reported; the next turn goes on
+            continue
         if json_out:
             rec = _record(g, line, lm, rt, s, cfg)
             rec["turn"] = conv.turns
@@ -350,6 +373,8 @@ def chat(
                 console.warn("answer interrupted")
                 continue
             _interrupted()
+    if piped is not None:
+        piped.finish()  # exit 2 when a turn was refused
 
 
 # --- next ----------------------------------------------------------------------------------
@@ -381,14 +406,21 @@ def next_token(
         raise UsageError(f"--top-k must be from 1 to 1000 (got {ncfg['top_k']})", hint="the same value is config key text.next.top_k")
     if not 1 <= ncfg["steps"] <= 1000:
         raise UsageError(f"--steps must be from 1 to 1000 (got {ncfg['steps']})", hint="the same value is config key text.next.steps")
-    texts = _prompts(text, "text") if text not in (None, "-") else None
+    from genai_cli.commands import queries
+    from genai_cli.text.generate import check_prompt
+
+    if text not in (None, "-"):
+        with queries.single(text, json_out):
+            check_prompt(text, "text")  # an argument is checked first
     path = _model_path(cfg)
-    texts = texts or _prompts(text, "text")
-    rt = setup_runtime(config, device, precision, None)
-    lm = None
-    for t in texts:
-        if lm is None:
-            lm = _load({**cfg, "speedup": "none"}, rt, path=path)  # exact probabilities: never quantized
+    state: dict[str, Any] = {"lm": None}
+
+    def answer(t: str) -> None:
+        check_prompt(t, "text")
+        if state["lm"] is None:  # the runtime and the model with the first text (an empty stdin says only that)
+            rt = setup_runtime(config, device, precision, None)
+            state["lm"] = _load({**cfg, "speedup": "none"}, rt, path=path)  # exact probabilities: never quantized
+        lm = state["lm"]
         ids = chat_ids(lm, [{"role": "user", "content": t}], raw=not chat_template)
         if len(ids) + ncfg["steps"] > lm.context_length:
             raise UsageError(f"the text is {len(ids)} tokens; with --steps {ncfg['steps']} it does not fit the context of {lm.context_length}")
@@ -401,6 +433,9 @@ def next_token(
             })
         else:
             _print_next(t, result)
+
+    queries.run(text, answer, as_json=json_out, what="text", hint="pass the text as an argument, or pipe it on stdin",
+                max_chars=MAX_PROMPT_CHARS, max_queries=MAX_PROMPT_LINES)
 
 
 def _show(token: str) -> str:
