@@ -33,7 +33,7 @@ class EmbedTrainConfig(Section):
     sg: bool = False
     negative: int = Field(default=5, ge=0, le=100)
     workers: int = Field(default=2, ge=1, le=256)
-    seed: int = Field(default=1, ge=0, le=2**32 - 1)
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
     format: Literal["word2vec-binary", "word2vec", "gensim"] = "word2vec-binary"
 
 

@@ -413,14 +413,34 @@ def train(
     from genai_cli import console
     from genai_cli.vectors import train as vtrain
 
-    s = dict(cfg.load(config)["embed"]["train"])
-    flags = dict(vector_size=vector_size, window=window, min_count=min_count, epochs=epochs, sg=sg, workers=workers, seed=seed, format=out_format)
+    loaded = cfg.load(config)
+    s = dict(loaded["embed"]["train"])
+    flags = dict(vector_size=vector_size, window=window, min_count=min_count, epochs=epochs, sg=sg, workers=workers, format=out_format)
     s.update({k: v for k, v in flags.items() if v is not None})
     vtrain.check_inputs(corpus, out, force, s)
+    _train_seed(s, seed, loaded["runtime"]["seed"], workers)
     with console.progress("training word2vec", total=s["epochs"]) as advance:
         info = vtrain.train(corpus, out, s, progress=advance)
     console.info(f"{info['vocab_size']:,} words x {info['vector_size']} dims from {info['corpus_words']:,} tokens in {info['seconds']:.1f} s")
     console.emit(info, info["path"], json_out)
+
+
+def _train_seed(s: dict, flag: Optional[int], runtime_seed: Optional[int], workers_flag: Optional[int]) -> None:
+    """The seed policy (genai_cli.seeds) for word2vec: gensim's threads race, so a given seed trains with one
+    worker (said on stderr) unless --workers asks for more (then a warning: the vectors will differ)."""
+    from genai_cli import console, seeds
+
+    s["seed"], where = seeds.choose(flag, s.get("seed"), runtime_seed)
+    if where == "random":
+        console.info(f"seed {s['seed']} (random; --seed {s['seed']} trains again with 1 worker, which repeats its vectors)")
+        return
+    console.info(seeds.describe(s["seed"], where))
+    if workers_flag is not None and workers_flag > 1:
+        console.warn(f"--workers {workers_flag}: gensim's threads make the vectors differ from run to run even with a seed "
+                     "(--workers 1 repeats them)")
+    elif s["workers"] != 1:
+        s["workers"] = 1
+        console.info("training with 1 worker so that the seed repeats the vectors exactly (--workers N is faster, not repeatable)")
 
 
 # --- math: any number of terms -------------------------------------------------------------------

@@ -88,5 +88,7 @@ def train(corpus: Path, out: Path, settings: dict, progress: Callable[..., None]
         "vector_size": kv.vector_size,
         "corpus_words": model.corpus_total_words,
         "epochs": settings["epochs"],
+        "seed": settings["seed"],
+        "workers": settings["workers"],
         "seconds": round(time.perf_counter() - t0, 3),
     }
