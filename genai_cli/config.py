@@ -146,11 +146,102 @@ def load(config_file: ConfigFiles = None) -> dict[str, Any]:
     return merged
 
 
-def section(name: str, config_file: ConfigFiles = None, **flags: Any) -> dict[str, Any]:
-    """One section of the merged config with the flags that were given (not None) on top."""
-    values = dict(load(config_file)[name])
-    values.update({k: v for k, v in flags.items() if v is not None})
-    return values
+def section(name: str, config_file: ConfigFiles = None, *, flag_names: dict[str, str] | None = None,
+            **flags: Any) -> dict[str, Any]:
+    """One section ("invert", or a nested one: "image.diffuse") of the merged config, with the flags that were
+    given (not None) laid on top and validated by the same schema model as the files: a bad flag is a UsageError
+    naming the flag (`--width 13: ...`), as a bad file value names the file and key (`FILE: image.width: ...`).
+
+    The file layers come from the cache (`load`); pydantic is imported only when a flag was given, so a
+    command run with no flags pays nothing for validation. `flag_names` maps a key to its flag where that is
+    not `--key-with-dashes`. Returns a plain dict with the section's keys."""
+    return section_of(load(config_file), name, flag_names=flag_names, **flags)
+
+
+def section_of(merged: dict[str, Any], name: str, *, flag_names: dict[str, str] | None = None,
+               **flags: Any) -> dict[str, Any]:
+    """`section` of an already loaded configuration (`load`'s dict): a command that needs several sections
+    loads the configuration once."""
+    values: Any = merged
+    for part in name.split("."):
+        values = values[part]
+    values = dict(values)
+    given = {k: _plain(v) for k, v in flags.items() if v is not None}
+    if not given:
+        return values
+    unknown = set(given) - set(values)
+    if unknown:  # a programming error in a command, not a user's
+        raise KeyError(f"config section {name} has no key(s) {sorted(unknown)}")
+    values.update(given)
+    return validate_section(name, values, {k: (flag_names or {}).get(k, "--" + k.replace("_", "-")) for k in given})
+
+
+def _plain(value: Any) -> Any:
+    """A flag's value as a config file would hold it: a path as text, a tuple as a list."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def validate_section(name: str, values: dict[str, Any], flags: dict[str, str]) -> dict[str, Any]:
+    """`values` checked by the schema model of section `name` -> the validated plain dict. A bad value is a
+    UsageError naming its flag (`flags`: key -> flag name), or `name.key` when it was not given by a flag."""
+    from pydantic import ValidationError
+
+    model = section_model(name)
+    try:
+        return model.model_validate(values).model_dump(mode="json")
+    except ValidationError as e:
+        first = e.errors()[0]
+        key = str(first["loc"][0]) if first["loc"] else ""
+        value = values.get(key, first.get("input"))
+        shown = flags.get(key) or f"{name}.{key}"
+        raise UsageError(f"{shown} {shorten(value)}: {describe_error(model, first)}") from None
+
+
+def section_model(name: str):
+    """The schema model of section `name` ("image.diffuse" -> DiffuseConfig)."""
+    from genai_cli.schema import GenaiConfig
+
+    model = GenaiConfig
+    for part in name.split("."):
+        model = model.model_fields[part].annotation
+    return model
+
+
+def describe_error(model: Any, error: dict[str, Any]) -> str:
+    """A pydantic error as a plain limit: "must be a whole number from 1 to 100000", from the field's own limits."""
+    key = error["loc"][0] if error["loc"] else None
+    field = model.model_fields.get(key) if isinstance(key, str) else None
+    kind = error["type"]
+    if field is None or kind not in _RANGE_ERRORS:
+        return error["msg"][:1].lower() + error["msg"][1:]
+    limits = {}
+    for m in field.metadata:
+        for attr in ("ge", "gt", "le", "lt", "multiple_of"):
+            if getattr(m, attr, None) is not None:
+                limits[attr] = getattr(m, attr)
+    whole = "int" in str(field.annotation) and "float" not in str(field.annotation)
+    what = "a whole number" if whole else "a number"
+    if whole:  # 0 <= x < 2**32 reads better as "from 0 to 4294967295"
+        if "lt" in limits:
+            limits["le"] = limits.pop("lt") - 1
+        if "gt" in limits:
+            limits["ge"] = limits.pop("gt") + 1
+    if "multiple_of" in limits:
+        what = f"a multiple of {limits['multiple_of']}"
+    low = (f"from {limits['ge']}" if "ge" in limits and "le" in limits else f"at least {limits['ge']}" if "ge" in limits
+           else f"above {limits['gt']}" if "gt" in limits else "")
+    high = (f"to {limits['le']}" if "ge" in limits and "le" in limits else f"at most {limits['le']}" if "le" in limits
+            else f"below {limits['lt']}" if "lt" in limits else "")
+    joiner = " and " if low.startswith("above") and high else " "
+    return f"must be {what} {low}{joiner}{high}".rstrip()
+
+
+_RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of", "int_type",
+                 "float_type", "finite_number", "int_from_float"}
 
 
 # --- internals ------------------------------------------------------------------------

@@ -284,3 +284,50 @@ def test_a_huge_config_path_is_refused_and_not_echoed_whole(cli, cache):
     r = cli("config", "show", "--config", "c" * 100_000 + ".yaml")
     line = assert_refused(r, "config file not found", "100005 characters")
     assert len(line) < 400
+
+
+# --- flags over the files: config.section validates them with the same schema ---------------------------------
+
+
+def test_a_bad_flag_is_named_by_its_flag_and_a_bad_file_value_by_file_and_key(cache, tmp_path):
+    from genai_cli.errors import UsageError
+
+    with pytest.raises(UsageError) as flag:
+        config.section("image", None, width=13)
+    assert flag.value.message == "--width 13: must be a multiple of 8 from 8 to 8192"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("image:\n  width: 13\n")
+    with pytest.raises(UsageError) as file:
+        config.section("image", bad)
+    assert file.value.message.startswith(f"{bad}: image.width: ")
+    with pytest.raises(UsageError) as renamed:  # a flag whose name is not the key's
+        config.section("embed.train", None, vector_size=0, flag_names={"vector_size": "--size"})
+    assert renamed.value.message == "--size 0: must be a whole number from 1 to 10000"
+
+
+def test_section_returns_the_plain_dict_with_flags_on_top(cache, tmp_path):
+    plain = config.section("image.diffuse")
+    assert plain == config.load()["image"]["diffuse"]
+    given = config.section("image.diffuse", None, n=5, out=tmp_path, steps=None)  # None: not given
+    assert given == {**plain, "n": 5, "out": str(tmp_path)}
+    assert config.section("invert", None, lr=1)["lr"] == 1.0  # a whole number is a float's value too
+    for name, kw, shown in (("invert", {"steps": 0}, "--steps 0: must be a whole number from 1 to 100000"),
+                            ("invert", {"lr": float("nan")}, "--lr nan: must be a number above 0 and at most 10"),
+                            ("invert", {"seed": 2**32}, "--seed 4294967296: must be a whole number from 0 to 4294967295"),
+                            ("invert", {"property": "x"}, "--property 'x': input should be 'object' or 'style'"),
+                            ("toy", {"n": True}, "--n True: must be a whole number from 1 to 100000")):
+        with pytest.raises(Exception) as e:
+            config.section(name, None, **kw)
+        assert getattr(e.value, "message", None) == shown and e.value.exit_code == 2
+
+
+def test_section_without_flags_does_not_import_pydantic(cache):
+    import subprocess
+    import sys
+
+    code = ("import sys; from genai_cli import config; config.load(); sys.modules.pop('pydantic', None);"
+            "[sys.modules.pop(m) for m in list(sys.modules) if m.startswith(('pydantic', 'genai_cli.schema'))];"
+            "config.section('embed', None, topn=None); print('pydantic' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "GENAI_CACHE": str(cache)})
+    assert out.stdout.strip() == "False"
