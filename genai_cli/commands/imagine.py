@@ -23,25 +23,13 @@ def _prompts_from_stdin(prompts: list[str], prompts_file: Optional[Path]) -> boo
 
 
 def _read_lines(stream, what: str) -> list[str]:
-    """Non-blank lines of a text stream, stripped; at most MAX_PROMPTS lines of MAX_PROMPT_CHARS characters
-    are read (a huge file or line is refused, not loaded whole), and text that is not UTF-8 is refused."""
-    from genai_cli.errors import UsageError
+    """Every prompt of a stream (stdin, or a --prompts-file opened in binary mode), read by
+    genai_cli.commands.queries.read_all: imagine plans its jobs first, so a bad line refuses the whole input."""
+    from genai_cli.commands import queries
     from genai_cli.image.settings import MAX_PROMPT_CHARS, MAX_PROMPTS
 
-    lines: list[str] = []
-    try:
-        while True:
-            line = stream.readline(MAX_PROMPT_CHARS + 2)
-            if not line:
-                return lines
-            if len(line) > MAX_PROMPT_CHARS and not line.endswith("\n"):
-                raise UsageError(f"{what}: line {len(lines) + 1} is longer than {MAX_PROMPT_CHARS} characters")
-            if line.strip():
-                lines.append(line.strip())
-                if len(lines) > MAX_PROMPTS:
-                    raise UsageError(f"{what}: more than {MAX_PROMPTS} prompts", hint="split them between runs")
-    except UnicodeDecodeError:
-        raise UsageError(f"{what} is not UTF-8 text (a binary file?)") from None
+    return queries.read_all("prompt", stream=stream, source=what, max_chars=MAX_PROMPT_CHARS, max_queries=MAX_PROMPTS,
+                            hint="pipe one prompt per line, or give them as arguments")
 
 
 def _read_prompts(prompts: list[str], prompts_file: Optional[Path]) -> list[str]:
@@ -53,10 +41,7 @@ def _read_prompts(prompts: list[str], prompts_file: Optional[Path]) -> list[str]
     if _prompts_from_stdin(prompts, prompts_file):
         if sys.stdin is None:
             raise UsageError("no prompt given: stdin is closed", hint='genai imagine "a red fox in the snow"')
-        texts = _read_lines(sys.stdin, "stdin")
-        if not texts:
-            raise UsageError("no prompt given: stdin was empty", hint="pipe one prompt per line, or give them as arguments")
-        return texts
+        return _read_lines(sys.stdin, "stdin")
     if prompts and prompts != ["-"]:
         return list(prompts)
     if prompts_file is not None:
@@ -64,7 +49,7 @@ def _read_prompts(prompts: list[str], prompts_file: Optional[Path]) -> list[str]
 
         require_regular_file(prompts_file, "--prompts-file")
         try:
-            with open(prompts_file, encoding="utf-8") as f:
+            with open(prompts_file, "rb") as f:
                 return _read_lines(f, f"--prompts-file {prompts_file}")
         except OSError as e:
             raise UsageError(f"cannot read --prompts-file {prompts_file}: {e.strerror or e}") from None

@@ -29,8 +29,9 @@ How they are answered
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Optional, Sequence, Union
+from typing import Any
 
 import typer
 
@@ -38,7 +39,7 @@ MAX_LINE_CHARS = 10_000  # default bound on one line (a command may pass its own
 MAX_QUERIES = 10_000_000  # default bound on the queries of one run
 _SKIP_CHUNK = 1 << 16  # bytes read at a time while skipping the rest of a line that is too long
 
-Args = Union[None, str, Sequence[str]]
+Args = None | str | Sequence[str]
 
 
 def wants_stdin(args: Args, file: Any = None) -> bool:
@@ -53,7 +54,7 @@ def wants_stdin(args: Args, file: Any = None) -> bool:
     return stdin_has_input()
 
 
-def report(error, as_json: bool, query: Any = None, line: Optional[int] = None, where: str = "") -> None:
+def report(error, as_json: bool, query: Any = None, line: int | None = None, where: str = "") -> None:
     """Report one refused query: an `error:` line on stderr, or with --json an error object on stdout."""
     from genai_cli import console
 
@@ -169,7 +170,31 @@ def run(args: Args, answer: Callable[[Any], None], *, as_json: bool, what: str, 
     q.finish()
 
 
-def _lines(stream, max_chars: int) -> Iterator[tuple[int, Optional[str], Optional[str]]]:
+def read_all(what: str, *, stream=None, source: str = "stdin", hint: str = "", max_chars: int = MAX_LINE_CHARS,
+             max_queries: int = MAX_QUERIES) -> list[str]:
+    """Every query of stdin (or of a file opened in binary mode), stripped, blank lines skipped: for a command
+    that must know them all before it starts. Nothing has been answered yet, so the first bad line refuses the
+    whole input (one `error:` line naming the source and the line, exit 2), as does an empty or closed stdin."""
+    from genai_cli.errors import UsageError
+
+    if stream is None:
+        stream = sys.stdin
+        if stream is None:
+            raise UsageError(f"no {what} given: stdin is closed", hint=hint or None)
+    texts: list[str] = []
+    for number, text, problem in _lines(stream, max_chars):
+        if problem is not None:
+            raise UsageError(f"{source}: line {number} is {problem}", hint="nothing was done: fix that line and run again")
+        if text.strip():
+            texts.append(text.strip())
+            if len(texts) > max_queries:
+                raise UsageError(f"{source}: more than {max_queries:,} {what}s", hint="split them between runs")
+    if not texts:
+        raise UsageError(f"no {what} given: {source} was empty", hint=hint or None)
+    return texts
+
+
+def _lines(stream, max_chars: int) -> Iterator[tuple[int, str | None, str | None]]:
     """(line number, text without its line end, None) for each line, or (number, None, problem) for a line
     that is too long or not UTF-8. Reads bytes (a bad line does not spoil the next); never more than about
     4 * max_chars bytes of one line are held."""
