@@ -8,10 +8,11 @@ command body, so `genai --help` stays fast and imports none of them.
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from genai_cli import __version__
 from genai_cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, GenaiError
@@ -43,7 +44,154 @@ COMMANDS = {
 }
 
 
-class GenaiGroup(TyperGroup):
+# --- help that reads cleanly at 80 columns -----------------------------------------------
+#
+# Help is click's plain formatter (typer's rich tables truncate names and defaults at 80
+# columns), with three touches, made by the classes below for every command and group:
+# * an option's help may end with "(config: section.key)": it is shown as "[default: VALUE]",
+#   VALUE taken from the merged configuration (built-in defaults + the user's config file);
+# * the "[...]" after a help text (default, range) is never split over two lines;
+# * `code` in help texts reads as 'code'.
+
+_CONFIG_MARK = re.compile(r"\s*\(config: ([\w.]+(?:, [\w.]+)*)\)")
+_NBSP = "\u00a0"  # joins the words of a "[...]" so that wrapping cannot split it; a space again on output
+_NBHY = "\u2011"  # a hyphen inside a name (word2vec-binary) that wrapping cannot split; "-" again on output
+_IN_WORD_HYPHEN = re.compile(r"(?<=\w)-(?=\w)")
+_BRACKET_MAX = 40  # a longer "[...]" is wrapped like text
+
+
+def help_default(param, value) -> str | None:
+    """How a configured `value` reads as `param`'s default in --help (None: nothing to show)."""
+    if value is None or value == [] or value == "":
+        return None
+    if isinstance(value, bool):
+        if getattr(param, "secondary_opts", None):  # --greedy/--sample: name the flag in effect
+            return (param.opts if value else param.secondary_opts)[0].lstrip("-")
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _config_value(cfg: dict, key: str):
+    node = cfg
+    for part in key.split("."):
+        node = node[part]  # KeyError: a marker naming no key (a test walks every marker)
+    return node
+
+
+def _merged_config() -> dict | None:
+    """The merged configuration for help texts; None when it cannot be read (the command says why when run)."""
+    try:
+        from genai_cli import config
+
+        return config.load()
+    except Exception:
+        return None
+
+
+def _with_config_default(param, text: str, cfg: dict | None) -> str:
+    match = _CONFIG_MARK.search(text)
+    if match:
+        text = text[: match.start()] + text[match.end() :]
+        shown = None
+        if cfg is not None:
+            try:  # several keys: the first one that is set (image.seed, then runtime.seed)
+                values = [_config_value(cfg, key) for key in match.group(1).split(", ")]
+                shown = help_default(param, next((v for v in values if v is not None), None))
+            except (KeyError, TypeError):
+                shown = None
+        if shown is not None:
+            head, sep, extra = text.rpartition("  [")
+            if sep and text.endswith("]") and "default:" not in extra:
+                text = f"{head}  [default: {shown}; {extra}"
+            elif not (sep and "default:" in extra):
+                text = f"{text}  [default: {shown}]"
+    head, sep, extra = text.rpartition("  [")
+    if sep and text.endswith("]") and len(extra) < _BRACKET_MAX:
+        text = head + sep + extra.replace(" ", _NBSP)
+    return _unbreakable_hyphens(text)
+
+
+def _unbreakable_hyphens(text: str) -> str:
+    return _IN_WORD_HYPHEN.sub(_NBHY, text)
+
+
+def _format_params(cmd, ctx, formatter) -> None:
+    """The Arguments and Options sections (as typer's plain help), with configured defaults."""
+    cfg = _merged_config() if any("(config: " in (p.help or "") for p in cmd.get_params(ctx)
+                                  if hasattr(p, "help")) else None
+    args, opts = [], []
+    for param in cmd.get_params(ctx):
+        record = param.get_help_record(ctx)
+        if record is None:
+            continue
+        names, text = record
+        row = (names, _with_config_default(param, text, cfg))
+        (args if param.param_type_name == "argument" else opts).append(row)
+    if args:
+        with formatter.section("Arguments"):
+            formatter.write_dl(args)
+    if opts:
+        with formatter.section("Options"):
+            formatter.write_dl(opts)
+
+
+def _first_sentence(text: str) -> str:
+    import inspect
+
+    paragraph = " ".join(inspect.cleandoc(text or "").split("\n\n")[0].split())
+    match = re.match(r"(.*?[.!?])\s+(?=[A-Z])", paragraph)
+    return _unbreakable_hyphens(match.group(1) if match else paragraph)
+
+
+class _CleanHelp:
+    """Plain, 80-column help for a command or group (see above)."""
+
+    def format_help_text(self, ctx, formatter) -> None:
+        saved = self.help
+        self.help = _unbreakable_hyphens(saved) if saved else saved
+        try:
+            super().format_help_text(ctx, formatter)
+        finally:
+            self.help = saved
+
+    def format_options(self, ctx, formatter) -> None:
+        _format_params(self, ctx, formatter)
+        if isinstance(self, TyperGroup):
+            self.format_commands(ctx, formatter)
+
+    def format_commands(self, ctx, formatter) -> None:
+        """Each command with its first sentence, wrapped, never cut short with "..."."""
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.short_help or _first_sentence(cmd.help)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    def get_help(self, ctx) -> str:
+        return super().get_help(ctx).replace(_NBSP, " ").replace(_NBHY, "-").replace("`", "'")
+
+
+class GenaiCommand(_CleanHelp, TyperCommand):
+    """Every genai command: typer's command with clean 80-column help."""
+
+
+def _single(info):
+    """The click command for one registered command (a typer CommandInfo), built as a GenaiCommand."""
+    import copy
+
+    info = copy.copy(info)
+    info.cls = GenaiCommand
+    single = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+    single.registered_commands.append(info)
+    return typer.main.get_command(single)
+
+
+class GenaiGroup(_CleanHelp, TyperGroup):
     """The root command: lazy command groups, and the error boundary around every command.
 
     GenaiError -> its message and hint on stderr, its exit code (2 for bad input).
@@ -59,12 +207,12 @@ class GenaiGroup(TyperGroup):
 
         if name in COMMAND_GROUPS:
             module = importlib.import_module(COMMAND_GROUPS[name])
-            return LazyCommands(module.app, name=name, help=module.app.info.help, no_args_is_help=True)
+            return LazyCommands(module.app, name=name, help=module.app.info.help, no_args_is_help=True,
+                                rich_markup_mode=None)
         if name in COMMANDS:
             module_name, function = COMMANDS[name]
-            single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-            single.command(name)(getattr(importlib.import_module(module_name), function))
-            return typer.main.get_command(single)
+            callback = getattr(importlib.import_module(module_name), function)
+            return _single(typer.models.CommandInfo(name=name, callback=callback))
         return super().get_command(ctx, name)
 
     def invoke(self, ctx):
@@ -91,7 +239,7 @@ class GenaiGroup(TyperGroup):
             raise typer.Exit(EXIT_FAILURE) from None
 
 
-class LazyCommands(TyperGroup):
+class LazyCommands(_CleanHelp, TyperGroup):
     """A command group that builds only the command being run.
 
     Typer turns every command of a group into a click command (inspecting each signature)
@@ -111,9 +259,7 @@ class LazyCommands(TyperGroup):
         info = self._infos.get(name)
         if info is None:
             return None
-        single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-        single.registered_commands.append(info)
-        return typer.main.get_command(single)
+        return _single(info)
 
 
 def _silence_stdout() -> None:
@@ -130,7 +276,8 @@ app = typer.Typer(
     cls=GenaiGroup,
     help="Run the ideas of an introductory generative-AI talk on your own machine.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

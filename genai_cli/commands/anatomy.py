@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from genai_cli.commands.common import ConfigOpt, DeviceOpt, JsonOpt, PrecisionOpt
+from genai_cli.commands.common import (ConfigOpt, DeviceOpt, ForceFolderOpt, JsonOpt, PrecisionOpt, model_option,
+                                       out_option, seed_option)
 
 
 def anatomy(
@@ -17,12 +18,12 @@ def anatomy(
     ] = None,
     model: Annotated[
         Optional[str],
-        typer.Option("--model", "-m", help="toy (built in), sd15, sdxl, a hub id, a diffusers folder or a .safetensors "
-                     "file. Uncached sd15/sdxl are described from their configs. (config: image.model)", show_default=False),
+        model_option("toy (built in), sd15, sdxl, a hub id, a diffusers folder or a .safetensors file. Uncached "
+                     "sd15/sdxl are described from their configs.", "image.model"),
     ] = None,
     steps: Annotated[int, typer.Option("--steps", help="Denoising steps of the prompt's pass, 1 to 1000.")] = 25,
     guidance: Annotated[float, typer.Option("--guidance", help="Classifier-free guidance scale of the pass.")] = 7.5,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the pass's starting noise.")] = 0,
+    seed: Annotated[int, seed_option("Seed of the pass's starting noise.", config=None)] = 0,
     embedding: Annotated[
         Optional[list[Path]],
         typer.Option("--embedding", "-e", help="A learned word (textual inversion file); repeatable.", show_default=False),
@@ -38,8 +39,8 @@ def anatomy(
                      "cached hub id. (config: image.single_file_config)", show_default=False),
     ] = None,
     plot: Annotated[bool, typer.Option("--plot", help="Also write the diagram of the three parts as a PNG.")] = False,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the image and the diagram.")] = Path("."),
-    force: Annotated[bool, typer.Option("--force", help="Replace files of the same name.")] = False,
+    out: Annotated[Path, out_option("Folder for the image and the diagram.")] = Path("."),
+    force: ForceFolderOpt = False,
     config_file: ConfigOpt = None,
     json_out: JsonOpt = False,
     device: DeviceOpt = None,

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from genai_cli.commands.common import ConfigOpt, JsonOpt
+from genai_cli.commands.common import ConfigOpt, ForceOpt, JsonOpt, model_option, out_option, refuse_existing_file
 
 app = typer.Typer(help="Convolution and max-pooling, made visible: the talk's 6x6 demo, any image, a real CNN.",
                   no_args_is_help=True, add_completion=False)
@@ -20,8 +20,7 @@ StrideOpt = Annotated[Optional[int], typer.Option("--stride", help="Step of the 
 PaddingOpt = Annotated[Optional[int], typer.Option("--padding", help="Rings of zeros around the image. (config: conv.padding)", show_default=False)]
 PoolOpt = Annotated[Optional[str], typer.Option("--pool", help="max, avg or none. (config: conv.pool)", show_default=False)]
 PoolSizeOpt = Annotated[Optional[int], typer.Option("--pool-size", help="Pooling window (and stride). (config: conv.pool_size)", show_default=False)]
-OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG path (default: <conv.plot_dir>/conv-<image>-<kernel>.png).", show_default=False)]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite the output file if it exists (else a fresh name is chosen).")]
+OutOpt = Annotated[Optional[Path], out_option("PNG path; default: conv-IMAGE-KERNEL.png in conv.plot_dir, a fresh name if it exists.")]
 
 
 def _check_flags(**flags) -> None:
@@ -195,7 +194,7 @@ def apply(
     pool: PoolOpt = None,
     pool_size: PoolSizeOpt = None,
     channels: Annotated[Optional[str], typer.Option("--channels", help="gray, or rgb (each channel on its own). (config: conv.channels)", show_default=False)] = None,
-    output: OutputOpt = None,
+    out: OutOpt = None,
     force: ForceOpt = False,
     explain: Annotated[bool, typer.Option("--explain", help="Print how each output size follows from floor((n + 2p - k) / s) + 1 (on stderr).")] = False,
     as_json: JsonOpt = False,
@@ -213,6 +212,7 @@ def apply(
                     channels=channels)
     if cfg["channels"] not in ("gray", "rgb"):
         raise UsageError(f"--channels must be gray or rgb, got {cfg['channels']!r}")
+    refuse_existing_file(out, force)
     # 1. check everything that does not need the image
     k, label = kern.resolve(kernel if kernel_values is not None else cfg["kernel"], kernel_values)
     ops.check_conv_args((10**9, 10**9), k.shape, cfg["stride"], cfg["padding"])
@@ -246,7 +246,7 @@ def apply(
                                padding=cfg["padding"], pool=cfg["pool"], pool_size=cfg["pool_size"],
                                rgb=pixels if pixels.ndim == 3 else None)
     default = Path(cfg["plot_dir"]).expanduser() / f"conv-{Path(name).stem}-{label}.png"
-    path = figures.save(fig, output.expanduser() if output else default, force, recipe)
+    path = figures.save(fig, out.expanduser() if out else default, force, recipe)
     if image is None:
         console.info(f"sample photo: {images.SAMPLE_CREDIT}")
     if as_json:
@@ -269,10 +269,11 @@ def apply(
 @app.command()
 def layers(
     image: Annotated[Optional[Path], typer.Argument(help="Image to run the network on (resized to its input size). Default: a built-in sample.", show_default=False)] = None,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Built-in CNN name or a genai CNN .safetensors file. (config: conv.model)", show_default=False)] = None,
+    model: Annotated[Optional[str], model_option("Built-in CNN name or a genai CNN .safetensors file.", "conv.model")] = None,
     layer: Annotated[Optional[int], typer.Option("--layer", "-l", help="Which convolution layer's feature maps to show (1 = first). (config: conv.layer)", show_default=False)] = None,
     sample: Annotated[int, typer.Option("--sample", min=0, max=9999, help="Without IMAGE: which built-in sample input to use (digits-cnn: the digit).")] = 3,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG path (default: <conv.plot_dir>/conv-layers-<model>-<input>-L<layer>.png).", show_default=False)] = None,
+    out: Annotated[Optional[Path], out_option(
+        "PNG path; default: conv-layers-MODEL-INPUT-LLAYER.png in conv.plot_dir, a fresh name if it exists.")] = None,
     force: ForceOpt = False,
     as_json: JsonOpt = False,
     config_file: ConfigOpt = None,
@@ -285,6 +286,7 @@ def layers(
     from genai_cli.errors import UsageError
 
     cfg = _settings(config_file, model=model, layer=layer)
+    refuse_existing_file(out, force)
     net = cnn.load(cfg["model"])
     n_conv = len(net.conv_layers)
     if not 1 <= cfg["layer"] <= n_conv:
@@ -312,7 +314,7 @@ def layers(
     recipe = {"command": "genai conv layers", "model": cfg["model"], "layer": cfg["layer"],
               "input": str(image) if image else f"sample:{sample}", "dpi": cfg["dpi"]}
     default = Path(cfg["plot_dir"]).expanduser() / f"conv-layers-{Path(net.name).stem}-{input_name}-L{cfg['layer']}.png"
-    path = figures.save(fig, output.expanduser() if output else default, force, recipe)
+    path = figures.save(fig, out.expanduser() if out else default, force, recipe)
     console.info(f"{net.name} predicts {label} ({confidence:.1%})")
     if as_json:
         console.result_json({

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from genai_cli.commands.common import ConfigOpt, JsonOpt
+from genai_cli.commands.common import ConfigOpt, ForceFolderOpt, JsonOpt, n_option, out_option, seed_option
 
 
 def diffuse(
@@ -24,11 +24,7 @@ def diffuse(
     ] = None,
     n: Annotated[
         Optional[int],
-        typer.Option(
-            "--n",
-            help="Show n evenly spaced timesteps, 2 to 64 (when --steps is not given). (config: image.diffuse.n)",
-            show_default=False,
-        ),
+        n_option("Show n evenly spaced timesteps, 2 to 64 (when --steps is not given).", "image.diffuse.n"),
     ] = None,
     schedule: Annotated[
         Optional[str],
@@ -46,22 +42,11 @@ def diffuse(
             show_default=False,
         ),
     ] = None,
-    seed: Annotated[
-        Optional[int],
-        typer.Option("--seed", help="Seed of the noise. (config: image.diffuse.seed)", show_default=False),
-    ] = None,
+    seed: Annotated[Optional[int], seed_option("Seed of the noise.", "image.diffuse.seed")] = None,
     out: Annotated[
-        Optional[Path],
-        typer.Option(
-            "--out",
-            "-o",
-            help="Folder for the strip PNG (created if missing). (config: image.diffuse.out)",
-            show_default=False,
-        ),
+        Optional[Path], out_option("Folder for the strip PNG (created if missing).", "image.diffuse.out")
     ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Replace a file of the same name instead of choosing a fresh name.")
-    ] = False,
+    force: ForceFolderOpt = False,
     config_file: ConfigOpt = None,
     json_out: JsonOpt = False,
 ) -> None:

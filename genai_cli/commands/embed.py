@@ -14,7 +14,8 @@ from typing import Annotated, Callable, Optional
 
 import typer
 
-from genai_cli.commands.common import ConfigOpt, DeviceOpt, JsonOpt, PrecisionOpt
+from genai_cli.commands.common import (ConfigOpt, DeviceOpt, ForceOpt, JsonOpt, PrecisionOpt, model_option, out_option,
+                                       refuse_existing_file, seed_option)
 
 app = typer.Typer(help="Word vectors: analogies, neighbours, evaluation, plots, training.", no_args_is_help=True, add_completion=False)
 
@@ -97,7 +98,7 @@ def _arity(words: list[str], n: int, usage: str) -> None:
 @app.command()
 def analogy(
     words: WordsArg = None,
-    method: Annotated[Optional[str], typer.Option("--method", "-m", help="add (3CosAdd) or mul (3CosMul). (config: embed.method)", show_default=False)] = None,
+    method: Annotated[Optional[str], typer.Option("--method", help="add (3CosAdd) or mul (3CosMul). (config: embed.method)", show_default=False)] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Show the arithmetic: each vector, the result vector, the words nearest to it.")] = False,
     vectors: VectorsOpt = None,
     fmt: FormatOpt = None,
@@ -253,7 +254,7 @@ def vector(
 def evaluate(
     restrict: Annotated[Optional[int], typer.Option("--restrict", min=1, max=10_000_000, help="Only the N most frequent words are candidates (gensim: restrict_vocab). (config: embed.restrict)", show_default=False)] = None,
     analogies: Annotated[Optional[Path], typer.Option("--analogies", help="An analogy file in the Google format (default: questions-words.txt shipped with gensim).", show_default=False)] = None,
-    method: Annotated[Optional[str], typer.Option("--method", "-m", help="add (3CosAdd, as gensim) or mul (3CosMul). (config: embed.method)", show_default=False)] = None,
+    method: Annotated[Optional[str], typer.Option("--method", help="add (3CosAdd, as gensim) or mul (3CosMul). (config: embed.method)", show_default=False)] = None,
     skip_pairs: Annotated[bool, typer.Option("--skip-pairs", help="Only the analogy test, not SimLex-999 / WordSim-353.")] = False,
     vectors: VectorsOpt = None,
     fmt: FormatOpt = None,
@@ -321,8 +322,8 @@ def _pairs_table(pairs: list[dict]):
 def plot(
     words: Annotated[list[str], typer.Argument(help="Words to place on the plane (two or more).")],
     pairs: Annotated[bool, typer.Option("--pairs", help="Read the words as pairs (country capital country capital ...) and draw an arrow for each.")] = False,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="PNG path (default: embed-plot.png in embed.plot_dir; a fresh name if it exists).", show_default=False)] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
+    out: Annotated[Optional[Path], out_option("PNG path; default: embed-plot.png in embed.plot_dir, a fresh name if it exists.")] = None,
+    force: ForceOpt = False,
     title: Annotated[Optional[str], typer.Option("--title", help="Figure title (at most 200 characters).", show_default=False)] = None,
     vectors: VectorsOpt = None,
     fmt: FormatOpt = None,
@@ -338,6 +339,7 @@ def plot(
 
         raise UsageError(f"--title is {len(title):,} characters long; at most {MAX_TITLE}")
     s = _settings(config, vectors=vectors, format=fmt)
+    refuse_existing_file(out, force)
     vs = _open(s)
     target = out if out is not None else Path(s["plot_dir"]) / "embed-plot.png"
     info = vplot.plot_words(vs, words, target, pairs=pairs, force=force, fresh_name=out is None, title=title)
@@ -395,15 +397,16 @@ def _context_sim_table(res: dict):
 @app.command()
 def train(
     corpus: Annotated[Path, typer.Argument(help="A text file: one sentence (or paragraph) per line.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to save the vectors (usable with --vectors).")] = Path("vectors.bin"),
-    force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
+    out: Annotated[Path, out_option("Where to save the vectors (usable with --vectors).")] = Path("vectors.bin"),
+    force: ForceOpt = False,
     vector_size: Annotated[Optional[int], typer.Option("--size", min=1, max=10000, help="Vector dimensions. (config: embed.train.vector_size)", show_default=False)] = None,
     window: Annotated[Optional[int], typer.Option("--window", min=1, max=100, help="Context words on each side. (config: embed.train.window)", show_default=False)] = None,
     min_count: Annotated[Optional[int], typer.Option("--min-count", min=1, max=1_000_000_000, help="Ignore rarer words. (config: embed.train.min_count)", show_default=False)] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, max=1000, help="Passes over the corpus. (config: embed.train.epochs)", show_default=False)] = None,
     sg: Annotated[Optional[bool], typer.Option("--sg/--cbow", help="Skip-gram or CBOW. (config: embed.train.sg)", show_default=False)] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", min=1, max=256, help="Training threads. (config: embed.train.workers)", show_default=False)] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", min=0, max=2**32 - 1, help="Seed. (config: embed.train.seed)", show_default=False)] = None,
+    seed: Annotated[Optional[int], seed_option("Seed of the initial vectors; a seed trains with 1 worker, so the vectors repeat; unset: a fresh "
+                                               "random seed, printed on stderr.", "embed.train.seed, runtime.seed")] = None,
     out_format: Annotated[Optional[str], typer.Option("--save-format", help="word2vec-binary, word2vec (text) or gensim. (config: embed.train.format)", show_default=False)] = None,
     json_out: JsonOpt = False,
     config: ConfigOpt = None,
@@ -417,6 +420,7 @@ def train(
     s = dict(loaded["embed"]["train"])
     flags = dict(vector_size=vector_size, window=window, min_count=min_count, epochs=epochs, sg=sg, workers=workers, format=out_format)
     s.update({k: v for k, v in flags.items() if v is not None})
+    refuse_existing_file(out, force)
     vtrain.check_inputs(corpus, out, force, s)
     _train_seed(s, seed, loaded["runtime"]["seed"], workers)
     with console.progress("training word2vec", total=s["epochs"]) as advance:
@@ -497,9 +501,11 @@ def contextual(
     layer: Annotated[Optional[int], typer.Option("--layer", "-l", help="Hidden state to use: 0 = token embeddings .. N = last layer, negative from the last. Default: the middle layer, N // 2.", show_default=False)] = None,
     layers: Annotated[bool, typer.Option("--layers", help="Also show each pair's similarity at every layer, from the token embeddings to the last.")] = False,
     plot: Annotated[bool, typer.Option("--plot", help="Draw the occurrences on a plane (PCA to 2-D) as a PNG and print its path; with --layers, also a line plot of the layers.")] = False,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="PNG path of the plot (implies --plot; default: contextual-WORD.png in embed.plot_dir, a fresh name if it exists).", show_default=False)] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="smollm2-135m-instruct (built-in), a transformers model folder or cached hub id, encoders included. (config: text.model)", show_default=False)] = None,
+    out: Annotated[Optional[Path], out_option(
+        "PNG path of the plot (implies --plot); default: contextual-WORD.png in embed.plot_dir, a fresh name if it exists.")] = None,
+    force: ForceOpt = False,
+    model: Annotated[Optional[str], model_option(
+        "smollm2-135m-instruct (built-in), a transformers model folder or cached hub id, encoders included.", "text.model")] = None,
     vectors: VectorsOpt = None,
     fmt: FormatOpt = None,
     json_out: JsonOpt = False,
@@ -533,6 +539,7 @@ def contextual(
     plot = plot or out is not None  # --out names the plot: asking for it is asking for the plot
     if plot:
         ctx.check_out(target)
+        refuse_existing_file(out, force)
     name = cfgmod.section("text", config, model=model)["model"]
     enc = ctx.prepare(name, on_info=console.info)  # config and tokenizer: check the layer and the lengths first
     li = ctx.resolve_layer(layer, enc.n_layers)

@@ -7,7 +7,17 @@ from typing import Annotated, Optional
 
 import typer
 
-from genai_cli.commands.common import ConfigOpt, DeviceOpt, JsonOpt, PrecisionOpt
+from genai_cli.commands.common import (
+    ConfigOpt,
+    DeviceOpt,
+    ForceFolderOpt,
+    JsonOpt,
+    PrecisionOpt,
+    model_option,
+    n_option,
+    out_option,
+    seed_option,
+)
 
 
 def _prompts_from_stdin(prompts: list[str], prompts_file: Optional[Path]) -> bool:
@@ -65,11 +75,10 @@ def imagine(
     ] = None,
     model: Annotated[
         Optional[str],
-        typer.Option(
-            "--model",
-            "-m",
-            help="auto (sd15 on a CUDA or MPS device, else toy), toy (built in, offline), sd15, sd21, sd-turbo, a hub id, a diffusers folder or a .safetensors file. (config: image.model)",
-            show_default=False,
+        model_option(
+            "auto (sd15 on a CUDA or MPS device, else toy), toy (built in, offline), sd15, sd21, sd-turbo, a hub id, "
+            "a diffusers folder or a .safetensors file.",
+            "image.model",
         ),
     ] = None,
     negative: Annotated[
@@ -103,14 +112,11 @@ def imagine(
             show_default=False,
         ),
     ] = None,
-    n: Annotated[
-        Optional[int], typer.Option("--n", help="Images per prompt, 1 to 10000. (config: image.n)", show_default=False)
-    ] = None,
+    n: Annotated[Optional[int], n_option("Images per prompt, 1 to 10000.", "image.n")] = None,
     seed: Annotated[
         Optional[int],
-        typer.Option(
-            "--seed", help="Seed of the first image; image k gets seed+k. (config: image.seed)", show_default=False
-        ),
+        seed_option("Seed of the first image; image k gets seed+k; unset: a fresh random seed, printed on stderr.",
+                    "image.seed, runtime.seed"),
     ] = None,
     scheduler: Annotated[
         Optional[str],
@@ -120,12 +126,7 @@ def imagine(
             show_default=False,
         ),
     ] = None,
-    out: Annotated[
-        Optional[Path],
-        typer.Option(
-            "--out", "-o", help="Folder for the PNG files (created if missing). (config: image.out)", show_default=False
-        ),
-    ] = None,
+    out: Annotated[Optional[Path], out_option("Folder for the PNG files (created if missing).", "image.out")] = None,
     prompts_file: Annotated[
         Optional[Path], typer.Option("--prompts-file", help="A text file with one prompt per line.", show_default=False)
     ] = None,
@@ -182,7 +183,7 @@ def imagine(
         Optional[float],
         typer.Option(
             "--strength",
-            help="With --init-image: how far toward noise the picture goes first, in (0, 1]; 1.0 is text to image. [default: 0.75]",
+            help="With --init-image: how far toward noise the picture goes first, in (0, 1]; 1.0 is text to image.  [default: 0.75]",
             show_default=False,
         ),
     ] = None,
@@ -194,9 +195,7 @@ def imagine(
             show_default=False,
         ),
     ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Replace files of the same name instead of choosing fresh names.")
-    ] = False,
+    force: ForceFolderOpt = False,
     recipe: Annotated[
         Optional[Path],
         typer.Option(

@@ -12,12 +12,11 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from genai_cli.commands.common import ConfigOpt, DeviceOpt, JsonOpt, PrecisionOpt, SeedOpt
+from genai_cli.commands.common import (ConfigOpt, DeviceOpt, ForceOpt, JsonOpt, PrecisionOpt, SeedOpt, model_option,
+                                       out_option)
 
 ModelOpt = Annotated[
-    Optional[str],
-    typer.Option("--model", "-m", help="smollm2-135m-instruct (built-in), a hub id or a local model folder. (config: text.model)",
-                 show_default=False),
+    Optional[str], model_option("smollm2-135m-instruct (built-in), a hub id or a local model folder.", "text.model")
 ]
 SpeedupOpt = Annotated[
     Optional[str],
@@ -481,8 +480,9 @@ def attention(
     text: Annotated[str, typer.Argument(help="The text whose attention to draw.", show_default=False)],
     layer: Annotated[Optional[int], typer.Option("--layer", "-l", min=-1000, max=1000, help="Layer index; negative counts from the last. (config: text.attention.layer)", show_default=False)] = None,
     head: Annotated[Optional[str], typer.Option("--head", help="Head index, or mean. (config: text.attention.head)", show_default=False)] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG path (default: attention-L<layer>-H<head>.png in text.attention.plot_dir).", show_default=False)] = None,
-    force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing file (else a fresh name is chosen).")] = False,
+    out: Annotated[Optional[Path], out_option(
+        "PNG path; default: attention-LLAYER-HHEAD.png in text.attention.plot_dir, a fresh name if it exists.")] = None,
+    force: ForceOpt = False,
     chat_template: Annotated[bool, typer.Option("--chat", help="Wrap the text in the model's chat template first.")] = False,
     model: ModelOpt = None,
     json_out: JsonOpt = False,
@@ -494,7 +494,7 @@ def attention(
     _passive_threads()
     from genai_cli import config as cfgmod
     from genai_cli import console
-    from genai_cli.commands.common import setup_runtime
+    from genai_cli.commands.common import refuse_existing_file, setup_runtime
     from genai_cli.errors import UsageError
     from genai_cli.text.generate import chat_ids, check_prompt
     from genai_cli.text.inspect import attention as attention_map
@@ -504,10 +504,11 @@ def attention(
     cfg = cfgmod.section("text", config, model=model)
     acfg = {**cfg["attention"], **{k: v for k, v in {"layer": layer, "head": head}.items() if v is not None}}
     check_prompt(text, "text")
-    if output is not None and output.suffix.lower() != ".png":
-        raise UsageError(f"--output {output} must end in .png")
-    if output is not None and output.is_dir():
-        raise UsageError(f"--output {output} is a folder", hint="give a file name ending in .png")
+    if out is not None and out.suffix.lower() != ".png":
+        raise UsageError(f"--out {out} must end in .png")
+    if out is not None and out.is_dir():
+        raise UsageError(f"--out {out} is a folder", hint="give a file name ending in .png")
+    refuse_existing_file(out, force)
     path = _model_path(cfg)
     rt = setup_runtime(config, device, precision, None)
     lm = _load({**cfg, "speedup": "none"}, rt, attn="eager", path=path)
@@ -520,7 +521,7 @@ def attention(
     tokens = [token_text(lm.tokenizer, i) for i in ids]
     head_label = "mean" if hi is None else str(hi)
     default = Path(acfg["plot_dir"]).expanduser() / f"attention-L{li}-H{head_label}.png"
-    target = output if output is not None else default
+    target = out.expanduser() if out is not None else default
     n_layers, n_heads = lm.model.config.num_hidden_layers, lm.model.config.num_attention_heads
     title = (f"{lm.name}: layer {li} of 0-{n_layers - 1}, "
              + (f"mean of {n_heads} heads" if hi is None else f"head {hi} of 0-{n_heads - 1}"))

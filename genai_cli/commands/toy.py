@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from genai_cli.commands.common import ConfigOpt, JsonOpt, SeedOpt
+from genai_cli.commands.common import ConfigOpt, ForceFolderOpt, JsonOpt, SeedOpt, n_option, out_option
 
 app = typer.Typer(help="The toy world of the built-in image model: one coloured shape on a coloured background.",
                   no_args_is_help=True, add_completion=False)
@@ -31,11 +31,11 @@ def render(
     caption: Annotated[Optional[str], typer.Argument(
         help="What to draw: 'a <colour> <shape> on a <background> background'. '-' (or none, with a piped stdin): one caption per line.",
         show_default=False)] = None,
-    n: Annotated[Optional[int], typer.Option("--n", "-n", min=1, max=100000, help="How many images. (config: toy.n)", show_default=False)] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for the PNGs (created if missing). (config: toy.out)", show_default=False)] = None,
+    n: Annotated[Optional[int], n_option("How many images.", "toy.n", min=1, max=100000)] = None,
+    out: Annotated[Optional[Path], out_option("Folder for the PNGs (created if missing).", "toy.out")] = None,
     size: Annotated[Optional[int], typer.Option("--size", min=8, max=1024, help="Image side in pixels. (config: toy.size)", show_default=False)] = None,
     seed: SeedOpt = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite files of the same name (else fresh names are chosen).")] = False,
+    force: ForceFolderOpt = False,
     captions: Annotated[bool, typer.Option("--captions", help="Also write NAME.txt beside each PNG: its caption with {} for the shape (for genai invert).")] = False,
     config_file: ConfigOpt = None,
     as_json: JsonOpt = False,

@@ -40,7 +40,7 @@ def save(fig, path: Path, force: bool, recipe: dict) -> Path:
             except OSError:
                 break
         if isinstance(e, OSError):
-            raise GenaiError(f"cannot write {path}: {e.strerror or e}", hint="choose another --output") from None
+            raise GenaiError(f"cannot write {path}: {e.strerror or e}", hint="choose another --out") from None
         raise
 
 

@@ -74,7 +74,6 @@ LONG = "w" * 100_000
 # "command --option" (or "* --option" for every command) -> "tests/...::test" or "reason: ...".
 COVERED_ELSEWHERE: dict[str, str] = {
     "* --out": "tests/hostile/test_hostile_image.py::test_failed_runs_leave_no_empty_output_folder",
-    "* --output": "tests/hostile/test_hostile_conv.py::test_a_refused_run_creates_no_output_folder",
     "invert --out": "tests/hostile/test_hostile_invert.py::test_resume_finds_a_checkpoint_whichever_rename_came_last",
     "toy render --out": "tests/hostile/test_hostile_image.py::test_toy_captions_never_overwrite_an_existing_text_file",
     "embed plot --out": "tests/test_embed.py::test_plot_writes_png_and_never_overwrites",
@@ -103,7 +102,7 @@ def _commands():
 
 
 def _is_output(param) -> bool:
-    return bool(set(getattr(param, "opts", [])) & {"--out", "--output", "-o"})
+    return bool(set(getattr(param, "opts", [])) & {"--out", "-o"})
 
 
 def _params():
