@@ -272,8 +272,15 @@ def evaluate(
         ev.read_analogies(analogies)  # a bad file is refused before the vectors load
     vs = _open(s)
     t0 = time.perf_counter()
-    report = ev.evaluate_analogies(vs, analogies or ev.dataset_path("questions-words.txt"), s["restrict"], method=s["method"])
-    pairs = [] if skip_pairs else [ev.evaluate_pairs(vs, ev.dataset_path(n), s["restrict"]) for n in ev.PAIR_SETS]
+    with console.progress("analogies") as advance:
+        report = ev.evaluate_analogies(vs, analogies or ev.dataset_path("questions-words.txt"), s["restrict"],
+                                       method=s["method"], progress=advance)
+    pairs = []
+    if not skip_pairs:
+        with console.progress("word pairs", total=len(ev.PAIR_SETS)) as advance:
+            for name in ev.PAIR_SETS:
+                pairs.append(ev.evaluate_pairs(vs, ev.dataset_path(name), s["restrict"]))
+                advance()
     elapsed = time.perf_counter() - t0
     if json_out:
         console.result_json({"vectors": vs.name, "analogies": report, "word_pairs": pairs, "seconds": round(elapsed, 3)})

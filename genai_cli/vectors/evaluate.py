@@ -14,6 +14,7 @@ to stay in cache, so the whole Google set costs little more than one BLAS produc
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,9 @@ from genai_cli.errors import GenaiError, UsageError
 from genai_cli.vectors.store import Vectors
 
 PAIR_SETS = ("simlex999.txt", "wordsim353.tsv")
+
+# progress(n, total): n more questions answered, of `total` to answer (the command binds a progress bar)
+Progress = Callable[[int, int], None]
 
 
 def dataset_path(name: str) -> Path:
@@ -95,7 +99,9 @@ def evaluate_analogies(
     case_insensitive: bool = True,
     method: str = "add",
     block: int = 256,
+    progress: Progress | None = None,
 ) -> dict:
+    """Accuracy per section and overall; `progress(n, total)` is called as blocks of questions are answered."""
     restrict = min(restrict, len(vs))
     sections = read_analogies(path)
     index = _candidate_index(vs, restrict, case_insensitive)
@@ -115,9 +121,11 @@ def evaluate_analogies(
         skipped.append(missing)
     q = np.asarray(rows, dtype=np.int64).reshape(-1, 4)  # [n_questions, 4]: a b c expected
     correct = np.zeros(len(q), dtype=bool)
+    if progress is not None:
+        progress(0, len(q))
     if len(q):
         W = np.ascontiguousarray(vs.unit[:restrict], dtype=np.float32)  # [restrict, dim]
-        predicted = _predict(W, q[:, 0], q[:, 1], q[:, 2], method, block, vs if not exact_rows else None)
+        predicted = _predict(W, q[:, 0], q[:, 1], q[:, 2], method, block, vs if not exact_rows else None, progress)
         correct = predicted == q[:, 3]
     section_of_arr = np.asarray(section_of, dtype=np.int64)
 
@@ -148,7 +156,9 @@ def evaluate_analogies(
     }
 
 
-def _predict(W, a, b, c, method: str, block: int, mixed_case: Vectors | None) -> np.ndarray:
+def _predict(
+    W, a, b, c, method: str, block: int, mixed_case: Vectors | None, progress: Progress | None = None
+) -> np.ndarray:
     """The predicted row for each question b - a + c, input rows excluded. Shapes: a, b, c [m]."""
     m = len(a)
     out = np.empty(m, dtype=np.int64)
@@ -171,6 +181,8 @@ def _predict(W, a, b, c, method: str, block: int, mixed_case: Vectors | None) ->
             out[start:stop] = S.argmax(axis=1)
         else:
             out[start:stop] = _first_new_word(S, mixed_case, a[start:stop], b[start:stop], c[start:stop])
+        if progress is not None:
+            progress(stop - start, m)
     return out
 
 
