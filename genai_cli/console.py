@@ -4,17 +4,34 @@ Results go to stdout, as plain text or JSON, flushed one answer at a time so tha
 pipelines see each answer as soon as it exists. Everything else (progress, logs,
 warnings, errors) goes to stderr through rich. rich is imported on first use so
 that commands that print only results do not pay for it.
+
+NO_COLOR (https://no-color.org), when set and not empty, turns off every escape on both
+consoles: colour and also bold, dim, italic and underline. A progress bar on a terminal is
+then drawn by tqdm, which redraws its one line with a carriage return instead of escapes.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 _stderr_console = None
 _stdout_console = None
+_plain_bar = None  # the tqdm bar on stderr while one is shown (NO_COLOR on a terminal)
+
+
+def no_color() -> bool:
+    """Whether NO_COLOR is set to a non-empty value: then no escape styles any output."""
+    return os.environ.get("NO_COLOR", "") != ""
+
+
+def _styles() -> dict[str, Any]:
+    # rich's own NO_COLOR support drops colour but keeps bold, dim, italic and underline;
+    # without a colour system rich writes no style escape at all
+    return {"color_system": None, "no_color": True} if no_color() else {}
 
 
 def stderr():
@@ -23,7 +40,7 @@ def stderr():
     if _stderr_console is None:
         from rich.console import Console
 
-        _stderr_console = Console(stderr=True, highlight=False, soft_wrap=True)
+        _stderr_console = Console(stderr=True, highlight=False, soft_wrap=True, **_styles())
     return _stderr_console
 
 
@@ -33,7 +50,7 @@ def stdout():
     if _stdout_console is None:
         from rich.console import Console
 
-        _stdout_console = Console(highlight=False, soft_wrap=True)
+        _stdout_console = Console(highlight=False, soft_wrap=True, **_styles())
     return _stdout_console
 
 
@@ -43,19 +60,38 @@ def reset() -> None:
     _stderr_console = _stdout_console = None
 
 
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):  # replaced or closed streams
+        return False
+
+
+@contextmanager
+def _above_plain_bar(stream: Any) -> Iterator[None]:
+    """Lift a shown tqdm bar while a line is written to the terminal it is drawn on, then redraw it."""
+    if _plain_bar is None or not _isatty(stream):
+        yield
+        return
+    from tqdm import tqdm
+
+    with tqdm.external_write_mode(file=sys.stderr):
+        yield
+
+
 # --- results (stdout) -------------------------------------------------------------------
 
 
 def result(text: str) -> None:
     """Write one result line to stdout and flush it."""
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+    with _above_plain_bar(sys.stdout):
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
 
 
 def result_json(obj: Any) -> None:
     """Write one JSON object on one line to stdout and flush it."""
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=_json_default) + "\n")
-    sys.stdout.flush()
+    result(json.dumps(obj, ensure_ascii=False, default=_json_default))
 
 
 def emit(obj: Any, text: str | Callable[[], str], as_json: bool) -> None:
@@ -75,25 +111,31 @@ def _json_default(o: Any) -> Any:
 
 def print_table(table: Any) -> None:
     """Print a rich renderable (a table) as a result on stdout."""
-    stdout().print(table)
-    sys.stdout.flush()
+    with _above_plain_bar(sys.stdout):
+        stdout().print(table)
+        sys.stdout.flush()
 
 
 # --- messages (stderr) ------------------------------------------------------------------
 
 
+def _say(markup: str) -> None:
+    with _above_plain_bar(sys.stderr):
+        stderr().print(markup)
+
+
 def info(message: str) -> None:
-    stderr().print(f"[dim]{_escape(message)}[/dim]")
+    _say(f"[dim]{_escape(message)}[/dim]")
 
 
 def warn(message: str) -> None:
-    stderr().print(f"[yellow]warning:[/yellow] {_escape(message)}")
+    _say(f"[yellow]warning:[/yellow] {_escape(message)}")
 
 
 def error(message: str, hint: str | None = None) -> None:
-    stderr().print(f"[bold red]error:[/bold red] {_escape(message)}")
+    _say(f"[bold red]error:[/bold red] {_escape(message)}")
     if hint:
-        stderr().print(f"[dim]hint:[/dim] {_escape(hint)}")
+        _say(f"[dim]hint:[/dim] {_escape(hint)}")
 
 
 def _escape(text: str) -> str:
@@ -104,10 +146,17 @@ def _escape(text: str) -> str:
 
 @contextmanager
 def progress(description: str, total: float | None = None) -> Iterator[Callable[..., None]]:
-    """A rich progress bar on stderr. Yields `advance(n=1, total=None, description=None)`.
+    """A progress bar on stderr. Yields `advance(n=1, total=None, description=None)`.
 
     Core code never sees rich: the command layer passes `advance` to it as a callback.
+    Results keep going to stdout while the bar is shown (rich would otherwise capture what is
+    written to sys.stdout and print it on the terminal when only stderr is one); only when
+    stdout is itself a terminal are they printed above the bar, so that they do not tear it.
     """
+    if no_color() and stderr().is_terminal:
+        with _tqdm_progress(description, total) as advance:
+            yield advance
+        return
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -125,6 +174,8 @@ def progress(description: str, total: float | None = None) -> Iterator[Callable[
         TimeRemainingColumn(),
         console=stderr(),
         transient=False,
+        redirect_stdout=_isatty(sys.stdout),
+        redirect_stderr=True,  # stray writes to sys.stderr are printed above the bar
     ) as bar:
         task = bar.add_task(description, total=total)
 
@@ -137,3 +188,33 @@ def progress(description: str, total: float | None = None) -> Iterator[Callable[
             bar.update(task, advance=n, **kwargs)
 
         yield advance
+
+
+@contextmanager
+def _tqdm_progress(description: str, total: float | None) -> Iterator[Callable[..., None]]:
+    """The NO_COLOR bar: tqdm draws one line and redraws it after a carriage return, no escapes."""
+    global _plain_bar
+    from tqdm import tqdm
+
+    def fmt(total: float | None) -> str | None:
+        if total is None or float(total).is_integer():
+            return None  # tqdm's own: "desc  40%|████      | 2/5 [00:01<00:01, 2.0it/s]"
+        return "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} [{elapsed}<{remaining}]"
+
+    bar = tqdm(total=total, desc=description, file=sys.stderr, dynamic_ncols=True, leave=True,
+               bar_format=fmt(total), ascii=False, colour=None)
+    _plain_bar = bar
+    try:
+
+        def advance(n: float = 1, total: float | None = None, description: str | None = None) -> None:
+            if total is not None:
+                bar.total = total
+                bar.bar_format = fmt(total)
+            if description is not None:
+                bar.set_description_str(description, refresh=False)
+            bar.update(n)
+
+        yield advance
+    finally:
+        _plain_bar = None
+        bar.close()
