@@ -116,6 +116,78 @@ def test_config_cache_sees_edits(cli, tmp_path):
     assert json.loads(cli("config", "show", "--json", "-c", str(f)).stdout)["embed"]["topn"] == 55
 
 
+def test_config_path_prints_the_file_to_edit(cli, tmp_path, monkeypatch):
+    """One line on stdout: the user's config file, whether or not it exists yet."""
+    import os
+
+    r = cli("config", "path")
+    assert r.exit_code == 0 and r.stdout == os.environ["GENAI_CONFIG"] + "\n" and r.stderr == "", r
+    todo = tmp_path / "later" / "genai.yaml"  # $GENAI_CONFIG may name a file still to be made
+    monkeypatch.setenv("GENAI_CONFIG", str(todo))
+    r = cli("config", "path")
+    assert r.exit_code == 0 and r.stdout == f"{todo}\n", r
+    monkeypatch.delenv("GENAI_CONFIG")  # then the platform file, e.g. $XDG_CONFIG_HOME/genai/config.yaml
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    r = cli("config", "path")
+    assert r.exit_code == 0 and r.stdout.strip() == str(config_file := _platform_config(tmp_path)), r
+    assert not config_file.exists()
+
+
+def _platform_config(tmp_path: Path) -> Path:
+    import platformdirs
+
+    if sys.platform.startswith("linux"):
+        return tmp_path / "xdg" / "genai" / "config.yaml"
+    return Path(platformdirs.user_config_dir("genai", appauthor=False)) / "config.yaml"
+
+
+def test_config_path_works_with_an_editor(tmp_path):
+    """`$EDITOR "$(genai config path)"` opens (here: creates) the user's config file."""
+    import os
+    import shutil
+
+    exe = shutil.which("genai", path=str(Path(sys.executable).parent)) or shutil.which("genai")
+    target = tmp_path / "my config.yaml"  # a space, as in macOS's "Application Support"
+    r = subprocess.run(["sh", "-c", '$EDITOR "$("$GENAI" config path)"'], capture_output=True, text=True, check=False,
+                       env={**os.environ, "EDITOR": "touch", "GENAI": str(exe), "GENAI_CONFIG": str(target)})
+    assert r.returncode == 0 and target.is_file() and r.stderr == "", r
+
+
+def test_config_path_all_and_json(cli, tmp_path, monkeypatch):
+    """--all: labelled lines for the user file, the defaults, each layer in force and the cache; --json: all of them."""
+    import os
+
+    from genai_cli.config import default_config_path
+
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("embed:\n  topn: 3\n")
+    user, cache = os.environ["GENAI_CONFIG"], os.environ["GENAI_CACHE"]
+    r = cli("config", "path", "--all", "-c", str(extra))
+    assert r.exit_code == 0, r
+    assert r.stdout.splitlines() == [
+        f"user config: {user}",
+        f"defaults:    {default_config_path()}",
+        f"layer:       {default_config_path()}",
+        f"layer:       {user}",
+        f"layer:       {extra}",
+        f"cache:       {cache}",
+    ]
+    got = json.loads(cli("config", "path", "--json", "-c", str(extra)).stdout)
+    assert got == {"user_config": user, "user_config_exists": True, "defaults": str(default_config_path()),
+                   "layers": [str(default_config_path()), user, str(extra)], "cache_dir": cache}
+
+    todo = tmp_path / "todo.yaml"  # not created yet: named and marked, and not a layer
+    monkeypatch.setenv("GENAI_CONFIG", str(todo))
+    r = cli("config", "path", "--all")
+    assert r.exit_code == 0 and r.stdout.splitlines()[0] == f"user config: {todo} (not created yet)", r
+    assert f"layer:       {todo}" not in r.stdout
+    got = json.loads(cli("config", "path", "--json").stdout)
+    assert got["user_config_exists"] is False and got["layers"] == [str(default_config_path())]
+
+    r = cli("config", "path", "-c", str(tmp_path / "nope.yaml"))  # a bad --config is refused in every form
+    assert r.exit_code == 2 and "nope.yaml" in r.stderr and r.stdout == ""
+
+
 def _imported_modules(code: str) -> set[str]:
     out = subprocess.run([sys.executable, "-c", code + "\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
                          capture_output=True, text=True, check=True)
