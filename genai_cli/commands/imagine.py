@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -215,11 +216,11 @@ def imagine(
     `genai info FILE` reads it back. Launched with several processes (torchrun,
     accelerate launch), the images are shared out between them.
     """
-    from genai_cli import config, console
-    from genai_cli.errors import GenaiError
-    from genai_cli.image import distributed, loading
-    from genai_cli.image.settings import ImagineSettings, check_options, check_prompts, check_size
+    from genai_cli import config, console, seeds
+    from genai_cli.image.run import imagine as run_imagine
+    from genai_cli.image.settings import ImagineSettings
 
+    # 1. flags over the config files: the validated `image` section (and runtime's device, precision, seed)
     cfg = config.section(
         "image",
         config_file,
@@ -239,150 +240,53 @@ def imagine(
         single_file_config=single_file_config,
         embeddings=[str(p) for p in embedding] if embedding else None,
     )
+    seed_from = "config"
     if recipe is not None:  # under the flags, over the config files (genai_cli/image/recipes.py)
         from genai_cli.image import recipes
 
         given = {k for k, v in dict(negative=negative, steps=steps, guidance=guidance, width=width, height=height,
                                     seed=seed, scheduler=scheduler).items() if v is not None}
+        before = cfg["seed"]
         text = recipes.for_imagine(recipe, cfg, given, model is not None)
         prompts = prompts if prompts or prompts_file else [text]
-    if cfg["seed"] is None:
-        cfg["seed"] = config.section("runtime", config_file)["seed"]
-    # 1. check every input before any weight is loaded (with several processes, process 0 reads the prompts)
-    st = distributed.state()  # None unless launched with several processes
-    main = st is None or st.is_main_process
-    # prompts from stdin are read only after the model has passed its checks (a hostile folder reads nothing)
+        if seed is None and cfg["seed"] != before:
+            seed_from = "--recipe"
+    rt = config.section("runtime", config_file, device=device, precision=precision)
+
+    # 2. the one seed policy (genai_cli/seeds.py): --seed, then image.seed, then runtime.seed, then a random one;
+    #    the core says it on stderr once the inputs have passed their checks
+    first_seed, where = seeds.choose(seed, cfg["seed"], rt["seed"])
+
+    # 3. prompts: arguments or --prompts-file now; stdin only once the model has passed its checks
     from_stdin = _prompts_from_stdin(prompts or [], prompts_file)
-    texts = None
-    if not from_stdin:
-        texts = check_prompts(distributed.from_main(st, _read_prompts(prompts or [], prompts_file) if main else None))
-    s = check_options(
-        ImagineSettings(
-            prompts=texts or [],
-            model=cfg["model"],
-            negative=cfg["negative"],
-            steps=cfg["steps"],
-            guidance=cfg["guidance"],
-            width=cfg["width"],
-            height=cfg["height"],
-            n=cfg["n"],
-            seed=cfg["seed"],
-            scheduler=cfg["scheduler"],
-            out=Path(cfg["out"]),
-            force=force,
-            low_memory=cfg["low_memory"],
-            show_steps=cfg["show_steps"],
-            step_frames=cfg["step_frames"],
-            batch_size=cfg["batch_size"],
-            single_file_config=cfg["single_file_config"],
-        )
-    )
-    runtime_device = config.section("runtime", config_file, device=device)["device"]
-    s.model = loading.resolve_auto(s.model, runtime_device, console.info if main else None)  # auto: sd15 or toy
-    source = loading.locate(s.model)  # a folder that would run code of its own is refused here
-    from genai_cli.invert import embeddings as E
+    texts = [] if from_stdin else _read_prompts(prompts or [], prompts_file)
+    s = ImagineSettings.from_section({**cfg, "seed": first_seed}, texts, force=force)
 
-    from genai_cli.image import sdxl
+    # 4. the core does the rest (genai_cli/image/run.py); each image is printed as soon as its file exists
+    written = 0
+    with contextlib.ExitStack() as stack:
+        bar: list = []
 
-    learned = [sdxl.read_any(Path(p)) for p in cfg["embeddings"]]  # unreadable files fail here, before the model loads
-    from genai_cli.image import lora as L
+        def on_progress(n: float = 1, total: float | None = None) -> None:
+            if not bar:  # the bar starts with the first denoising step, after the model has loaded
+                bar.append(stack.enter_context(console.progress("generating", total=total)))
+            bar[0](n)
 
-    loras = [L.check_file(spec) for spec in L.parse_specs(lora or [])]  # bad weights, pickles: before the model loads
-    from genai_cli.errors import UsageError
-    from genai_cli.image import img2img
-
-    if strength is not None and init_image is None:
-        raise UsageError("--strength needs --init-image", hint="genai imagine --init-image photo.png --strength 0.6 PROMPT")
-    init = None if init_image is None else img2img.read(
-        init_image, img2img.check_strength(img2img.DEFAULT_STRENGTH if strength is None else strength, s.steps))
-    limits = loading.size_limits(source)  # from the folder's configs; None for a single file
-    size = check_size(s, limits)
-    tokenizer = loading.load_tokenizer(source) if learned else None  # None for a single file: checked after loading
-    for emb in learned if tokenizer is not None else []:
-        E.check_new_word(tokenizer, emb)  # a learned `red` would silently replace the colour
-    if from_stdin:
-        s.prompts = check_prompts(distributed.from_main(st, _read_prompts(prompts or [], prompts_file) if main else None))
-
-    # 2. processes, device, seeds, and this process's share of the jobs
-    import secrets
-
-    from genai_cli.commands.common import setup_runtime
-    from genai_cli.image import generate
-
-    rt = setup_runtime(config_file, device, precision, None)
-    base_seed = distributed.from_main(st, s.seed if s.seed is not None else secrets.randbits(32))
-    start = distributed.from_main(st, generate.next_index(s.out))
-    first, stop = distributed.share(st, len(s.prompts) * s.n)
-    jobs = generate.plan_jobs(s.prompts, s.n, base_seed, start, first, stop)  # lazy: nothing grows with --n
-    if st is not None:
-        console.info(f"process {st.process_index}/{st.num_processes}: {stop - first} image(s)")
-
-    # 3. load the pipeline, then generate
-    if main:
-        console.info(f"loading {s.model}" + (f" ({source.path})" if str(source.path) != s.model else ""))
-    pipe = loading.load_pipeline(source, rt.dtype, s.single_file_config, tokenizer)
-    for emb in learned:
-        sdxl.add_any(pipe, emb)  # SDXL files (clip_l + clip_g) teach both text encoders
-        if main:
-            console.info(f"learned word {emb.token} ({emb.vectors.shape[0]} vector(s)) from {emb.source}")
-    L.load_into(pipe, loras)  # a LoRA for another architecture: exit 2 naming it
-    if main:
-        _report_unknown_words(pipe.tokenizer, s)
-    if limits is None:  # a single file: its size range is known only now
-        size = check_size(s, loading.pipeline_size_limits(pipe))
-    pipe = generate.prepare(pipe, s, rt.device)
-    if init is not None:  # the img2img pipeline of the same family, sharing the loaded components
-        pipe = img2img.pipeline(pipe)
-        if main:
-            console.info(img2img.fit(init, size[0], size[1]))
-        else:
-            img2img.fit(init, size[0], size[1])
-    run_info = {"model_path": str(source.path), "device": str(rt.device), "precision": rt.precision,
-                "embeddings": [{"token": e.token, "path": str(e.source)} for e in learned],
-                "loras": [spec.to_json() for spec in loras],
-                "init_image": init.to_json() if init is not None else None}
-    failed = written = 0
-    from contextlib import nullcontext
-
-    per_image = img2img.steps_run(s.steps, init.strength) if init is not None else s.steps
-    bar = console.progress("generating", total=(stop - first) * per_image) if main else nullcontext(None)
-    from functools import partial
-
-    run = partial(img2img.generate, init=init) if init is not None else generate.generate
-    try:
-        with bar as advance:
-            on_step = (lambda job: advance(1)) if advance else None
-            for r in run(pipe, s, jobs, size[0], size[1], source.label, run_info, on_step):
+        try:
+            for r in run_imagine(s, read_prompts=(lambda: _read_prompts(prompts or [], prompts_file)) if from_stdin
+                                 else None, embeddings=cfg["embeddings"], loras=lora or [], init_image=init_image,
+                                 strength=strength, device=rt["device"], precision=rt["precision"],
+                                 seed_source=seed_from if where == "config" else where,
+                                 on_info=console.info, on_warn=console.warn, on_progress=on_progress):
                 written += 1
-                failed += _report(r, s, json_out)
-    except KeyboardInterrupt:
-        console.warn(f"interrupted: the {written} image(s) already written are kept")
-        raise
-    distributed.finish(st)
-    if failed:
-        raise GenaiError(f"{failed} image(s) came out as NaN", hint="run again with --precision fp32 (or bf16)")
+                _report(r, s, json_out)
+        except KeyboardInterrupt:
+            console.warn(f"interrupted: the {written} image(s) already written are kept")
+            raise
 
 
-def _report_unknown_words(tokenizer, s) -> None:
-    """A toy-world model knows a few dozen words: say which words of each prompt it will not understand
-    (CLIP's tokenizer would silently split them into meaningless letters)."""
-    from genai_cli import console
-    from genai_cli.image.loading import is_toy_tokenizer
-
-    if not is_toy_tokenizer(tokenizer):
-        return
-    from genai_cli.errors import shorten
-    from genai_cli.toyworld import vocab
-
-    for prompt in dict.fromkeys([*s.prompts, s.negative]):
-        unknown = vocab.unknown_words(prompt, tokenizer)
-        if unknown:
-            console.warn(f"{vocab.unknown_message(unknown, tokenizer=tokenizer, suggest=True)} (in {shorten(prompt)}); "
-                         "`genai toy words` lists the words it knows")
-
-
-def _report(r, s, json_out: bool) -> int:
-    """Print one image's path (or JSON record) on stdout, warn about its problems; 1 if it is NaN."""
+def _report(r, s, json_out: bool) -> None:
+    """Print one image's path (or JSON record) on stdout, warn about its problems."""
     from genai_cli import console
 
     warnings = {
@@ -408,4 +312,3 @@ def _report(r, s, json_out: bool) -> int:
         "problems": r.problems,
     }
     console.emit(record, str(r.path) + (f"\n{r.steps_path}" if r.steps_path else ""), json_out)
-    return int("nan" in r.problems)

@@ -5,7 +5,7 @@ Like diffusers' `check_inputs`: every bad value is named, with what to use inste
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,17 @@ class ImagineSettings:
     batch_size: int = 1  # images of one prompt generated together in one pipeline call
     single_file_config: str | None = None  # configs for a single-file checkpoint (folder or hub id)
 
+    @classmethod
+    def from_section(cls, section: dict[str, Any], prompts: list[str], **extra: Any) -> "ImagineSettings":
+        """Settings from the validated `image` config section (config.section("image", ...)): every key that
+        names a field is taken, the others (embeddings, diffuse) are left to their own code; `extra` (force)
+        sets fields that are flags only. Nothing is copied by hand, so a new setting needs no line here."""
+        names = {f.name for f in fields(cls)} - {"prompts"}
+        values = {k: v for k, v in {**section, **extra}.items() if k in names}
+        if values.get("out") is not None:
+            values["out"] = Path(values["out"])
+        return cls(prompts=list(prompts), **values)
+
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["out"] = str(self.out)
@@ -55,11 +66,12 @@ def check_inputs(s: ImagineSettings) -> ImagineSettings:
     return check_options(s)
 
 
-def check_prompts(prompts: list[str]) -> list[str]:
-    """The prompts: at least one, none empty, at most MAX_PROMPTS of at most MAX_PROMPT_CHARS each."""
+def check_prompts(prompts: list[str], example: str = "a red fox in the snow") -> list[str]:
+    """The prompts: at least one, none empty, at most MAX_PROMPTS of at most MAX_PROMPT_CHARS each.
+    `example`: the prompt the hint suggests (one the model understands: genai_cli.image.run.example_prompt)."""
     if not prompts:
         raise UsageError(
-            "no prompt given", hint='genai imagine "a red fox in the snow" (or prompts on stdin, or --prompts-file)'
+            "no prompt given", hint=f'genai imagine "{example}" (or prompts on stdin, or --prompts-file)'
         )
     if len(prompts) > MAX_PROMPTS:
         raise UsageError(f"{len(prompts)} prompts: at most {MAX_PROMPTS} in one run", hint="split them between runs")
