@@ -1,12 +1,14 @@
-"""Where models come from: built-in assets, aliases, hub ids, local paths.
+"""Where models come from: built-in assets, aliases, hub ids, local paths. The one resolver of a name to a path.
 
+    resolve("toy", "image")   -> a built-in asset shipped inside the package (BUILTIN below)
     resolve("sd15", "image")  -> an alias from configs/models.yaml, then as below
     resolve("./my-model", ..) -> a local folder or file, used as it is
     resolve("org/name", ..)   -> a hub id: the local Hugging Face cache first; the network only
                                  when HF_HUB_OFFLINE is not set, with short timeouts, never a hang
 
-Built-in models are not resolved here: each capability knows its own (the GloVe vectors
-in vectors/store.py, and so on) and checks for its built-in names before calling resolve().
+Built-in assets are named in BUILTIN, by kind: `builtin(name, kind)` is their path, so no module computes
+a path into another package's data/ folder. (The built-in GloVe vectors, downloaded and cached rather than
+shipped, stay with vectors/store.py.)
 """
 
 from __future__ import annotations
@@ -17,6 +19,27 @@ from pathlib import Path
 from typing import Any
 
 from genai_cli.errors import GenaiError, UsageError
+
+
+# built-in assets shipped inside the package: kind -> name -> path under genai_cli/
+BUILTIN: dict[str, dict[str, str]] = {
+    "image": {"toy": "toyworld/data/pipeline"},  # the toy-world Stable Diffusion (scripts/toyworld/ trains it)
+    "cnn": {
+        "digits-cnn": "conv/data/digits-cnn.safetensors",  # 8x8 handwritten digits (scripts/train_digits_cnn.py)
+        "toy-analyzer": "toyworld/data/analyzer.safetensors",  # reads shape, colour, background of toy images
+    },
+    "scheduler": {"sd15": "image/data/sd15_scheduler_config.json"},  # Stable Diffusion 1.5's noise schedule
+}
+
+
+def builtin(name: str, kind: str) -> Path | None:
+    """The path of the built-in asset `name` of `kind` (it may be missing from a broken install), or None."""
+    rel = BUILTIN.get(kind, {}).get((name or "").strip())
+    if rel is None:
+        return None
+    from importlib import resources
+
+    return Path(str(resources.files("genai_cli").joinpath(rel)))
 
 
 @lru_cache(maxsize=None)
@@ -33,21 +56,43 @@ def offline() -> bool:
 
 
 def resolve(name: str, kind: str, allow_patterns: list[str] | None = None) -> Path:
-    """A local path holding the model named `name` (alias, local path or hub id)."""
+    """A local path holding the model named `name` (built-in asset, alias, local path or hub id)."""
     name = name.strip()
     if not name:
         raise UsageError(f"empty {kind} model name")
-    target = aliases(kind).get(name, name)
-    path = Path(target).expanduser()
-    if path.exists():
+    path = local(name, kind)
+    if path is not None:
         return path
-    if target.startswith((".", "/", "~")) or target.count("/") != 1:
-        known = ", ".join(sorted(aliases(kind))) or "none"
+    return hub_snapshot(hub_id(name, kind), allow_patterns, label=name)
+
+
+def local(name: str, kind: str) -> Path | None:
+    """The path on this machine that `name` names without any download: a built-in asset of `kind`, or an
+    alias or path that exists. None when it can only be a hub id (or nothing)."""
+    name = (name or "").strip()
+    shipped = builtin(name, kind)
+    if shipped is not None:
+        return shipped
+    path = Path(aliases(kind).get(name, name)).expanduser()
+    try:
+        return path if path.exists() else None
+    except OSError:  # a name too long to be a path ("File name too long")
+        return None
+
+
+def hub_id(name: str, kind: str, hint: str | None = None) -> str:
+    """The hub id (org/name) that `name` or its alias stands for, or a UsageError naming it (with `hint`, else
+    the aliases of `kind`) when it is neither a path that exists nor a hub id."""
+    from genai_cli.errors import shorten
+
+    target = aliases(kind).get(name.strip(), name.strip())
+    if target.startswith((".", "/", "~")) or target.count("/") != 1 or target.endswith((".safetensors", ".gguf")):
+        known = ", ".join(sorted([*aliases(kind), *BUILTIN.get(kind, {})])) or "none"
         raise UsageError(
-            f"{kind} model {name!r} is neither a known alias, an existing path, nor a hub id (org/name)",
-            hint=f"aliases: {known}",
+            f"{kind} model {shorten(name)} is neither a known alias, an existing path, nor a hub id (org/name)",
+            hint=hint or f"aliases: {known}",
         )
-    return hub_snapshot(target, allow_patterns, label=name)
+    return target
 
 
 def hub_snapshot(

@@ -17,17 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from genai_cli import models
 from genai_cli.conv import ops
 from genai_cli.errors import GenaiError, UsageError, shorten
 
-DATA = Path(__file__).resolve().parent / "data"
-
-# name -> file inside genai_cli/conv/data
-REGISTRY: dict[str, str | Path] = {
-    "digits-cnn": "digits-cnn.safetensors",  # 3 conv layers, 8x8 handwritten digits, ~98% held-out accuracy
-    # 4 conv layers, 32x32 RGB toy-world images -> shape, colour, background (the toy model's judge)
-    "toy-analyzer": DATA.parent.parent / "toyworld" / "data" / "analyzer.safetensors",
-}
+# the built-in CNNs: names of genai_cli.models.BUILTIN["cnn"] (digits-cnn: 3 conv layers, 8x8 handwritten digits,
+# ~98% held-out accuracy; toy-analyzer: 4 conv layers, 32x32 RGB toy-world images -> shape, colour, background)
+REGISTRY: tuple[str, ...] = tuple(models.BUILTIN["cnn"])
 
 
 @dataclass
@@ -78,8 +74,9 @@ class CNN:
 
 
 def resolve_path(name: str) -> Path:
-    if name in REGISTRY:
-        return DATA / REGISTRY[name]  # an absolute entry stays as it is
+    shipped = models.builtin(name, "cnn")
+    if shipped is not None:
+        return shipped
     path = Path(name).expanduser()
     try:
         is_file, exists = path.is_file(), path.exists()

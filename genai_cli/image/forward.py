@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,9 @@ BUILTIN = "sd15"  # the built-in schedule: Stable Diffusion 1.5's (scaled_linear
 
 
 def builtin_config() -> dict[str, Any]:
-    return json.loads(resources.files("genai_cli.image").joinpath("data/sd15_scheduler_config.json").read_text())
+    from genai_cli import models
+
+    return json.loads(models.builtin(BUILTIN, "scheduler").read_text())
 
 
 def load_scheduler_config(spec: str | None) -> tuple[dict[str, Any], str]:
@@ -40,10 +41,8 @@ def load_scheduler_config(spec: str | None) -> tuple[dict[str, Any], str]:
         from genai_cli.image.loading import toy
 
         path = toy().path
-    else:
-        path = Path(models.aliases("image").get(spec, spec)).expanduser()
-    if not path.exists():
-        path = models.resolve(spec, "image", allow_patterns=["scheduler/*.json"])
+    else:  # a file or folder here, else a hub model's scheduler config only
+        path = models.local(spec, "image") or models.resolve(spec, "image", allow_patterns=["scheduler/*.json"])
     from genai_cli.image.loading import check_scheduler_config, read_config_json
 
     for candidate in (path, path / "scheduler" / "scheduler_config.json", path / "scheduler_config.json"):

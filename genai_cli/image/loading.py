@@ -19,10 +19,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from genai_cli import models
 from genai_cli.errors import GenaiError, UsageError, shorten
 
 TOY = "toy"
-TOY_PIPELINE = Path(__file__).resolve().parents[1] / "toyworld" / "data" / "pipeline"  # scripts/toyworld/ trains it
+TOY_PIPELINE = models.builtin(TOY, "image")  # genai_cli/toyworld/data/pipeline: scripts/toyworld/ trains it
 AUTO = "auto"  # the default image.model / invert.model: sd15 with a CUDA or MPS device, else the toy model
 AUTO_ACCELERATED = "sd15"  # what `auto` means on a GPU (downloaded once when online, then from the cache)
 # what `locate` fetches of a hub model: configs and tokenizer files (vetted, read for size limits)
@@ -69,20 +70,12 @@ def locate(name: str) -> ModelSource:
         name = choose_auto()[0]
     if name == TOY:
         return toy()
-    target = models.aliases("image").get(name, name)
-    path = Path(target).expanduser()
-    try:
-        exists = path.exists()
-    except OSError:  # a name too long to be a path ("File name too long")
-        exists = False
-    if exists:
+    path = models.local(name, "image")  # an alias or path that exists
+    if path is not None:
         return _local(name, path)
-    if target.startswith((".", "/", "~")) or target.count("/") != 1 or target.endswith(".safetensors"):
-        known = ", ".join(sorted(models.aliases("image")))
-        raise UsageError(
-            f"image model {shorten(name)} is neither a known alias, an existing path, nor a hub id (org/name)",
-            hint=f"aliases: {known}; or a local diffusers folder, or a .safetensors checkpoint",
-        )
+    known = ", ".join(sorted(models.aliases("image")))
+    target = models.hub_id(name, "image", hint=f"aliases: {known}; or a local diffusers folder, or a .safetensors "
+                                               "checkpoint; or the built-in model: toy")
     shown = name if name == target else f"{name} ({target})"
     folder = _hub_snapshot(target, HUB_CONFIG_PATTERNS, name)  # the weights come with fetch_weights
     if not (folder / "model_index.json").is_file():
