@@ -64,3 +64,65 @@ def test_diffuse_uses_the_toy_schedule_by_default(cli, tmp_path):
     r = cli("diffuse", str(img), "--n", "3", "-o", str(tmp_path), "--json")
     assert r.exit_code == 0, r
     assert json.loads(r.stdout)["schedule"] == "toy"
+
+
+def test_no_prompt_hint_comes_from_the_models_own_vocabulary(tmp_path, tiny):
+    """`genai imagine --model toy` without a prompt suggests a prompt the toy model reads word for word, not
+    CLIP's "a red fox in the snow" (issue 12, point 9); other models keep that example."""
+    import shutil
+    import subprocess
+    import sys
+
+    from transformers import CLIPTokenizer
+
+    from genai_cli.image.run import FALLBACK_PROMPT, example_prompt
+    from genai_cli.toyworld import vocab
+
+    toy_example = example_prompt("toy")
+    assert toy_example == "a red star on a blue background"
+    assert vocab.unknown_words(toy_example, CLIPTokenizer.from_pretrained(str(TOY_PIPELINE / "tokenizer"))) == []
+    copy = tmp_path / "my-toy"  # a copy of the toy model (fine-tuned, say) has the same vocabulary
+    shutil.copytree(TOY_PIPELINE / "tokenizer", copy / "tokenizer")
+    assert example_prompt(str(copy)) == toy_example
+    assert example_prompt(str(tiny)) == FALLBACK_PROMPT == "a red fox in the snow"  # a CLIP-style vocabulary
+    assert example_prompt("sd15") == FALLBACK_PROMPT  # a hub model: nothing is read or downloaded for a hint
+
+    exe = Path(sys.executable).with_name("genai")  # as in a terminal: no prompt, nothing piped (stdin closed)
+    for model, example in (("toy", toy_example), (str(tiny), FALLBACK_PROMPT)):
+        p = subprocess.run(["bash", "-c", f"'{exe}' imagine --model '{model}' -o '{tmp_path}/out' <&-"],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 2 and p.stdout == "", p
+        assert "error: no prompt given" in p.stderr and f'genai imagine "{example}"' in p.stderr, p.stderr
+        assert "red fox" not in p.stderr or model != "toy"
+
+
+def test_imagine_records_its_seed_on_stderr_in_json_and_in_the_png(cli, tmp_path):
+    """The one seed policy (genai_cli/seeds.py): --seed, then image.seed, then runtime.seed, then random; the seed
+    used is on stderr, in the JSON record and in the PNG's metadata, and --seed with it makes the same image."""
+    from genai_cli.image.pngmeta import read_png_text
+
+    def run(*args):
+        r = cli("imagine", "--model", "toy", "a red star on a blue background", "--steps", "2", "--json",
+                "-o", str(tmp_path / "out"), *args)
+        assert r.exit_code == 0, r
+        rec = json.loads(r.stdout)
+        meta = read_png_text(Path(rec["path"]))
+        assert json.loads(meta["genai"])["seed"] == rec["seed"] and f"Seed: {rec['seed']}," in meta["parameters"]
+        return r.stderr, rec
+
+    stderr, rec = run()
+    seed = rec["seed"]
+    assert f"seed {seed} (random; --seed {seed} repeats this run)" in stderr
+    stderr, again = run("--seed", str(seed))
+    assert f"seed {seed} (from --seed)" in stderr and again["seed"] == seed
+    assert Path(again["path"]).read_bytes() != b"" and np.array_equal(
+        np.asarray(Image.open(again["path"])), np.asarray(Image.open(rec["path"])))
+    cfg = tmp_path / "genai.yaml"
+    cfg.write_text("image:\n  seed: 11\nruntime:\n  seed: 22\n")
+    stderr, rec = run("--config", str(cfg))
+    assert "seed 11 (from config)" in stderr and rec["seed"] == 11
+    stderr, rec = run("--config", str(cfg), "--seed", "5")
+    assert "seed 5 (from --seed)" in stderr and rec["seed"] == 5
+    cfg.write_text("runtime:\n  seed: 22\n")
+    stderr, rec = run("--config", str(cfg))
+    assert "seed 22 (from runtime.seed)" in stderr and rec["seed"] == 22

@@ -108,6 +108,21 @@ def known_words(tokenizer) -> set[str]:
     return whole | (set(tokenizer.get_added_vocab()) - {BOS, EOS})
 
 
+def example_prompt(known: set[str] | None = None) -> str:
+    """A caption made only of words in `known` (default: the shipped vocabulary), for hints that fit the
+    model: "a red star on a blue background". "" when the words for a caption are missing."""
+    known = set(model_words()) if known is None else known
+    if not {"a", "on", "background"} <= known:
+        return ""
+    prefer = lambda first, pool: [w for w in (first, *pool) if w in known]  # noqa: E731
+    shapes, colours, backs = prefer("star", SHAPES), prefer("red", COLOURS), prefer("blue", BACKGROUNDS)
+    colour = next(iter(colours), None)
+    back = next((b for b in backs if b != colour), None)
+    if not shapes or colour is None or back is None:
+        return ""
+    return f"a {colour} {shapes[0]} on a {back} background"
+
+
 def unknown_words(prompt: str, tokenizer=None) -> list[str]:
     """The prompt's words the model has no token for, in order, once each. Without a tokenizer,
     the shipped vocabulary (model_words) is the reference."""
