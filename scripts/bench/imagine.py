@@ -26,9 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
 PROMPT = "a red fox in the snow"
 
 
@@ -42,11 +39,10 @@ def per_image(
     from diffusers import StableDiffusionPipeline
 
     from genai_cli import console
-    from genai_cli.image import generate
-    from genai_cli.image.settings import ImagineSettings, check_inputs, check_size
+    from genai_cli.image.run import imagine
+    from genai_cli.image.settings import ImagineSettings
 
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
-    loading.quiet_libraries()
     # the anchor: plain diffusers, as its documentation writes it
     direct = StableDiffusionPipeline.from_pretrained(
         str(model),
@@ -56,12 +52,10 @@ def per_image(
         requires_safety_checker=False,
     ).to(device)
     direct.set_progress_bar_config(disable=True)
-    # genai: its own loader and preparation, on a separate copy of the same weights
-    s = check_inputs(ImagineSettings(prompts=[PROMPT], model=str(model), steps=steps, out=out, seed=0))
-    source = loading.locate(s.model)
-    width, height = check_size(s, loading.size_limits(source))
-    pipe = generate.prepare(loading.load_pipeline(source, dtype), s, torch.device(device))
-    run_info = {"model_path": str(model), "device": device, "precision": precision}
+    # genai: the command's own core (genai_cli/image/run.py), on a separate copy of the same weights. Its results
+    # come lazily, one image per next(): the first call also checks the inputs and loads the pipeline (round 0, not
+    # counted); image k gets seed k, as the direct side's generator does.
+    s = ImagineSettings(prompts=[PROMPT], model=str(model), steps=steps, out=out, seed=0, n=rounds + 1)
 
     def sync():
         if device.startswith("cuda"):
@@ -70,20 +64,21 @@ def per_image(
     t_direct, t_genai = [], []
     # one bar for the whole run, as `genai imagine` has (its refresh thread runs during both sides alike)
     with console.progress("genai", total=(rounds + 1) * steps) as advance:
+        results = imagine(s, device=device, precision=precision, on_progress=lambda n=1, total=None: advance(n))
         for k in range(rounds + 1):  # round 0 warms both up and is not counted
             sync()
             t0 = time.perf_counter()
             direct(PROMPT, num_inference_steps=steps, generator=torch.Generator("cpu").manual_seed(k)).images[0]
             sync()
             t1 = time.perf_counter()
-            jobs = generate.plan_jobs([PROMPT], 1, k, k)
-            for _ in generate.generate(pipe, s, jobs, width, height, "bench", run_info, lambda job: advance(1)):
-                pass
+            assert next(results).job.seed == k
             sync()
             t2 = time.perf_counter()
             if k:
                 t_direct.append(t1 - t0)
                 t_genai.append(t2 - t1)
+        for _ in results:  # the run's end (NaN accounting)
+            pass
     return t_direct, t_genai
 
 
