@@ -209,6 +209,48 @@ def test_nan_images_are_detected(cli, tiny, tmp_path):
     assert len(r.stdout.splitlines()) == 1  # the file is still written and named
 
 
+def test_core_entry_point_yields_each_image_and_reports_through_callbacks(tiny, tmp_path):
+    """genai_cli.image.run.imagine, as the command and scripts/bench/imagine.py call it: results come lazily, one
+    per image; info, progress and warnings go to callbacks (core prints nothing); NaN images fail at the end."""
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    from genai_cli.errors import GenaiError, UsageError
+    from genai_cli.image.run import imagine
+    from genai_cli.image.settings import ImagineSettings
+
+    info, progress = [], []
+    s = ImagineSettings(prompts=["a", "b"], model=str(tiny), steps=2, n=2, seed=40, out=tmp_path / "o")
+    results = imagine(s, seed_source="--seed", on_info=info.append, on_progress=lambda n=1, total=None:
+                      progress.append((n, total)))
+    assert info == [] and not (tmp_path / "o").exists()  # nothing runs before the first next()
+    first = next(results)
+    assert first.path.is_file() and (first.job.seed, first.job.prompt) == (40, "a")
+    rest = list(results)
+    assert [r.job.seed for r in rest] == [41, 42, 43] and [r.job.prompt for r in rest] == ["a", "b", "b"]
+    assert progress[0] == (0, 8) and sum(n for n, _ in progress) == 8  # 4 images x 2 steps, total given first
+    assert "seed 40 (from --seed)" in info and any(line.startswith("loading ") for line in info)
+
+    late = imagine(ImagineSettings(prompts=[], model=str(tiny), steps=1, out=tmp_path / "p"),
+                   read_prompts=lambda: ["from stdin"], seed_source="random")
+    assert [r.job.prompt for r in late] == ["from stdin"]
+    with pytest.raises(UsageError, match="no prompt given"):
+        next(imagine(ImagineSettings(prompts=[], model=str(tiny), out=tmp_path / "q")))
+
+    broken = tmp_path / "broken"  # a VAE that decodes to NaN: every file written and yielded, then the error
+    shutil.copytree(tiny, broken)
+    weights = broken / "vae" / "diffusion_pytorch_model.safetensors"
+    tensors = load_file(weights)
+    tensors["post_quant_conv.bias"] = np.full_like(tensors["post_quant_conv.bias"], np.nan)
+    save_file(tensors, weights, metadata={"format": "pt"})
+    got = []
+    with pytest.raises(GenaiError, match="2 image"):
+        for r in imagine(ImagineSettings(prompts=["x"], model=str(broken), steps=1, n=2, out=tmp_path / "n")):
+            got.append(r)
+    assert [r.problems for r in got] == [["nan"], ["nan"]] and all(r.path.is_file() for r in got)
+
+
 # --- imagine: bad input, each before any weight is loaded --------------------------------------
 
 
