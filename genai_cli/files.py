@@ -12,6 +12,16 @@ import os
 from pathlib import Path
 
 
+def slug(text: str, max_len: int | None = None) -> str:
+    """A file-name part from any text: 'A red fox, in the snow!' -> 'a-red-fox-in-the-snow' (lower-case letters and
+    digits, runs of anything else as one '-'), cut at a '-' boundary to at most `max_len` characters; '' when the
+    text has no letter or digit (callers add their own fallback: `slug(p) or "image"`)."""
+    import re
+
+    s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return s if max_len is None else s[:max_len].rstrip("-")
+
+
 def temp_path(path: Path) -> Path:
     """A temporary name next to `path` (hidden, per process, same suffix for format sniffers)."""
     return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")

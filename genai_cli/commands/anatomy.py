@@ -129,8 +129,8 @@ def anatomy(
     # 3. one real pass
     label = source.label if source is not None else name.replace("/", "-")
     if prompt is not None:
+        from genai_cli.files import slug
         from genai_cli.image import pngmeta
-        from genai_cli.image.generate import slug
         from genai_cli.image.strip import to_pil
 
         words = [e.token for e in learned] + [f"{e.token}_{i}" for e in learned for i in range(1, e.vectors.shape[0])]
@@ -141,17 +141,17 @@ def anatomy(
             L.prompt_with_tags(prompt, loras), "",
             {"Steps": steps, "CFG scale": guidance, "Seed": seed, "Size": f"{image.shape[1]}x{image.shape[0]}",
              "Model": label, **L.a1111_fields(loras)})}
-        run["image_path"] = str(pngmeta.write_png(to_pil(image), out / f"anatomy-{slug(prompt)}.png", meta, force=force))
+        run["image_path"] = str(pngmeta.write_png(to_pil(image), out / f"anatomy-{slug(prompt, 40) or 'image'}.png", meta, force=force))
         result.run = run
         diagram_run = {**run, "image": image, "latent": latent}
     else:
         diagram_run = None
     record = result.to_json()
     if plot:
-        from genai_cli.image.generate import slug
+        from genai_cli.files import slug
 
         result.run = diagram_run
-        stem = f"anatomy-{slug(prompt)}-diagram.png" if prompt else f"anatomy-{slug(label)}-diagram.png"
+        stem = f"anatomy-{slug(prompt or label, 40) or 'image'}-diagram.png"
         record["diagram_path"] = str(A.plot(result, out / stem, force=force))
         result.run = record["run"]
     text = A.text_report(result) + (f"\n{'diagram':<15}{record['diagram_path']}" if plot else "")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from genai_cli import __version__
+from genai_cli.files import slug
 from genai_cli.image import pngmeta, schedulers
 from genai_cli.image.settings import ImagineSettings
 from genai_cli.image.strip import make_strip, to_pil
@@ -39,12 +40,12 @@ class ImageResult:
     problems: list[str] = field(default_factory=list)  # "nan", "black", "nsfw"
 
 
-def slug(prompt: str, max_len: int = 40) -> str:
-    """'A red fox, in the snow!' -> 'a-red-fox-in-the-snow'"""
-    s = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")
-    return s[:max_len].rstrip("-") or "image"
+def file_name(job: Job) -> str:
+    """'00042-1234-a-red-fox-in-the-snow.png': running number, seed, and the prompt's first 40 characters."""
+    return f"{job.index:05d}-{job.seed}-{slug(job.prompt, SLUG_CHARS) or 'image'}.png"
 
 
+SLUG_CHARS = 40  # characters of the prompt in an image's file name
 _NUMBERED = re.compile(r"^(\d{5,})-")
 
 
@@ -263,8 +264,7 @@ def generate(
             if nsfw[b]:
                 problems.append("nsfw")
             meta = _metadata(s, job, width, height, sampler, model_label, run_info)
-            name = f"{job.index:05d}-{job.seed}-{slug(job.prompt)}.png"
-            path = pngmeta.write_png(to_pil(image), s.out / name, meta, force=s.force)
+            path = pngmeta.write_png(to_pil(image), s.out / file_name(job), meta, force=s.force)
             result = ImageResult(path, job, width, height, problems=problems)
             if step_images:
                 frames = [to_pil(step_images[k][b]) for k in keep]

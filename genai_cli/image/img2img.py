@@ -195,8 +195,7 @@ def generate(
             if nsfw[b]:
                 problems.append("nsfw")
             meta = G._metadata(s, job, width, height, sampler, model_label, run_info)
-            name = f"{job.index:05d}-{job.seed}-{G.slug(job.prompt)}.png"
-            path = pngmeta.write_png(to_pil(image), s.out / name, meta, force=s.force)
+            path = pngmeta.write_png(to_pil(image), s.out / G.file_name(job), meta, force=s.force)
             result = G.ImageResult(path, job, width, height, problems=problems)
             if step_images:
                 frames = [init.fitted]

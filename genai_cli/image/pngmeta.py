@@ -63,22 +63,36 @@ def write_png(image: Any, path: Path, text: dict[str, str] | None = None, force:
     Without `force` an existing file is never replaced: if `path` exists (or appears while we
     write, e.g. from another process), a fresh name `stem-1.png`, `stem-2.png` ... is chosen.
     """
-    from PIL.PngImagePlugin import PngInfo
-
-    info = PngInfo()
-    for k, v in (text or {}).items():
-        info.add_text(k, v)
     from genai_cli.files import publish, temp_path
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)  # the output folder is made with its first file, not before
     tmp = temp_path(path)
     try:
-        image.save(tmp, format="PNG", pnginfo=info)
+        image.save(tmp, format="PNG", pnginfo=_info(text))
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return publish(tmp, path, force)
+
+
+def png_bytes(image: Any, text: dict[str, str] | None = None) -> bytes:
+    """A PIL image as PNG bytes with tEXt chunks (for writers that publish several files together:
+    genai_cli/toyworld/files.py)."""
+    import io
+
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", pnginfo=_info(text))
+    return buf.getvalue()
+
+
+def _info(text: dict[str, str] | None):
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    for k, v in (text or {}).items():
+        info.add_text(k, v)
+    return info
 
 
 def read_png_text(path: Path) -> dict[str, str]:

@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from genai_cli.files import temp_path
+from genai_cli.files import slug, temp_path
+from genai_cli.image.pngmeta import png_bytes
 from genai_cli.toyworld import render as R
 from genai_cli.toyworld.world import Scene
 
 
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
 def _png_bytes(pixels, parameters: str) -> bytes:
-    import io
-
+    """(H, W, 3) uint8 as PNG bytes with the recipe in the `parameters` chunk (AUTOMATIC1111's, as pngmeta writes it)."""
     from PIL import Image
-    from PIL.PngImagePlugin import PngInfo
 
-    info = PngInfo()
-    info.add_text("parameters", parameters)  # the AUTOMATIC1111 chunk other tools read
-    buf = io.BytesIO()
-    Image.fromarray(pixels).save(buf, format="PNG", pnginfo=info)
-    return buf.getvalue()
-
-
-def write_png(pixels, path: Path, parameters: str, force: bool = False) -> Path:
-    """Write (H, W, 3) uint8 to `path` via a temp name + rename; the recipe goes in the `parameters` text chunk."""
-    return write_files(path, {path.suffix: _png_bytes(pixels, parameters)}, force)
+    return png_bytes(Image.fromarray(pixels), {"parameters": parameters})
 
 
 def write_files(path: Path, contents: dict[str, bytes], force: bool = False) -> Path:
