@@ -396,3 +396,29 @@ def test_layers_shows_the_toy_analyzer_on_a_colour_image(cli, tmp_path):
     assert rec["prediction"] == "star, red, blue" and rec["probability"] > 0.9
     assert rec["input_shape"] == [3, 32, 32] and rec["filters_shape"] == [16, 3, 3, 3]
     assert (tmp_path / "an.png").stat().st_size > 10_000
+
+
+def test_apply_core_convolves_each_channel_on_its_own_then_pools(tmp_path):
+    """genai_cli.conv.apply.convolve, the core of `genai conv apply`: each RGB channel is convolved with the kernel
+    on its own (as torch does one input channel), pooled, and every output size is explained; nothing printed."""
+    from genai_cli.conv import apply as A
+    from genai_cli.errors import UsageError
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (13, 17, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "p.png")
+    c = A.convolve(tmp_path / "p.png", None, "1,0,-1;2,0,-2;1,0,-1", channels="rgb", stride=2, padding=1,
+                   pool="max", pool_size=2)
+    assert c.names == ["red", "green", "blue"] and c.planes.shape == (3, 13, 17) and c.label == "custom"
+    for i in range(3):
+        np.testing.assert_allclose(c.features[i], torch_conv(rgb[..., i], c.kernel, 2, 1), atol=1e-3)
+        want = F.max_pool2d(torch.from_numpy(c.features[i])[None, None], 2)[0, 0].numpy()
+        np.testing.assert_allclose(c.pooled[i], want)
+    assert [s.text() for s in c.sizes][0].startswith("conv height") and len(c.sizes) == 4
+    assert c.explain()[0] == "output sizes: floor((n + 2p - k) / s) + 1"
+    record = c.to_json()
+    assert record["feature_shape"] == [7, 9] and record["pooled_shape"] == [3, 4] and record["input_shape"] == [13, 17]
+    gray = A.convolve(tmp_path / "p.png", "sobel-x")
+    assert gray.names == ["gray"] and gray.pooled is None and len(gray.sizes) == 2
+    with pytest.raises(UsageError, match="--channels must be gray or rgb"):
+        A.convolve(tmp_path / "p.png", "sobel-x", channels="cmyk")

@@ -201,64 +201,25 @@ def apply(
     config_file: ConfigOpt = None,
 ) -> None:
     """Convolve an image with a kernel; write a figure (input, kernel, feature map, pooled map); print its path."""
-    import numpy as np
-
     from genai_cli import console
-    from genai_cli.conv import figures, images, ops
-    from genai_cli.conv import kernels as kern
-    from genai_cli.errors import UsageError
+    from genai_cli.conv import apply as A
+    from genai_cli.conv import figures, images
 
     cfg = _settings(config_file, kernel=kernel, stride=stride, padding=padding, pool=pool, pool_size=pool_size,
                     channels=channels)
-    if cfg["channels"] not in ("gray", "rgb"):
-        raise UsageError(f"--channels must be gray or rgb, got {cfg['channels']!r}")
     refuse_existing_file(out, force)
-    # 1. check everything that does not need the image
-    k, label = kern.resolve(kernel if kernel_values is not None else cfg["kernel"], kernel_values)
-    ops.check_conv_args((10**9, 10**9), k.shape, cfg["stride"], cfg["padding"])
-    # 2. the image: (H, W) or (H, W, 3), grey levels 0..255
-    pixels, name = images.load(image, cfg["channels"])
-    planes = pixels[None] if pixels.ndim == 2 else np.moveaxis(pixels, -1, 0)  # (C, H, W)
-    names = ["gray"] if pixels.ndim == 2 else ["red", "green", "blue"]
-    ops.check_conv_args(planes.shape[1:], k.shape, cfg["stride"], cfg["padding"])
-    ops.check_work(len(planes), planes.shape[1:], k.shape, cfg["stride"], cfg["padding"])  # limits.MAX_MULTIPLY_ADDS
-    # 3. convolve each channel, then pool
-    features = [ops.correlate2d(p, k.astype(np.float32), cfg["stride"], cfg["padding"]) for p in planes]  # C x (H', W')
-    pooled = None
-    if cfg["pool"] != "none":
-        pooled = [ops.pool2d(f, cfg["pool_size"], cfg["pool"]) for f in features]  # C x (H'', W'')
-    h, w = planes.shape[1:]
-    sizes = [ops.SizeExplanation("conv height", h, k.shape[0], cfg["padding"], cfg["stride"]),
-             ops.SizeExplanation("conv width", w, k.shape[1], cfg["padding"], cfg["stride"])]
-    if pooled is not None:
-        fh, fw = features[0].shape
-        sizes += [ops.SizeExplanation("pool height", fh, cfg["pool_size"], 0, cfg["pool_size"]),
-                  ops.SizeExplanation("pool width", fw, cfg["pool_size"], 0, cfg["pool_size"])]
+    c = A.convolve(image, kernel if kernel_values is not None else cfg["kernel"], kernel_values,
+                   channels=cfg["channels"], stride=cfg["stride"], padding=cfg["padding"], pool=cfg["pool"],
+                   pool_size=cfg["pool_size"])  # genai_cli/conv/apply.py: checks, each channel, pooling, sizes
     if explain:
-        console.info("output sizes: floor((n + 2p - k) / s) + 1")
-        for s in sizes:
-            console.info("  " + s.text())
-    # 4. the figure
-    recipe = {"command": "genai conv apply", "image": str(image) if image else f"sample:{images.SAMPLE_NAME}",
-              "kernel": label, "kernel_values": k.tolist(), "stride": cfg["stride"], "padding": cfg["padding"],
-              "pool": cfg["pool"], "pool_size": cfg["pool_size"], "channels": cfg["channels"], "dpi": cfg["dpi"]}
-    fig = figures.apply_figure(planes, names, k, label, features, pooled, image_name=name, stride=cfg["stride"],
-                               padding=cfg["padding"], pool=cfg["pool"], pool_size=cfg["pool_size"],
-                               rgb=pixels if pixels.ndim == 3 else None)
-    default = Path(cfg["plot_dir"]).expanduser() / f"conv-{Path(name).stem}-{label}.png"
-    path = figures.save(fig, out.expanduser() if out else default, force, recipe)
+        for line in c.explain():
+            console.info(line)
+    default = Path(cfg["plot_dir"]).expanduser() / f"conv-{Path(c.image_name).stem}-{c.label}.png"
+    path = figures.save(A.figure(c), out.expanduser() if out else default, force, c.recipe(cfg["dpi"]))
     if image is None:
         console.info(f"sample photo: {images.SAMPLE_CREDIT}")
     if as_json:
-        console.result_json({
-            "path": str(path), "image": recipe["image"], "channels": names, "input_shape": [h, w],
-            "kernel": label, "kernel_values": k.tolist(), "stride": cfg["stride"], "padding": cfg["padding"],
-            "feature_shape": list(features[0].shape),
-            "feature_min": float(min(f.min() for f in features)), "feature_max": float(max(f.max() for f in features)),
-            "pool": cfg["pool"], "pool_size": cfg["pool_size"],
-            "pooled_shape": list(pooled[0].shape) if pooled is not None else None,
-            "sizes": [s.text() for s in sizes],
-        })
+        console.result_json({"path": str(path), **c.to_json()})
     else:
         console.result(str(path))
 
