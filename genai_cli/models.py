@@ -42,6 +42,17 @@ def builtin(name: str, kind: str) -> Path | None:
     return Path(str(resources.files("genai_cli").joinpath(rel)))
 
 
+def package_file(package: str, rel: str) -> Path | None:
+    """A data file shipped inside another installed package (scikit-learn's sample photos, gensim's test sets),
+    found without importing it: None when the package is not installed. The file itself may be missing."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]) / rel
+
+
 @lru_cache(maxsize=None)
 def aliases(kind: str) -> dict[str, str]:
     """The aliases of one kind (a top-level key of configs/models.yaml)."""

@@ -7,7 +7,6 @@ by path, without importing scikit-learn.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +18,12 @@ SAMPLE_CREDIT = "china.jpg from scikit-learn (CC BY 2.0, danielbuechele on Flick
 
 
 def sample_photo_path() -> Path:
-    spec = importlib.util.find_spec("sklearn")
-    if spec is None or spec.origin is None:
+    from genai_cli import models
+
+    path = models.package_file("sklearn", f"datasets/images/{SAMPLE_NAME}")
+    if path is None:
         raise GenaiError("the built-in sample photo comes with scikit-learn, which is not installed",
                          hint="pip install scikit-learn, or give an IMAGE")
-    path = Path(spec.origin).parent / "datasets" / "images" / SAMPLE_NAME
     if not path.is_file():
         raise GenaiError(f"the sample photo is missing from scikit-learn: {path}", hint="give an IMAGE")
     return path
