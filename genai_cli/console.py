@@ -201,8 +201,15 @@ def _tqdm_progress(description: str, total: float | None) -> Iterator[Callable[.
             return None  # tqdm's own: "desc  40%|████      | 2/5 [00:01<00:01, 2.0it/s]"
         return "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} [{elapsed}<{remaining}]"
 
-    bar = tqdm(total=total, desc=description, file=sys.stderr, dynamic_ncols=True, leave=True,
-               bar_format=fmt(total), ascii=False, colour=None)
+    try:
+        sized = min(os.get_terminal_size(sys.stderr.fileno())) > 0
+    except (AttributeError, ValueError, OSError):
+        sized = False
+    # follow the terminal's size as it changes; a terminal that reports none gets rich's size
+    # ($COLUMNS x $LINES, else 80 x 25), since tqdm draws nothing at all in 0 columns or 0 rows
+    width = {"dynamic_ncols": True} if sized else {"ncols": stderr().width, "nrows": stderr().height}
+    bar = tqdm(total=total, desc=description, file=sys.stderr, leave=True, bar_format=fmt(total), ascii=False,
+               colour=None, **width)
     _plain_bar = bar
     try:
 

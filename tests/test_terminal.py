@@ -14,6 +14,7 @@ import fcntl
 import json
 import os
 import pty
+import re
 import shutil
 import struct
 import subprocess
@@ -33,10 +34,10 @@ def _genai() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "genai_cli"]
 
 
-def _pty() -> tuple[int, int]:
-    """A pseudo-terminal (master, slave) of 30 rows x 100 columns."""
+def _pty(rows: int = 30, columns: int = 100) -> tuple[int, int]:
+    """A pseudo-terminal (master, slave) of `rows` x `columns` (0 x 0: one that reports no size)."""
     master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     return master, slave
 
 
@@ -120,6 +121,46 @@ def _paths(r: Run, as_json: bool) -> list[str]:
     return paths
 
 
+# --- the bar itself: results written while it is shown ------------------------------------------------
+
+BAR_SCRIPT = """
+import sys, time
+from genai_cli import console
+with console.progress("working", total=4) as advance:
+    for i in range(4):
+        time.sleep(0.15)
+        advance()
+        console.result(f"result-{i}")
+        console.info(f"note-{i}")
+"""
+
+
+@pytest.mark.parametrize("no_color", [False, True], ids=["styled", "no-color"])
+def test_results_printed_above_a_bar_on_the_same_terminal(no_color):
+    """stdout and stderr on one terminal that reports no size (as some `script` and CI terminals do):
+    every result and message reaches it whole, on its own line, and the bar still shows and finishes."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES")}
+    env.update(TERM="xterm-256color", **({"NO_COLOR": "1"} if no_color else {}))
+    master, slave = _pty(0, 0)
+    seen: list[bytes] = []
+    proc = subprocess.Popen([sys.executable, "-c", BAR_SCRIPT], stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
+                            env=env)
+    os.close(slave)
+    reader = _drain(master, seen)
+    try:
+        assert proc.wait(timeout=60) == 0
+    finally:
+        reader.join(timeout=10)
+        os.close(master)
+    screen = b"".join(seen)
+    lines = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", screen).split(b"\r\n")  # the text, without styles
+    shown = [line.split(b"\r")[-1] for line in lines]  # what stays on each line once the cursor went back
+    for i in range(4):  # the bar is lifted (cleared from the line start) before each line and drawn again after
+        assert f"result-{i}".encode() in shown and f"note-{i}".encode() in shown, screen
+    assert b"working" in screen and b"4/4" in screen, screen
+    assert (ESC not in screen) if no_color else (b"\x1b[" in screen), screen
+
+
 # --- imagine and toy render: PNG paths ----------------------------------------------------------------
 
 
@@ -190,6 +231,21 @@ def test_an_error_on_a_terminal(tmp_path):
     assert styled.code == plain.code == 2 and styled.stdout == plain.stdout == b""
     assert b"\x1b[1;31merror:" in styled.terminal, styled
     assert plain.terminal.startswith(b"error: ") and ESC not in plain.terminal, plain
+
+
+# --- embed train: the saved vectors' record --------------------------------------------------------------
+
+
+def test_embed_train_record_reaches_the_pipe(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the cat sat on the mat\nthe dog sat on the log\n" * 50)
+    out = tmp_path / "vec.bin"
+    r = run("embed", "train", str(corpus), "--out", str(out), "--size", "8", "--epochs", "2", "--seed", "1",
+            "--json", no_color=True)
+    _check_split(r, r.lines)
+    (rec,) = [json.loads(line) for line in r.lines]
+    assert rec["path"] == str(out) and out.is_file()
+    assert b"training word2vec" in r.terminal and b"2/2" in r.terminal and ESC not in r.terminal, r
 
 
 # --- invert: the learned embedding's record --------------------------------------------------------------
