@@ -198,7 +198,7 @@ def _tqdm_progress(description: str, total: float | None) -> Iterator[Callable[.
 
     def fmt(total: float | None) -> str | None:
         if total is None or float(total).is_integer():
-            return None  # tqdm's own: "desc  40%|████      | 2/5 [00:01<00:01, 2.0it/s]"
+            return None  # tqdm's own: "desc:  40%|████      | 2/5 [00:01<00:01,  2.00it/s]"
         return "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} [{elapsed}<{remaining}]"
 
     try:
