@@ -211,6 +211,15 @@ def section_model(name: str):
     return model
 
 
+def limits(name: str, key: str) -> tuple[float | None, float | None]:
+    """(smallest, largest) allowed for section `name`'s `key`, from the schema (None: no bound that side)."""
+    low = high = None
+    for m in section_model(name).model_fields[key].metadata:
+        low = getattr(m, "ge", None) if getattr(m, "ge", None) is not None else low
+        high = getattr(m, "le", None) if getattr(m, "le", None) is not None else high
+    return low, high
+
+
 def describe_error(model: Any, error: dict[str, Any]) -> str:
     """A pydantic error as a plain limit: "must be a whole number from 1 to 100000", from the field's own limits."""
     key = error["loc"][0] if error["loc"] else None

@@ -139,10 +139,10 @@ class InvertConfig(Section):
     lr: float = Field(default=5e-4, gt=0, le=10)
     batch_size: int = Field(default=1, ge=1, le=64)
     grad_accum: int = Field(default=4, ge=1, le=256)
-    resolution: int | None = Field(default=None, ge=8, le=2048)
+    resolution: int | None = Field(default=None, ge=8, le=2048, multiple_of=8)  # and within the model's range
     repeats: int = Field(default=100, ge=1, le=1000)
     flip: float = Field(default=0.5, ge=0, le=1)
-    seed: int = Field(default=0, ge=0, lt=2**32)
+    seed: int | None = Field(default=None, ge=0, lt=2**32)  # null: runtime.seed, else random (recorded)
     format: Literal["diffusers", "a1111"] = "diffusers"
     save_every: int = Field(default=500, ge=0, le=100_000)
     checkpoint_every: int = Field(default=500, ge=0, le=100_000)

@@ -32,10 +32,11 @@ def images(tmp_path) -> Path:
     return folder
 
 
-def _invert(cli, tiny, images, out, *extra):
+def _invert(cli, tiny, images, out, *extra, seed: str | None = "0"):
+    """A tiny run; seed None: no --seed (invert.seed, runtime.seed, else a random one)."""
     return cli("invert", "--model", str(tiny), "--images", str(images), "--token", "<thing>", "--init-word", INIT,
                "--out", str(out), "--batch-size", "2", "--grad-accum", "2", "--lr", "0.05", "--save-every", "0",
-               "--checkpoint-every", "0", *extra)
+               "--checkpoint-every", "0", *(["--seed", seed] if seed is not None else []), *extra)
 
 
 def _vectors(path):
@@ -115,9 +116,12 @@ def test_invert_writes_an_embedding_diffusers_loads(cli, tiny, images, tmp_path)
     from safetensors import safe_open
 
     out = tmp_path / "run"
-    r = _invert(cli, tiny, images, out, "--steps", "4", "--json", "--validation-prompt", "a photo of <thing>")
+    r = _invert(cli, tiny, images, out, "--steps", "4", "--json", "--validation-prompt", "a photo of <thing>", seed=None)
     assert r.exit_code == 0, r
     rec = json.loads(r.stdout)
+    # no seed anywhere: a random one, recorded on stderr, in the JSON record, the embedding and the checkpoint
+    assert f"seed {rec['seed']} (random; --seed {rec['seed']} repeats this run)" in r.stderr
+    assert json.loads((out / "checkpoint" / "state.json").read_text())["settings"]["seed"] == rec["seed"]
     assert rec["path"] == str(out / "learned_embeds.safetensors") and rec["steps"] == 4 and rec["processes"] == 1
     assert "skipped .DS_Store" not in r.stderr and "skipped notes.md: not an image" in r.stderr
     assert rec["validation"] == [str(out / "validation" / "step-000004.png")] and Path(rec["validation"][0]).is_file()
@@ -127,6 +131,7 @@ def test_invert_writes_an_embedding_diffusers_loads(cli, tiny, images, tmp_path)
         meta = f.metadata()
         vec = f.get_tensor("<thing>")
     assert meta["genai.init_word"] == INIT and meta["genai.steps"] == "4" and meta["genai.base_model"] == tiny.name
+    assert meta["genai.seed"] == str(rec["seed"])
     assert vec.shape == (1, 32) and vec.dtype == torch.float32
 
     pipe = StableDiffusionPipeline.from_pretrained(str(tiny), safety_checker=None, requires_safety_checker=False)
@@ -172,7 +177,7 @@ def test_frozen_weights_stay_unchanged(tiny, images, tmp_path, monkeypatch):
 
 def test_resume_gives_the_uninterrupted_result(cli, tiny, images, tmp_path, monkeypatch):
     whole = tmp_path / "whole"
-    assert _invert(cli, tiny, images, whole, "--steps", "4").exit_code == 0
+    assert _invert(cli, tiny, images, whole, "--steps", "4", seed="7").exit_code == 0
 
     # interrupted (Ctrl-C) after step 2, then resumed
     from genai_cli.invert import train
@@ -186,7 +191,7 @@ def test_resume_gives_the_uninterrupted_result(cli, tiny, images, tmp_path, monk
 
     parts = tmp_path / "parts"
     monkeypatch.setattr(train.Run, "train_step", interrupt_at_3)
-    r = _invert(cli, tiny, images, parts, "--steps", "4")
+    r = _invert(cli, tiny, images, parts, "--steps", "4", seed="7")
     assert r.exit_code == 130 and "--resume" in r.stderr
     state = json.loads((parts / "checkpoint" / "state.json").read_text())
     assert state["step"] == 2 and not (parts / "learned_embeds.safetensors").exists()
@@ -196,9 +201,9 @@ def test_resume_gives_the_uninterrupted_result(cli, tiny, images, tmp_path, monk
     assert again.exit_code == 2 and "--resume" in again.stderr
     other = _invert(cli, tiny, images, parts, "--steps", "4", "--resume", "--lr", "0.01")
     assert other.exit_code == 2 and "lr" in other.stderr
-    r = _invert(cli, tiny, images, parts, "--steps", "4", "--resume")
+    r = _invert(cli, tiny, images, parts, "--steps", "4", "--resume", seed=None)  # no --seed: the run's own, 7
     assert r.exit_code == 0, r
-    assert "resuming at step 2" in r.stderr
+    assert "resuming at step 2" in r.stderr and "seed 7 (from checkpoint)" in r.stderr
     assert np.array_equal(_vectors(parts / "learned_embeds.safetensors").numpy(),
                           _vectors(whole / "learned_embeds.safetensors").numpy())
 
@@ -407,3 +412,47 @@ def test_the_early_word_check_reads_the_tokenizer_as_the_pipeline_does(tiny):
         assert [words.encode(t) for t in texts] == [tok.encode(t, add_special_tokens=False) for t in texts]
         assert words.vocab == tok.get_vocab() and words.unk_id == tok.unk_token_id
         assert words.width == 32 if folder == tiny else words.width == 64
+
+
+@pytest.mark.parametrize("yaml_text, flags, want", [
+    ("invert:\n  seed: 6\nruntime:\n  seed: 9\n", ["--seed", "5"], "seed 5 (from --seed)"),
+    ("invert:\n  seed: 6\nruntime:\n  seed: 9\n", [], "seed 6 (from config)"),
+    ("runtime:\n  seed: 9\n", [], "seed 9 (from runtime.seed)"),
+])
+def test_the_seed_policy_flag_then_invert_seed_then_runtime_seed(cli, images, tmp_path, monkeypatch, yaml_text, flags,
+                                                                 want):
+    from genai_cli.errors import GenaiError
+    from genai_cli.invert import train
+
+    seen = {}
+
+    def stop(s, runtime, **kwargs):
+        seen["seed"] = s.seed
+        raise GenaiError("stopped before training")
+
+    monkeypatch.setattr(train, "invert", stop)
+    cfg = tmp_path / "seed.yaml"
+    cfg.write_text(yaml_text)
+    r = cli("invert", "--model", "toy", "--images", str(images), "--token", "<zz>", "--init-word", "star",
+            "--out", str(tmp_path / "out"), "--config", str(cfg), *flags)
+    assert r.exit_code == 1 and want in r.stderr, r.stderr
+    assert seen["seed"] == int(want.split()[1])
+
+
+def test_init_word_hints_come_from_the_toy_models_own_words(cli, images, tmp_path):
+    """--model toy: "cat" is three tokens there, so no hint offers it; each word offered is one toy token."""
+    from genai_cli.image.loading import TOY_PIPELINE
+    from genai_cli.invert.settings import read_words
+
+    words = read_words(TOY_PIPELINE)
+    assert len(words.encode("cat")) == 3
+    base = ["invert", "--model", "toy", "--images", str(images), "--token", "<zz>", "--out", str(tmp_path / "out")]
+    for extra, before in ((["--init-word", "cat"], "e.g. "), (["--init-word", "two words"], "one token: "),
+                          ([], "--init-word ")):  # the last: --init-word missing, the example command's word
+        r = cli(*base, *extra)
+        assert r.exit_code == 2, r
+        hint = next(line for line in r.stderr.splitlines() if line.startswith("hint:"))
+        offered = hint.split(before)[-1].split(", ")
+        assert "cat" not in offered and offered, hint
+        assert all(len(words.encode(w)) == 1 and words.encode(w)[0] != words.unk_id for w in offered), hint
+    assert not (tmp_path / "out").exists()

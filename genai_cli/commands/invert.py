@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -53,46 +54,48 @@ def invert(
     Ctrl-C keeps a checkpoint: run again with --resume. Several processes (torchrun,
     accelerate launch) train data-parallel.
     """
-    from genai_cli import config, console
+    from genai_cli import config, console, runtime, seeds
     from genai_cli.errors import UsageError
     from genai_cli.image import distributed
-    from genai_cli.invert.settings import InvertSettings, check_model, check_settings
+    from genai_cli.image import loading, sdxl
+    from genai_cli.invert import checkpoint as C
+    from genai_cli.invert import data as D
+    from genai_cli.invert.settings import InvertSettings, check_model, check_settings, example_words
 
     flags = dict(images=images, token=token, init_word=init_word, model=model, out=out, property=property_,
                  num_vectors=num_vectors, steps=steps, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
                  resolution=resolution, flip=flip, repeats=repeats, seed=seed, format=format_, save_every=save_every,
                  checkpoint_every=checkpoint_every, validate_every=validate_every,
                  validation_prompt=validation_prompt)
-    layers = _layers(preset, model, config_file)
-    from genai_cli.image import loading
+    # 1. the configuration, loaded once: the files (and --preset) say which model (auto: sd15 on a GPU, else toy);
+    #    without a --preset the toy model brings its own (toy-cpu, under --config), and only then is it loaded again
+    merged = config.load(_layers(preset, config_file))
+    chosen = loading.resolve_auto(model or merged["invert"]["model"], device or merged["runtime"]["device"], console.info)
+    if preset is None and chosen == "toy":
+        merged = config.load(_layers("toy-cpu", config_file))
+    cfg = config.section_of(merged, "invert", **{**flags, "model": chosen})  # the flags, validated by the schema
 
-    if config.section("invert", layers, model=model)["model"] == loading.AUTO:  # sd15 on a GPU, else toy (and its preset)
-        model = loading.resolve_auto(loading.AUTO, config.section("runtime", layers, device=device)["device"], console.info)
-        layers = _layers(preset, model, config_file)
-    cfg = config.section("invert", layers, **{k: (str(v) if isinstance(v, Path) else v) for k, v in flags.items()})
+    # 2. the model, located (an unknown one fails here, before the images are read or weights loaded)
+    source = loading.locate(cfg["model"])
+    sdxl.refuse_for_invert(source)  # exit 2: genai invert learns SD 1.x/2.x words only
     for key, flag in (("images", "--images"), ("token", "--token"), ("init_word", "--init-word")):
         if not cfg[key]:
-            raise UsageError(f"missing {flag}", hint="e.g. genai invert --preset toy-cpu --images ./moon --token '<moon>' --init-word circle")
-    s = check_settings(InvertSettings(
-        images=Path(cfg["images"]).expanduser(), token=cfg["token"], init_word=cfg["init_word"], model=cfg["model"],
-        out=Path(cfg["out"]).expanduser() if cfg["out"] else None, property=cfg["property"],
-        num_vectors=cfg["num_vectors"], steps=cfg["steps"], lr=cfg["lr"], batch_size=cfg["batch_size"],
-        grad_accum=cfg["grad_accum"], resolution=cfg["resolution"], repeats=cfg["repeats"], flip=cfg["flip"],
-        seed=cfg["seed"], format=cfg["format"], save_every=cfg["save_every"], checkpoint_every=cfg["checkpoint_every"],
-        validate_every=cfg["validate_every"], validation_prompt=cfg["validation_prompt"],
-        validation_n=cfg["validation_n"], validation_steps=cfg["validation_steps"], resume=resume, force=force,
-        gradient_checkpointing=cfg["gradient_checkpointing"],
-        single_file_config=config.section("image", layers)["single_file_config"],
-    ))
-    # the image folder is read (and its problems reported) before any weight is loaded
-    from genai_cli.invert import data as D
-    from genai_cli.image.loading import locate
+            word = next(iter(example_words(source)), "cat")  # a word this model reads as one token
+            raise UsageError(f"missing {flag}", hint=f"e.g. genai invert --model {shlex.quote(str(cfg['model']))} "
+                             f"--images ./photos --token '<my-thing>' --init-word {word}")
 
-    source = locate(s.model)  # an unknown model fails here, before the images are read or weights loaded
-    from genai_cli.image import sdxl
-
-    sdxl.refuse_for_invert(source)  # exit 2: genai invert learns SD 1.x/2.x words only
+    # 3. the settings, built from the validated section and checked once, with the seed policy's seed
+    used_seed, where = seeds.choose(seed, merged["invert"]["seed"], merged["runtime"]["seed"])
+    s = InvertSettings.from_section(cfg, seed=used_seed, resume=resume, force=force,
+                                    single_file_config=merged["image"]["single_file_config"])
+    s = check_settings(s, examples=lambda: example_words(source))
+    if resume and where == "random":  # no seed chosen: the run continues with its own
+        recorded = C.find(s.out)[1]["settings"].get("seed")
+        if isinstance(recorded, int) and not isinstance(recorded, bool):
+            s.seed, where = recorded, "checkpoint"
     check_model(s, source)  # the words and sizes against its tokenizer and configs (no weights)
+
+    # 4. the images, read (and their problems reported) before any weight is loaded
     st = distributed.state()  # several processes: build accelerate's state first (gloo on a cpu)
     main = st is None or st.is_main_process
     folder = D.load_folder(s.images)  # fitted to the model's resolution once that is known
@@ -103,10 +106,13 @@ def invert(
         console.info(f"{len(folder.examples)} image(s) from {s.images}"
                      + (f", {captioned} with caption files" if captioned else ""))
 
-    from genai_cli.commands.common import setup_runtime
     from genai_cli.invert.train import invert as run_invert
 
-    rt = setup_runtime(layers, device, precision, None)
+    rtc = config.section_of(merged, "runtime", device=device, precision=precision)
+    rt = runtime.setup(rtc["device"], rtc["precision"], None)  # invert seeds every draw itself (s.seed)
+    if main:
+        console.info(rt.describe())
+        console.info(seeds.describe(s.seed, where))
     if main:
         console.info(f"learning {s.token} (from {s.init_word!r}) on {s.model}: {s.steps} steps of "
                      f"{s.batch_size}x{s.grad_accum} image(s), lr {s.lr:g}")
@@ -133,7 +139,8 @@ def invert(
                 if kind == "validation":
                     console.info(f"validation grid: {path}")
 
-            result = run_invert(s, rt, folder=folder, on_start=on_start, on_step=on_step, on_file=on_file)
+            result = run_invert(s, rt, folder=folder, source=source, on_start=on_start, on_step=on_step,
+                                on_file=on_file)
     except KeyboardInterrupt:
         if main:
             console.warn(f"interrupted: checkpoint kept in {s.out}; continue with the same command and --resume")
@@ -147,22 +154,18 @@ def invert(
     record = {"path": str(result.embedding), "a1111": str(result.a1111) if result.a1111 else None, "token": result.token,
               "steps": result.steps, "resumed_from": result.first_step, "seconds": round(result.seconds, 2),
               "seconds_per_step": round(result.seconds_per_step, 4), "final_loss": result.final_loss,
-              "processes": result.processes, "validation": [str(p) for p in result.validation],
+              "processes": result.processes, "seed": s.seed, "validation": [str(p) for p in result.validation],
               "out": str(result.out)}
     text = str(result.embedding) + (f"\n{result.a1111}" if result.a1111 else "")
     console.emit(record, text, json_out)
 
 
-def _layers(preset: Optional[str], model: Optional[str], config_file: Optional[Path]) -> list:
-    """Config files in force: the preset (named, or toy-cpu for the toy model), then --config."""
+def _layers(preset: Optional[str], config_file: Optional[Path]) -> list:
+    """Config files in force above the defaults and the user's: the preset's, then --config."""
     from importlib import resources
 
-    from genai_cli import config
     from genai_cli.errors import UsageError
 
-    if preset is None:
-        chosen = model if model is not None else config.section("invert", config_file)["model"]
-        preset = "toy-cpu" if chosen == "toy" else None
     layers: list = []
     if preset is not None:
         if preset not in PRESETS:

@@ -8,6 +8,7 @@ examples/textual_inversion/textual_inversion.py). Modules:
                    (the model's tokenizer and configs read alone: new word, init word, --num-vectors, --resolution)
     data.py        the image folder -> pixels, captions (templates or sidecar .txt files)
     embeddings.py  the learned file: diffusers and AUTOMATIC1111 layouts, written and read safely
-    checkpoint.py  OUT/checkpoint/: written and swapped crash-safely, read back safely (weights_only, finite)
+    checkpoint.py  OUT/checkpoint/: written and swapped crash-safely, read back safely (weights_only, finite);
+                   the resume fingerprint (RESUME_KEYS) and its comparison
     train.py       the training loop (accelerate), resume, NaN guard, validation
 """

@@ -31,6 +31,43 @@ VECTORS, OPTIMIZER, STATE = "vectors.safetensors", "optimizer.pt", "state.json"
 MAX_STATE_BYTES = 1024 * 1024  # a state.json is about 1 KB; a larger one is not ours
 MAX_FILE_BYTES = 64 * 1024 * 1024  # vectors and optimiser moments of at most 64 x 4096 floats are about 3 MB
 
+# what must match for --resume to continue a run (steps may grow, outputs may change): settings of the run, then
+# what the run found (the model's label, the images' fingerprint, the number of processes)
+RESUME_SETTINGS = ("token", "init_word", "property", "num_vectors", "lr", "batch_size", "grad_accum", "resolution",
+                   "repeats", "flip", "seed")
+RESUME_KEYS = (*RESUME_SETTINGS, "model", "images_fingerprint", "processes")
+
+
+def fingerprint(settings: Any, model: str, processes: int, images: str | None = None) -> dict[str, Any]:
+    """The run's RESUME_KEYS, as a checkpoint records them. Before the images are read and the resolution is
+    known (`images` None, settings.resolution None) those are left out, and `compare` skips them."""
+    found = {k: getattr(settings, k) for k in RESUME_SETTINGS}
+    found.update(model=model, processes=processes, images_fingerprint=images)
+    return {k: v for k, v in found.items() if v is not None or k not in ("resolution", "images_fingerprint")}
+
+
+def images_fingerprint(folder: Any) -> str:
+    """The images' names, pixels and captions, as one short checksum (an invert.data.ImageFolder)."""
+    import zlib
+
+    import numpy as np
+
+    crc = 0
+    for ex in folder.examples:
+        crc = zlib.crc32(ex.path.name.encode() + np.ascontiguousarray(ex.pixels).tobytes() + (ex.caption or "").encode(), crc)
+    return f"{len(folder.examples)}:{crc:08x}"
+
+
+def compare(out: Path, mine: dict[str, Any]) -> dict[str, Any]:
+    """The newest checkpoint's state; a UsageError naming every RESUME_KEYS value in `mine` that differs from it."""
+    _, state = find(out)
+    diff = [k for k in RESUME_KEYS if k in mine and state["settings"].get(k) != mine[k]]
+    if diff:
+        shown = ", ".join(f"{k}: {state['settings'].get(k)!r} then, {mine[k]!r} now" for k in diff)
+        raise UsageError(f"--resume: the run in {out} was made with other settings ({shown})",
+                         hint="resume with the same settings (only --steps and the outputs may change)")
+    return state
+
 
 def holds_run(out: Path) -> bool:
     """Whether `out` holds (part of) a textual-inversion run that a fresh run must not replace."""

@@ -4,29 +4,20 @@ Imports neither torch nor transformers: `check_settings` runs at the command's s
 `check_words` reads only the model's tokenizer and configs (the `tokenizers` library for a
 tokenizer.json, ~0.2 s), so a bad word or size is refused in about a second, before any weight loads.
 
-Limits: every count and size has one; the schema's InvertConfig (genai_cli/schema.py) checks them, and
-configs/default.yaml documents them:
+Every count and size has a limit. Those of the settings live in one place, the schema's InvertConfig
+(genai_cli/schema.py, documented in configs/default.yaml): `check_settings` validates through it. The limits
+below are those of things the schema does not hold (words, files the model brings).
 """
 
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable
 
 from genai_cli.errors import UsageError, shorten
 
-MAX_STEPS = 100_000  # optimiser steps (3000-5000 is the usual run; also bounds save/checkpoint/validate_every)
-MAX_BATCH_SIZE = 64  # images per micro-batch, per process
-MAX_GRAD_ACCUM = 256  # micro-batches per optimiser step
-MAX_REPEATS = 1000  # times each image appears per epoch (an epoch's order is a permutation of images x repeats)
-MAX_NUM_VECTORS = 64  # vectors of the new word; also at most the text encoder's context minus 2 (start, end)
-MAX_RESOLUTION = 2048  # training image side in pixels; also at most the model's own largest size (4 x native)
-MAX_LR = 10.0  # learning rate (a finite number above 0)
-MAX_VALIDATION_N = 64  # images in a validation grid
-MAX_VALIDATION_STEPS = 1000  # denoising steps of each validation image
 MAX_TOKEN_CHARS = 100  # characters in --token and --init-word
 MAX_PROMPT_CHARS = 1000  # characters in --validation-prompt (the text encoder reads 77 tokens at most anyway)
 MAX_CONFIG_BYTES = 1024 * 1024  # a model's tokenizer_config.json / text_encoder/config.json (real ones: < 10 KB)
@@ -65,6 +56,25 @@ class InvertSettings:
     single_file_config: str | None = None  # as for `genai imagine`
     gradient_checkpointing: bool = False  # the U-Net recomputes activations in backward: less GPU memory, slower
 
+    @classmethod
+    def from_section(cls, section: dict[str, Any], **extra: Any) -> "InvertSettings":
+        """Settings from the validated `invert` config section (config.section("invert", ...)): every key of the
+        section that is a setting, the paths as Paths; `extra` (resume, force, the seed chosen ...) on top."""
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in section.items() if k in names}
+        values.update(extra)
+        for key in ("images", "out"):
+            if isinstance(values.get(key), str):
+                values[key] = Path(values[key]).expanduser()
+        return cls(**values)
+
+    def section(self) -> dict[str, Any]:
+        """The settings that the `invert` config section holds, as it holds them (paths as text)."""
+        from genai_cli.config import section_model
+
+        keys = section_model("invert").model_fields
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self).items() if k in keys}
+
 
 def slug(text: str) -> str:
     """'<my-cat>' -> 'my-cat' (as genai_cli.toyworld.files.slug, whose module imports numpy)."""
@@ -77,24 +87,15 @@ def default_out(token: str) -> Path:
     return Path(f"invert-{slug(token) or 'token'}")
 
 
-# (setting, smallest, largest) of every count; the flag is --setting-name
-_COUNTS = (
-    ("steps", 1, MAX_STEPS), ("batch_size", 1, MAX_BATCH_SIZE), ("grad_accum", 1, MAX_GRAD_ACCUM),
-    ("num_vectors", 1, MAX_NUM_VECTORS), ("repeats", 1, MAX_REPEATS), ("validation_n", 1, MAX_VALIDATION_N),
-    ("validation_steps", 1, MAX_VALIDATION_STEPS), ("save_every", 0, MAX_STEPS), ("checkpoint_every", 0, MAX_STEPS),
-    ("validate_every", 0, MAX_STEPS),
-)
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def check_settings(s: InvertSettings) -> InvertSettings:
-    """Everything that can be checked before a weight is loaded (names the bad option)."""
+def check_settings(s: InvertSettings, examples: Callable[[], list[str]] | None = None) -> InvertSettings:
+    """Everything that can be checked before a weight is loaded (names the bad option): the values through the
+    schema's InvertConfig, then the words, the prompt, the output folder and the checkpoint to resume.
+    `examples()`: one-token words of the model, for the hint when --init-word is not one word."""
+    from genai_cli import config
     from genai_cli.invert import checkpoint as C
-    from genai_cli.invert import data as D
 
+    values = s.section()
+    config.validate_section("invert", values, {k: "--" + k.replace("_", "-") for k in values})
     for name, what in (("token", "--token"), ("init_word", "--init-word")):
         value = getattr(s, name)
         if isinstance(value, str) and len(value) > MAX_TOKEN_CHARS:
@@ -102,23 +103,10 @@ def check_settings(s: InvertSettings) -> InvertSettings:
     if not s.token or not s.token.strip() or any(c.isspace() for c in s.token) or not s.token.isprintable():
         raise UsageError(f"--token {shorten(s.token)}: give one word without spaces, e.g. '<my-cat>'")
     if not s.init_word or not s.init_word.strip() or any(c.isspace() for c in s.init_word.strip()):
-        raise UsageError(f"--init-word {shorten(s.init_word)}: give one existing word that is close to the concept, e.g. cat")
+        words = examples() if examples else []
+        raise UsageError(f"--init-word {shorten(s.init_word)}: give one existing word that is close to the concept",
+                         hint=f"words this model reads as one token: {', '.join(words)}" if words else None)
     s.init_word = s.init_word.strip()
-    if s.property not in D.TEMPLATES:
-        raise UsageError(f"--property {shorten(s.property)}: use object or style")
-    if s.format not in ("diffusers", "a1111"):
-        raise UsageError(f"--format {shorten(s.format)}: use diffusers or a1111")
-    for name, low, high in _COUNTS:
-        value = getattr(s, name)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise UsageError(f"{_flag(name)} {shorten(value)}: must be a whole number from {low} to {high}")
-    if not (isinstance(s.lr, (int, float)) and math.isfinite(s.lr) and 0 < s.lr <= MAX_LR):
-        raise UsageError(f"--lr {s.lr}: must be a number above 0 and at most {MAX_LR:g}")
-    if not (isinstance(s.flip, (int, float)) and 0 <= s.flip <= 1):  # NaN fails both comparisons
-        raise UsageError(f"--flip {s.flip}: must be a probability from 0 to 1")
-    if s.resolution is not None and (not isinstance(s.resolution, int) or not 8 <= s.resolution <= MAX_RESOLUTION
-                                     or s.resolution % 8):
-        raise UsageError(f"--resolution {shorten(s.resolution)}: must be a multiple of 8 from 8 to {MAX_RESOLUTION}")
     if s.validation_prompt is not None:
         if len(s.validation_prompt) > MAX_PROMPT_CHARS:
             raise UsageError(f"--validation-prompt {shorten(s.validation_prompt)}: at most {MAX_PROMPT_CHARS} characters")
@@ -266,6 +254,18 @@ def hint_words(words: Words, n: int = 3) -> list[str]:
                 and len(words.encode(word)) == 1:
             found.append(word)
     return found
+
+
+def example_words(source: Any) -> list[str]:
+    """Up to three words the located model (image.loading.locate) reads as one token, from its own tokenizer,
+    for hints: star, circle, square for the toy model; [] when its tokenizer cannot be read without weights."""
+    if getattr(source, "kind", None) != "folder":
+        return []
+    try:
+        words = read_words(source.path)
+    except UsageError:
+        return []
+    return hint_words(words) if words is not None else []
 
 
 def check_model(s: InvertSettings, source: Any) -> None:

@@ -1,4 +1,5 @@
-"""The textual-inversion training loop: only the new token's vectors learn.
+"""The textual-inversion training loop: only the new token's vectors learn. (The settings and their checks are
+settings.py's, the checkpoint files and the resume fingerprint checkpoint.py's.)
 
     images --VAE (once)--> latents                      (N, 2 flips, 4, R/8, R/8): mean and std, cached
     caption "a photo of a <tok>" --text encoder--> (L, dim), the <tok> rows read from `NewTokens.vectors`
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -30,21 +31,17 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from genai_cli import __version__
+from genai_cli import __version__, config
 from genai_cli.errors import GenaiError, UsageError
 from genai_cli.invert import checkpoint as C
 from genai_cli.invert import data as D
 from genai_cli.invert import embeddings as E
-from genai_cli.invert.checkpoint import CHECKPOINT  # noqa: F401  (OUT/checkpoint/: where --resume continues)
-from genai_cli.invert.settings import MAX_STEPS, InvertSettings, Words, check_model, check_settings, check_words, default_out  # noqa: F401
+from genai_cli.invert.checkpoint import CHECKPOINT
+from genai_cli.invert.settings import InvertSettings, Words, check_model, check_settings, check_words
 
 EXPLODE_FACTOR = 25.0  # a loss this many times the recent median (and above EXPLODE_FLOOR) stops the run
 EXPLODE_FLOOR = 5.0  # an epsilon-prediction MSE above this is far off: pure noise scores about 1
 RECENT = 50  # steps in the median the explode check compares with
-
-# settings that must match for --resume to continue a run (steps may grow, outputs may change)
-RESUME_KEYS = ("token", "init_word", "model", "property", "num_vectors", "lr", "batch_size", "grad_accum",
-               "resolution", "repeats", "flip", "seed", "images_fingerprint", "processes")
 
 
 @dataclass
@@ -113,15 +110,6 @@ def _epoch_order(seed: int, epoch_len: int, epoch: int) -> np.ndarray:
     return order
 
 
-def images_fingerprint(folder: D.ImageFolder) -> str:
-    import zlib
-
-    crc = 0
-    for ex in folder.examples:
-        crc = zlib.crc32(ex.path.name.encode() + np.ascontiguousarray(ex.pixels).tobytes() + (ex.caption or "").encode(), crc)
-    return f"{len(folder.examples)}:{crc:08x}"
-
-
 def diffusion_loss(unet, noise_scheduler, latents, noise, timesteps, hidden) -> torch.Tensor:
     """MSE between the U-Net's prediction and its target (epsilon or v), in fp32."""
     noisy = noise_scheduler.add_noise(latents, noise, timesteps)
@@ -131,17 +119,6 @@ def diffusion_loss(unet, noise_scheduler, latents, noise, timesteps, hidden) -> 
     else:
         target = noise
     return torch.nn.functional.mse_loss(pred.float(), target.float())
-
-
-def compare_with_checkpoint(out: Path, mine: dict[str, Any]) -> dict[str, Any]:
-    """The newest checkpoint's state; a UsageError naming every RESUME_KEYS setting in `mine` that differs from it."""
-    _, state = C.find(out)
-    diff = [k for k in RESUME_KEYS if k in mine and state["settings"].get(k) != mine[k]]
-    if diff:
-        shown = ", ".join(f"{k}: {state['settings'].get(k)!r} then, {mine[k]!r} now" for k in diff)
-        raise UsageError(f"--resume: the run in {out} was made with other settings ({shown})",
-                         hint="resume with the same settings (only --steps and the outputs may change)")
-    return state
 
 
 class Run:
@@ -270,11 +247,7 @@ class Run:
     # --- checkpoints -------------------------------------------------------------------------------------
 
     def fingerprint(self) -> dict[str, Any]:
-        s = self.s
-        return {"token": s.token, "init_word": s.init_word, "model": self.model_label, "property": s.property,
-                "num_vectors": s.num_vectors, "lr": s.lr, "batch_size": s.batch_size, "grad_accum": s.grad_accum,
-                "resolution": s.resolution, "repeats": s.repeats, "flip": s.flip, "seed": s.seed,
-                "images_fingerprint": images_fingerprint(self.folder), "processes": self.acc.num_processes}
+        return C.fingerprint(self.s, self.model_label, self.acc.num_processes, C.images_fingerprint(self.folder))
 
     def save_checkpoint(self, step: int, vectors: torch.Tensor, optimizer_state: dict | None) -> None:
         """A new checkpoint in OUT (main process), swapped in crash-safely: see checkpoint.py."""
@@ -283,7 +256,7 @@ class Run:
 
     def load_checkpoint(self) -> int:
         """Vectors and optimiser state from the newest complete checkpoint -> its step."""
-        compare_with_checkpoint(self.s.out, self.fingerprint())
+        C.compare(self.s.out, self.fingerprint())
         folder, state = C.find(self.s.out)
         vectors, optimizer_state = C.load(folder, state, tuple(self.new.vectors.shape))
         with torch.no_grad():
@@ -294,7 +267,7 @@ class Run:
             except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as e:
                 raise UsageError(f"checkpoint file {folder / C.OPTIMIZER} does not fit this run "
                                  f"({str(e).splitlines()[0][:100]})") from None
-        if state["step"] > MAX_STEPS:
+        if state["step"] > config.limits("invert", "steps")[1]:
             raise UsageError(f"checkpoint file {folder / C.STATE}: step {state['step']} is past the limit")
         return int(state["step"])
 
@@ -351,13 +324,15 @@ def invert(s: InvertSettings, runtime: Any, **kwargs: Any) -> InvertResult:
                         "(a --config file)") from None
 
 
-def _invert(s: InvertSettings, runtime: Any, *, folder: D.ImageFolder | None = None,
+def _invert(s: InvertSettings, runtime: Any, *, folder: D.ImageFolder | None = None, source: Any = None,
             on_start: Callable[[int, int], None] | None = None,
             on_step: Callable[[int, float], None] | None = None,
             on_file: Callable[[str, Path], None] | None = None) -> InvertResult:
     """Learn `s.token` from the images in `s.images` (or the already read `folder`) -> InvertResult
     (files are written as it goes).
 
+    `source` is the located model (image.loading.locate) of settings that check_settings and check_model have
+    passed, as the command does before it reads the images; without it, both run here (a library caller).
     on_start(first_step, steps) once the model is loaded; on_step(step_done, loss) after each optimiser
     step; on_file(kind, path) for each snapshot, validation grid and checkpoint.
     """
@@ -365,9 +340,10 @@ def _invert(s: InvertSettings, runtime: Any, *, folder: D.ImageFolder | None = N
 
     from genai_cli.image import loading
 
-    s = check_settings(s)
-    source = loading.locate(s.model)
-    check_model(s, source)  # the words, --num-vectors and --resolution against the model's tokenizer and configs
+    if source is None:
+        s = check_settings(s)
+        source = loading.locate(s.model)
+        check_model(s, source)  # the words, --num-vectors and --resolution against the model's tokenizer and configs
     mixed = {"fp32": "no", "fp16": "fp16", "bf16": "bf16"}[runtime.precision]
     from genai_cli.image import distributed
 
@@ -382,11 +358,8 @@ def _invert(s: InvertSettings, runtime: Any, *, folder: D.ImageFolder | None = N
     if not same_device(acc.device, runtime.device):
         raise GenaiError(f"accelerate chose {acc.device}, but {runtime.device} was asked for",
                          hint="under torchrun / accelerate launch, let the launcher pick the devices (--device auto)")
-    if s.resume:  # what can be compared before the weights load (the images and resolution come later)
-        early = {"token": s.token, "init_word": s.init_word, "model": source.label, "property": s.property,
-                 "num_vectors": s.num_vectors, "lr": s.lr, "batch_size": s.batch_size, "grad_accum": s.grad_accum,
-                 "repeats": s.repeats, "flip": s.flip, "seed": s.seed, "processes": acc.num_processes}
-        compare_with_checkpoint(s.out, early)
+    if s.resume:  # what can be compared before the weights load (the images, and a resolution left to the model, later)
+        C.compare(s.out, C.fingerprint(s, source.label, acc.num_processes))
     pipe = loading.load_pipeline(source, torch.float32, s.single_file_config)
     native, smallest, largest = loading.pipeline_size_limits(pipe)
     s.resolution = s.resolution or native
@@ -474,7 +447,3 @@ def _check_processes_agree(acc: Any, vectors: torch.Tensor) -> None:
     if spread > 0:
         raise GenaiError(f"the {acc.num_processes} processes ended with different embeddings (max difference {spread:.3g})")
 
-
-def settings_dict(s: InvertSettings) -> dict[str, Any]:
-    d = asdict(s)
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}

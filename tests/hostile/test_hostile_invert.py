@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from genai_cli.errors import UsageError
 from genai_cli.invert import checkpoint as C
 from genai_cli.invert import settings as S
 from tests.hostile.conftest import assert_refused, pickle_payload
@@ -109,18 +110,25 @@ def test_init_word_hint_names_words_of_this_model(cli, images, cfg, tmp_path, no
 # --- limits, NaN and inf --------------------------------------------------------------------------------------------
 
 
+def _most(key: str) -> int:
+    """The largest value of invert.KEY: the schema is the one home of every limit."""
+    from genai_cli import config
+
+    return int(config.limits("invert", key)[1])
+
+
 @pytest.mark.parametrize("args, named", [
     (["--repeats", "1000000000"], ["--repeats", "1000000000"]),
-    (["--repeats", str(S.MAX_REPEATS + 1)], ["--repeats"]),
+    (["--repeats", str(_most('repeats') + 1)], ["--repeats"]),
     (["--num-vectors", "15"], ["--num-vectors 15", "16 tokens"]),  # the toy text encoder's context, from its config
-    (["--num-vectors", str(S.MAX_NUM_VECTORS + 1)], ["--num-vectors"]),
-    (["--steps", str(S.MAX_STEPS + 1)], ["--steps"]),
-    (["--batch-size", str(S.MAX_BATCH_SIZE + 1)], ["--batch-size"]),
-    (["--grad-accum", str(S.MAX_GRAD_ACCUM + 1)], ["--grad-accum"]),
-    (["--resolution", str(S.MAX_RESOLUTION + 8)], ["--resolution"]),
+    (["--num-vectors", str(_most('num_vectors') + 1)], ["--num-vectors"]),
+    (["--steps", str(_most('steps') + 1)], ["--steps"]),
+    (["--batch-size", str(_most('batch_size') + 1)], ["--batch-size"]),
+    (["--grad-accum", str(_most('grad_accum') + 1)], ["--grad-accum"]),
+    (["--resolution", str(_most('resolution') + 8)], ["--resolution"]),
     (["--resolution", "256"], ["--resolution 256", "128"]),  # the toy model's largest size, from its configs
     (["--save-every=-1"], ["--save-every -1"]),
-    (["--checkpoint-every", str(S.MAX_STEPS + 1)], ["--checkpoint-every"]),
+    (["--checkpoint-every", str(_most('steps') + 1)], ["--checkpoint-every"]),
     (["--validate-every=-5"], ["--validate-every -5"]),
     (["--lr", "nan"], ["--lr nan"]),
     (["--lr", "inf"], ["--lr inf"]),
@@ -157,17 +165,16 @@ def test_limits_hold_for_config_files_too(cli, images, tmp_path, no_work, yaml_t
     assert _tree(tmp_path) == before
 
 
-def test_schema_and_settings_limits_agree():
-    from genai_cli.schema import InvertConfig
-
-    def le(name):
-        return next(m.le for m in InvertConfig.model_fields[name].metadata if getattr(m, "le", None) is not None)
-
-    assert le("steps") == le("save_every") == le("checkpoint_every") == le("validate_every") == S.MAX_STEPS
-    assert (le("batch_size"), le("grad_accum"), le("repeats"), le("num_vectors"), le("resolution"), le("lr"),
-            le("validation_n"), le("validation_steps")) == (
-        S.MAX_BATCH_SIZE, S.MAX_GRAD_ACCUM, S.MAX_REPEATS, S.MAX_NUM_VECTORS, S.MAX_RESOLUTION, S.MAX_LR,
-        S.MAX_VALIDATION_N, S.MAX_VALIDATION_STEPS)
+def test_the_library_checks_settings_through_the_schema(images, tmp_path):
+    """InvertSettings built by hand (no config file, no flag) meet the same limits, named by their flags."""
+    for change, shown in (({"steps": 0}, "--steps 0: must be a whole number from 1 to 100000"),
+                          ({"lr": float("nan")}, "--lr nan: must be a number above 0 and at most 10"),
+                          ({"resolution": 36}, "--resolution 36: must be a multiple of 8 from 8 to 2048"),
+                          ({"property": "x"}, "--property 'x': input should be 'object' or 'style'")):
+        s = S.InvertSettings(images=images, token=TOKEN, init_word=INIT, out=tmp_path / "out", **change)
+        with pytest.raises(UsageError) as e:
+            S.check_settings(s)
+        assert e.value.message == shown
 
 
 # --- the image folder -----------------------------------------------------------------------------------------------
