@@ -13,7 +13,7 @@ from typing import Any
 from genai_cli.errors import GenaiError, UsageError
 
 # PyTorch reads this when it loads (accelerate sets it later, when choosing mps: too late to take effect).
-# Every command that runs a model imports this module (or image/distributed.py) before torch.
+# Every command that runs a model imports this module (or genai_cli/distributed.py) before torch.
 os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
 
 PRECISIONS = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}

@@ -81,7 +81,7 @@ def test_bf16_needs_compute_capability_8_not_emulation(monkeypatch):
 
 
 def test_more_processes_than_gpus_use_gloo_on_the_cpu_with_a_warning(monkeypatch, capsys):
-    from genai_cli.image import distributed
+    from genai_cli import distributed
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")

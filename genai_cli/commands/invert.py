@@ -56,7 +56,7 @@ def invert(
     """
     from genai_cli import config, console, runtime, seeds
     from genai_cli.errors import UsageError
-    from genai_cli.image import distributed
+    from genai_cli import distributed
     from genai_cli.image import loading, sdxl
     from genai_cli.invert import checkpoint as C
     from genai_cli.invert import data as D

@@ -52,7 +52,8 @@ def imagine(
     that records it); None draws one. Raises UsageError for bad input
     (exit 2) and GenaiError when images came out NaN (after all of them were written)."""
     from genai_cli.errors import GenaiError, UsageError
-    from genai_cli.image import distributed, generate, img2img, loading, sdxl
+    from genai_cli import distributed
+    from genai_cli.image import generate, img2img, loading, sdxl
     from genai_cli.image import lora as L
     from genai_cli.image.settings import check_options, check_prompts, check_size
     from genai_cli.invert import embeddings as E

@@ -266,7 +266,7 @@ def _device_map(device: Any, path: Path) -> Any:
     if device.type == "cpu":
         return None
     if device.type == "cuda" and torch.cuda.device_count() > 1:
-        from genai_cli.image import distributed
+        from genai_cli import distributed
 
         if not distributed.launched():  # under torchrun each process keeps its own GPU
             size = sum(f.stat().st_size for f in Path(path).glob("*.safetensors"))

@@ -274,7 +274,8 @@ def test_jobs_are_planned_lazily_and_shared_as_accelerate_would():
 
     from accelerate import PartialState  # noqa: F401  (the split we match is accelerate's)
 
-    from genai_cli.image import distributed, generate
+    from genai_cli import distributed
+    from genai_cli.image import generate
 
     jobs = generate.plan_jobs(["a", "b"], 10**9, base_seed=2**32 - 1, start_index=7)
     first = list(itertools.islice(jobs, 3))  # a billion jobs: only those asked for exist

@@ -1,8 +1,10 @@
 """Several processes, one run: `torchrun --nproc_per_node N -m genai_cli imagine ...` or `accelerate launch`.
 
-Every process plans the same jobs (the seed and first file number come from process 0),
-`share` gives each its contiguous part (as accelerate's `split_between_processes` would), and each
-writes its own images: none twice, none missing. Without a GPU the state is built with cpu=True, so torch.distributed uses gloo.
+Shared by every capability that runs under a launcher: imagine (genai_cli/image/run.py), invert's data-parallel
+training, and text generation. For imagine, every process plans the same jobs (the seed and first file number
+come from process 0), `share` gives each its contiguous part (as accelerate's `split_between_processes` would),
+and each writes its own images: none twice, none missing. Without a GPU the state is built with cpu=True, so
+torch.distributed uses gloo.
 
 The process-to-GPU rule: process k of a machine uses GPU k (LOCAL_RANK). With more processes on a machine than
 it has GPUs (torchrun --nproc_per_node 2 on a 1-GPU box) NCCL would fail ("Duplicate GPU detected"): the run then
