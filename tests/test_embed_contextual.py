@@ -180,8 +180,13 @@ def test_plot_with_layers_draws_the_lines_too(cli, tiny_causal, tmp_path):
     assert r.stdout.splitlines()[-2:] == ["b.png", "b-layers.png"]
     with Image.open(tmp_path / "b-layers.png") as im:
         assert im.format == "PNG" and im.width > 400
-    got = _run_json(cli, "--model", tiny_causal, "-w", "bank", "the bank", "the river bank", "--layers", "--out", "b.png")
-    assert got["plot"]["path"] == "b-1.png" and got["layers_plot"] == {"path": "b-layers-1.png", "pairs_drawn": 1}
+    before = (tmp_path / "b.png").read_bytes()
+    r = cli("embed", "contextual", "--model", tiny_causal, "-w", "bank", "the bank", "the river bank", "--layers", "--out", "b.png")
+    assert r.exit_code == 2 and "b.png" in r.stderr and "use --force to replace it" in r.stderr, r  # a named file is kept
+    assert (tmp_path / "b.png").read_bytes() == before and not (tmp_path / "b-1.png").exists()
+    got = _run_json(cli, "--model", tiny_causal, "-w", "bank", "the bank", "the river bank", "--layers", "--out", "b.png",
+                    "--force")
+    assert got["plot"]["path"] == "b.png" and got["layers_plot"] == {"path": "b-layers.png", "pairs_drawn": 1}
 
 
 def test_real_entry_point_through_a_pipe(genai_exe, tiny_causal):
