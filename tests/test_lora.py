@@ -25,12 +25,12 @@ assert_refused, pickle_payload, canary = _hostile.assert_refused, _hostile.pickl
 
 def assert_refused_after_loading(result, *names: str) -> str:
     """Whether a LoRA fits is known only once the model is loaded: the contract of assert_refused, with
-    the "using cpu" / "loading" progress lines allowed before the one error line."""
+    the "using cpu" / "seed N" / "loading" progress lines allowed before the one error line."""
     assert result.exit_code == 2 and result.stdout == "" and "Traceback" not in result.stderr, result
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("error:")]
     assert len(errors) == 1 and lines[-1].startswith("hint:") and lines[-2] == errors[0], result
-    assert all(line.startswith(("using ", "loading ")) for line in lines[:-2]), result
+    assert all(line.startswith(("using ", "seed ", "loading ")) for line in lines[:-2]), result
     for name in names:
         assert name in errors[0], f"{name!r} not named in {errors[0]!r}"
     return errors[0]
