@@ -456,3 +456,23 @@ def test_init_word_hints_come_from_the_toy_models_own_words(cli, images, tmp_pat
         assert "cat" not in offered and offered, hint
         assert all(len(words.encode(w)) == 1 and words.encode(w)[0] != words.unk_id for w in offered), hint
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("model, loads", [("tiny", 1), ("toy", 2)])  # toy: again with its preset under --config
+def test_the_command_loads_the_configuration_once(cli, tiny, images, tmp_path, monkeypatch, model, loads):
+    from genai_cli import config
+    from genai_cli.errors import GenaiError
+    from genai_cli.invert import train
+
+    calls = []
+    real = config.load
+    monkeypatch.setattr(config, "load", lambda *a, **k: calls.append(a) or real(*a, **k))
+
+    def stop(s, runtime, **kwargs):
+        raise GenaiError("stopped before training")
+
+    monkeypatch.setattr(train, "invert", stop)
+    r = cli("invert", "--model", str(tiny) if model == "tiny" else model, "--images", str(images), "--token", "<zz>",
+            "--init-word", INIT if model == "tiny" else "star", "--out", str(tmp_path / "out"), "--steps", "7")
+    assert r.exit_code == 1 and "stopped before training" in r.stderr, r.stderr
+    assert len(calls) == loads, calls
