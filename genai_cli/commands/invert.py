@@ -98,6 +98,8 @@ def invert(
     # 4. the images, read (and their problems reported) before any weight is loaded
     st = distributed.state()  # several processes: build accelerate's state first (gloo on a cpu)
     main = st is None or st.is_main_process
+    if where == "random":  # data parallel: every process draws with process 0's seed
+        s.seed = distributed.from_main(st, s.seed)
     folder = D.load_folder(s.images)  # fitted to the model's resolution once that is known
     if main:
         for path, why in folder.skipped:

@@ -43,7 +43,7 @@ class InvertSettings:
     resolution: int | None = None  # training image side in pixels; None: the model's native size
     repeats: int = 100  # each image appears this often per epoch (the shuffling unit)
     flip: float = 0.5  # probability of a horizontal flip
-    seed: int = 0
+    seed: int = 0  # the command chooses it by the seed policy (genai_cli/seeds.py) and records it
     format: str = "diffusers"  # diffusers | a1111 (a1111 also writes <name>.pt)
     save_every: int = 500  # snapshot learned_embeds-steps-N.safetensors every N steps (0: off)
     checkpoint_every: int = 500  # checkpoint every N steps (0: only at the end and on Ctrl-C)
