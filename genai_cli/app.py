@@ -12,6 +12,7 @@ import re
 import sys
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperCommand, TyperGroup
 
 from genai_cli import __version__
@@ -180,6 +181,23 @@ class GenaiCommand(_CleanHelp, TyperCommand):
     """Every genai command: typer's command with clean 80-column help."""
 
 
+class _OneLineUsageError(UsageError):
+    """A usage error found by click (unknown option, value out of range ...), shown as genai shows bad input:
+    one `error:` line naming the option and the value, a hint line, exit 2."""
+
+    def show(self, file=None) -> None:
+        from genai_cli import console
+
+        where = self.ctx.command_path if self.ctx is not None else "genai"
+        console.error(self.format_message(), f"see '{where} --help'")
+
+
+def _one_line(e: UsageError) -> UsageError:
+    if isinstance(e, (NoArgsIsHelpError, _OneLineUsageError)):  # `genai embed` alone: the help, as click shows it
+        return e
+    return _OneLineUsageError(e.format_message(), e.ctx)
+
+
 def _single(info):
     """The click command for one registered command (a typer CommandInfo), built as a GenaiCommand."""
     import copy
@@ -215,11 +233,19 @@ class GenaiGroup(_CleanHelp, TyperGroup):
             return _single(typer.models.CommandInfo(name=name, callback=callback))
         return super().get_command(ctx, name)
 
+    def parse_args(self, ctx, args):
+        try:
+            return super().parse_args(ctx, args)
+        except UsageError as e:
+            raise _one_line(e) from None
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
+        except UsageError as e:  # a bad flag or value, found by click: the same one error line as ours
+            raise _one_line(e) from None
         except GenaiError as e:
             if _debug():
                 raise
