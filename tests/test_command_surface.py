@@ -191,6 +191,23 @@ def test_imagine_and_diffuse_take_dash_n(cli):
         assert r.exit_code == 2 and "No such option" not in r.stderr, (command, r)
 
 
+@pytest.mark.parametrize("args,named", [
+    (["toy", "render", "a red circle on a white background", "-n", "0"], ["--n", "0", "1<=x<=100000"]),
+    (["generate", "hi", "--seed", "-1"], ["--seed", "-1"]),
+    (["conv", "apply", "--output", "x.png"], ["--output"]),  # the old spelling is gone, not an alias
+    (["attention", "hi", "-f"], ["-f"]),
+    (["embed", "analogy", "a", "b", "c", "-m", "mul"], ["-m"]),  # -m is --model; --method has no short alias
+    (["no-such-command"], ["no-such-command"]),
+])
+def test_a_usage_error_is_one_error_line(genai_exe, args, named):
+    from tests.hostile.conftest import assert_refused
+
+    r = genai_exe(*args)
+    line = assert_refused(r, *named)
+    assert "hint: see 'genai" in r.stderr, r
+    assert line.startswith("error: ")
+
+
 # --- one --force rule for an explicit output file ----------------------------------------------
 
 
