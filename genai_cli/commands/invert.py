@@ -34,7 +34,7 @@ def invert(
     resolution: Annotated[Optional[int], _opt("--resolution", "Training image side in pixels (default: the model's). (config: invert.resolution)")] = None,
     flip: Annotated[Optional[float], _opt("--flip", "Probability of a horizontal flip of a training image. (config: invert.flip)", min=0.0, max=1.0)] = None,
     repeats: Annotated[Optional[int], _opt("--repeats", "Times each image appears per epoch. (config: invert.repeats)")] = None,
-    seed: Annotated[Optional[int], seed_option("Seed of every random draw.", "invert.seed, runtime.seed")] = None,
+    seed: Annotated[Optional[int], seed_option("Seed of every random draw; unset: a fresh random seed, printed on stderr (--resume keeps the run's).", "invert.seed, runtime.seed")] = None,
     format_: Annotated[Optional[str], _opt("--format", "diffusers, or a1111 to also write AUTOMATIC1111's .pt. (config: invert.format)")] = None,
     save_every: Annotated[Optional[int], _opt("--save-every", "Snapshot the embedding every N steps (0: off). (config: invert.save_every)")] = None,
     checkpoint_every: Annotated[Optional[int], _opt("--checkpoint-every", "Checkpoint every N steps (0: only at the end and on Ctrl-C). (config: invert.checkpoint_every)")] = None,
