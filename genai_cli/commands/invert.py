@@ -70,7 +70,8 @@ def invert(
     # 1. the configuration, loaded once: the files (and --preset) say which model (auto: sd15 on a GPU, else toy);
     #    without a --preset the toy model brings its own (toy-cpu, under --config), and only then is it loaded again
     merged = config.load(_layers(preset, config_file))
-    chosen = loading.resolve_auto(model or merged["invert"]["model"], device or merged["runtime"]["device"], console.info)
+    wanted, on = model or merged["invert"]["model"], device or merged["runtime"]["device"]
+    chosen = loading.resolve_auto(wanted, on, console.info)
     if preset is None and chosen == "toy":
         merged = config.load(_layers("toy-cpu", config_file))
     cfg = config.section_of(merged, "invert", **{**flags, "model": chosen})  # the flags, validated by the schema

@@ -54,7 +54,8 @@ def images_fingerprint(folder: Any) -> str:
 
     crc = 0
     for ex in folder.examples:
-        crc = zlib.crc32(ex.path.name.encode() + np.ascontiguousarray(ex.pixels).tobytes() + (ex.caption or "").encode(), crc)
+        pixels = np.ascontiguousarray(ex.pixels).tobytes()
+        crc = zlib.crc32(ex.path.name.encode() + pixels + (ex.caption or "").encode(), crc)
     return f"{len(folder.examples)}:{crc:08x}"
 
 
