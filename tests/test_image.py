@@ -575,9 +575,9 @@ def test_alphas_cumprod_matches_diffusers():
         (["{pic}", "--steps", "0,1000"], "outside 0..999"),
         (["{pic}", "--steps", "a,b"], "whole numbers"),
         (["{pic}", "--steps", "1", "--n", "3"], "not both"),
-        (["{pic}", "--n", "1"], "--n must be a whole number in 2..64"),
-        (["{pic}", "--n", "0"], "--n must be a whole number in 2..64, got 0"),
-        (["{pic}", "--n", "1000000"], "--n must be a whole number in 2..64"),
+        (["{pic}", "--n", "1"], "--n 1: must be a whole number from 2 to 64"),  # genai_cli/schema.py: DiffuseConfig
+        (["{pic}", "--n", "0"], "--n 0: must be a whole number from 2 to 64"),
+        (["{pic}", "--n", "1000000"], "--n 1000000: must be a whole number from 2 to 64"),
         (["{pic}", "--n", "64", "--size", "4096"], "over 16 megapixels"),
         (["{pic}", "--seed", "-1"], "--seed must be in 0 .. 2**32-1"),
         (["nope.png"], "image not found"),

@@ -63,25 +63,24 @@ def diffuse(
     from genai_cli.image.settings import check_out_dir
     from genai_cli.image.strip import make_strip, to_pil
 
-    cfg = config.section("image", config_file)["diffuse"]
     if steps is not None and n is not None:
         raise UsageError("give --steps or --n, not both")
-    # 1. every flag checked (limits in genai_cli/image/forward.py), then the files are read
-    timesteps = forward.parse_steps(steps if steps is not None else (None if n is not None else cfg["steps"]))
-    n = forward.check_frames(n if n is not None else cfg["n"])  # --n 0 is an error, not "the default"
-    size = size if size is not None else cfg["size"]
-    if size < 8 or size > 4096:
-        raise UsageError(f"--size must be between 8 and 4096 pixels, got {size}")
+    # 1. flags over the config files, validated once (limits in genai_cli/schema.py: DiffuseConfig)
+    cfg = config.section("image.diffuse", config_file, steps=steps, n=n, schedule=schedule, size=size, seed=seed,
+                         out=out)
+    if n is not None:
+        cfg["steps"] = None  # --n: n evenly spaced frames, whatever timesteps a config file names
+    # 2. what needs more than the schema: the timesteps, the strip's size, the output folder; then the files are read
+    timesteps = forward.parse_steps(cfg["steps"])
+    n, size, seed = forward.check_frames(cfg["n"]), cfg["size"], cfg["seed"]
     forward.check_strip(len(timesteps) if timesteps else n, size)
-    seed = seed if seed is not None else cfg["seed"]
-    if not 0 <= seed < 2**32:
-        raise UsageError(f"--seed must be in 0 .. 2**32-1, got {seed}")
-    out_dir = check_out_dir(Path(out if out is not None else cfg["out"]))  # made when the strip is written
+    out_dir = check_out_dir(Path(cfg["out"]))  # made when the strip is written
     x0 = forward.load_image(image, size)  # (H, W, 3) in [-1, 1]; bombs, FIFOs and broken files refused
-    sched_config, label = forward.load_scheduler_config(schedule if schedule is not None else cfg["schedule"])
+    sched_config, label = forward.load_scheduler_config(cfg["schedule"])
     alpha_bar = forward.alphas_cumprod(sched_config, label)
     timesteps = forward.pick_timesteps(len(alpha_bar), timesteps, n)
 
+    # 3. the noisy frames and their strip
     frames = forward.noise_frames(x0, alpha_bar, timesteps, seed)
     strip = make_strip([to_pil(f.image) for f in frames], [forward.frame_labels(f) for f in frames])
     recipe = {

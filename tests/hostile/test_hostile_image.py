@@ -300,7 +300,8 @@ def test_jobs_are_planned_lazily_and_shared_as_accelerate_would():
         assert ours == theirs
 
 
-@pytest.mark.parametrize("args,named", [(["--n", "0"], "got 0"), (["--n", "1000000"], "--n"),
+@pytest.mark.parametrize("args,named", [(["--n", "0"], "--n 0: must be a whole number from 2 to 64"),
+                                         (["--n", "1000000"], "--n"),
                                          (["--steps", ",".join(["1"] * 100)], "--steps"),
                                          (["--size", "100000"], "--size")])
 def test_diffuse_counts_are_bounded(cli, picture, tmp_path, args, named):
