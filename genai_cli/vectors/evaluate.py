@@ -13,7 +13,6 @@ to stay in cache, so the whole Google set costs little more than one BLAS produc
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,10 +29,11 @@ Progress = Callable[[int, int], None]
 
 def dataset_path(name: str) -> Path:
     """A test set shipped in gensim's package data (found without importing gensim)."""
-    spec = importlib.util.find_spec("gensim")
-    if spec is None or not spec.submodule_search_locations:
+    from genai_cli import models
+
+    path = models.package_file("gensim", f"test/test_data/{name}")
+    if path is None:
         raise GenaiError("gensim is not installed; its test data holds the evaluation sets", hint="run scripts/setup.sh")
-    path = Path(list(spec.submodule_search_locations)[0]) / "test" / "test_data" / name
     if not path.is_file():
         raise GenaiError(f"evaluation set {name} not found in gensim's package data ({path})")
     return path
