@@ -126,3 +126,27 @@ def test_imagine_records_its_seed_on_stderr_in_json_and_in_the_png(cli, tmp_path
     cfg.write_text("runtime:\n  seed: 22\n")
     stderr, rec = run("--config", str(cfg))
     assert "seed 22 (from runtime.seed)" in stderr and rec["seed"] == 22
+
+
+def test_models_is_the_one_resolver_of_built_in_assets():
+    """genai_cli/models.py names every built-in asset; no other module builds a path into a package's data/."""
+    import re
+
+    from genai_cli import models
+    from genai_cli.conv import cnn
+    from genai_cli.errors import UsageError
+    from genai_cli.image import loading
+
+    assert models.resolve("toy", "image") == TOY_PIPELINE == loading.locate("toy").path
+    assert (TOY_PIPELINE / "model_index.json").is_file()
+    assert cnn.resolve_path("toy-analyzer") == models.builtin("toy-analyzer", "cnn")
+    assert all(models.builtin(name, kind).exists() for kind, names in models.BUILTIN.items() for name in names)
+    assert models.builtin("toy", "text") is None and models.local("sd15", "image") is None
+    assert models.hub_id("sd15", "image") == models.aliases("image")["sd15"]
+    with pytest.raises(UsageError, match="neither a known alias, an existing path, nor a hub id") as e:
+        models.resolve("./nowhere", "image")
+    assert "toy" in e.value.hint
+    package = Path(models.__file__).parent
+    for py in package.rglob("*.py"):
+        if py.name != "models.py":
+            assert not re.search(r'"data"\s*/|/\s*"data"', py.read_text(encoding="utf-8")), py
