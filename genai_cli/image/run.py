@@ -49,10 +49,10 @@ def imagine(
     The prompts are `s.prompts`; when that is empty and `read_prompts` is given (stdin), it is called only
     after the model has passed its checks (a hostile folder reads nothing), on process 0. `s.seed` is the
     seed of the first image (genai_cli/seeds.py chooses it; `seed_source` says where from, for the stderr line
-    that records it); None draws one. Raises UsageError for bad input
-    (exit 2) and GenaiError when images came out NaN (after all of them were written)."""
-    from genai_cli.errors import GenaiError, UsageError
+    that records it); None draws one. Raises UsageError for bad input (exit 2) and GenaiError when images came
+    out NaN (after all of them were written)."""
     from genai_cli import distributed
+    from genai_cli.errors import GenaiError, UsageError
     from genai_cli.image import generate, img2img, loading, sdxl
     from genai_cli.image import lora as L
     from genai_cli.image.settings import check_options, check_prompts, check_size
