@@ -264,7 +264,8 @@ def test_output_folders_still_choose_fresh_names(cli, tmp_path):
     first = cli("toy", "render", "a red circle on a white background", "-n", "1", "--seed", "1", "-o", str(tmp_path))
     second = cli("toy", "render", "a red circle on a white background", "-n", "1", "--seed", "1", "-o", str(tmp_path))
     assert first.exit_code == second.exit_code == 0, (first, second)
-    assert first.stdout != second.stdout and all(Path(line).is_file() for line in (first.stdout + second.stdout).split())
+    paths = (first.stdout + second.stdout).split()
+    assert first.stdout != second.stdout and all(Path(line).is_file() for line in paths)
 
 
 # --- shell completion ------------------------------------------------------------------------

@@ -20,7 +20,9 @@ StrideOpt = Annotated[Optional[int], typer.Option("--stride", help="Step of the 
 PaddingOpt = Annotated[Optional[int], typer.Option("--padding", help="Rings of zeros around the image. (config: conv.padding)", show_default=False)]
 PoolOpt = Annotated[Optional[str], typer.Option("--pool", help="max, avg or none. (config: conv.pool)", show_default=False)]
 PoolSizeOpt = Annotated[Optional[int], typer.Option("--pool-size", help="Pooling window (and stride). (config: conv.pool_size)", show_default=False)]
-OutOpt = Annotated[Optional[Path], out_option("PNG path; default: conv-IMAGE-KERNEL.png in conv.plot_dir, a fresh name if it exists.")]
+OutOpt = Annotated[
+    Optional[Path], out_option("PNG path; default: conv-IMAGE-KERNEL.png in conv.plot_dir, a fresh name if it exists.")
+]
 
 
 def _check_flags(**flags) -> None:
@@ -230,7 +232,9 @@ def apply(
 @app.command()
 def layers(
     image: Annotated[Optional[Path], typer.Argument(help="Image to run the network on (resized to its input size). Default: a built-in sample.", show_default=False)] = None,
-    model: Annotated[Optional[str], model_option("Built-in CNN name or a genai CNN .safetensors file.", "conv.model")] = None,
+    model: Annotated[
+        Optional[str], model_option("Built-in CNN name or a genai CNN .safetensors file.", "conv.model")
+    ] = None,
     layer: Annotated[Optional[int], typer.Option("--layer", "-l", help="Which convolution layer's feature maps to show (1 = first). (config: conv.layer)", show_default=False)] = None,
     sample: Annotated[int, typer.Option("--sample", min=0, max=9999, help="Without IMAGE: which built-in sample input to use (digits-cnn: the digit).")] = 3,
     out: Annotated[Optional[Path], out_option(

@@ -329,7 +329,9 @@ def _pairs_table(pairs: list[dict]):
 def plot(
     words: Annotated[list[str], typer.Argument(help="Words to place on the plane (two or more).")],
     pairs: Annotated[bool, typer.Option("--pairs", help="Read the words as pairs (country capital country capital ...) and draw an arrow for each.")] = False,
-    out: Annotated[Optional[Path], out_option("PNG path; default: embed-plot.png in embed.plot_dir, a fresh name if it exists.")] = None,
+    out: Annotated[
+        Optional[Path], out_option("PNG path; default: embed-plot.png in embed.plot_dir, a fresh name if it exists.")
+    ] = None,
     force: ForceOpt = False,
     title: Annotated[Optional[str], typer.Option("--title", help="Figure title (at most 200 characters).", show_default=False)] = None,
     vectors: VectorsOpt = None,
@@ -412,8 +414,9 @@ def train(
     epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, max=1000, help="Passes over the corpus. (config: embed.train.epochs)", show_default=False)] = None,
     sg: Annotated[Optional[bool], typer.Option("--sg/--cbow", help="Skip-gram or CBOW. (config: embed.train.sg)", show_default=False)] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", min=1, max=256, help="Training threads. (config: embed.train.workers)", show_default=False)] = None,
-    seed: Annotated[Optional[int], seed_option("Seed of the initial vectors; a seed trains with 1 worker, so the vectors repeat; unset: a fresh "
-                                               "random seed, printed on stderr.", "embed.train.seed, runtime.seed")] = None,
+    seed: Annotated[Optional[int], seed_option(
+        "Seed of the initial vectors; a seed trains with 1 worker, so the vectors repeat; unset: a fresh random seed, "
+        "printed on stderr.", "embed.train.seed, runtime.seed")] = None,
     out_format: Annotated[Optional[str], typer.Option("--save-format", help="word2vec-binary, word2vec (text) or gensim. (config: embed.train.format)", show_default=False)] = None,
     json_out: JsonOpt = False,
     config: ConfigOpt = None,

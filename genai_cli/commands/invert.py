@@ -22,7 +22,9 @@ def invert(
     images: Annotated[Optional[Path], _opt("--images", "Folder of 3-5 images of the concept. (config: invert.images)")] = None,
     token: Annotated[Optional[str], _opt("--token", "The new word, e.g. '<my-cat>'. (config: invert.token)")] = None,
     init_word: Annotated[Optional[str], _opt("--init-word", "An existing one-token word to start from, e.g. cat. (config: invert.init_word)")] = None,
-    model: Annotated[Optional[str], model_option("auto (sd15 on a CUDA or MPS device, else toy), toy, sd15, sd21, a hub id, a diffusers folder or a .safetensors file.", "invert.model")] = None,
+    model: Annotated[Optional[str], model_option(
+        "auto (sd15 on a CUDA or MPS device, else toy), toy, sd15, sd21, a hub id, a diffusers folder or a .safetensors "
+        "file.", "invert.model")] = None,
     preset: Annotated[Optional[str], _opt("--preset", "Settings for a model and machine: toy-cpu or sd15-gpu (configs/invert-*.yaml). Default: toy-cpu when the model is toy.")] = None,
     out: Annotated[Optional[Path], out_option("Output folder (default ./invert-<token>).", "invert.out")] = None,
     property_: Annotated[Optional[str], _opt("--property", "object or style: which prompt templates. (config: invert.property)")] = None,
@@ -34,14 +36,17 @@ def invert(
     resolution: Annotated[Optional[int], _opt("--resolution", "Training image side in pixels (default: the model's). (config: invert.resolution)")] = None,
     flip: Annotated[Optional[float], _opt("--flip", "Probability of a horizontal flip of a training image. (config: invert.flip)", min=0.0, max=1.0)] = None,
     repeats: Annotated[Optional[int], _opt("--repeats", "Times each image appears per epoch. (config: invert.repeats)")] = None,
-    seed: Annotated[Optional[int], seed_option("Seed of every random draw; unset: a fresh random seed, printed on stderr (--resume keeps the run's).", "invert.seed, runtime.seed")] = None,
+    seed: Annotated[Optional[int], seed_option(
+        "Seed of every random draw; unset: a fresh random seed, printed on stderr (--resume keeps the run's).",
+        "invert.seed, runtime.seed")] = None,
     format_: Annotated[Optional[str], _opt("--format", "diffusers, or a1111 to also write AUTOMATIC1111's .pt. (config: invert.format)")] = None,
     save_every: Annotated[Optional[int], _opt("--save-every", "Snapshot the embedding every N steps (0: off). (config: invert.save_every)")] = None,
     checkpoint_every: Annotated[Optional[int], _opt("--checkpoint-every", "Checkpoint every N steps (0: only at the end and on Ctrl-C). (config: invert.checkpoint_every)")] = None,
     validate_every: Annotated[Optional[int], _opt("--validate-every", "Validation grid every N steps (0: at the end only). (config: invert.validate_every)")] = None,
     validation_prompt: Annotated[Optional[str], _opt("--validation-prompt", "Prompt of the validation grid, with {} or the token. (config: invert.validation_prompt)")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")] = False,
-    force: Annotated[bool, force_option("Start again in an --out that holds a run (its checkpoint and embedding are replaced).")] = False,
+    force: Annotated[bool, force_option(
+        "Start again in an --out that holds a run (its checkpoint and embedding are replaced).")] = False,
     config_file: ConfigOpt = None,
     json_out: JsonOpt = False,
     device: DeviceOpt = None,
