@@ -579,7 +579,7 @@ def test_alphas_cumprod_matches_diffusers():
         (["{pic}", "--n", "0"], "--n 0: must be a whole number from 2 to 64"),
         (["{pic}", "--n", "1000000"], "--n 1000000: must be a whole number from 2 to 64"),
         (["{pic}", "--n", "64", "--size", "4096"], "over 16 megapixels"),
-        (["{pic}", "--seed", "-1"], "'--seed': -1 is not in the range 0<=x<=4294967295"),  # the one --seed (commands/common.py)
+        (["{pic}", "--seed", "-1"], "'--seed': -1 is not in the range 0<=x<=4294967295"),
         (["nope.png"], "image not found"),
         (["{notimage}"], "not an image"),
         (["{pic}", "--schedule", "{notimage}"], "a bad scheduler JSON"),
