@@ -122,7 +122,8 @@ class Queries:
                 continue
             self.read += 1
             if self.read > self.max_queries:
-                raise UsageError(f"{self.source}: more than {self.max_queries:,} {self.what}s", hint="split them between runs")
+                raise UsageError(f"{self.source}: more than {self.max_queries:,} {self.what}s",
+                                 hint="split them between runs")
             yield number, text
 
     def fail(self, line: int, query: Any, error) -> None:
@@ -153,7 +154,8 @@ def run(args: Args, answer: Callable[[Any], None], *, as_json: bool, what: str, 
 
     if not wants_stdin(args):
         if not args:  # nothing on the command line, and stdin is a terminal or closed
-            closed = ": stdin is closed" + (f"; {usage}" if usage else "") if sys.stdin is None else (f": {usage}" if usage else "")
+            said = f"; {usage}" if usage else ""
+            closed = f": stdin is closed{said}" if sys.stdin is None else (f": {usage}" if usage else "")
             raise UsageError(f"no {what} given{closed}", hint=hint or None)
         query = args if isinstance(args, str) else list(args)
         with single(query, as_json):
@@ -184,7 +186,8 @@ def read_all(what: str, *, stream=None, source: str = "stdin", hint: str = "", m
     texts: list[str] = []
     for number, text, problem in _lines(stream, max_chars):
         if problem is not None:
-            raise UsageError(f"{source}: line {number} is {problem}", hint="nothing was done: fix that line and run again")
+            raise UsageError(f"{source}: line {number} is {problem}",
+                             hint="nothing was done: fix that line and run again")
         if text.strip():
             texts.append(text.strip())
             if len(texts) > max_queries:
