@@ -226,7 +226,8 @@ def test_bad_input_exit_2(cli, tiny_causal, args, named):
 
 
 def test_no_sentences(cli, tiny_causal):
-    assert_refused(cli("embed", "contextual", "--model", tiny_causal, "--word", "bank", input=""), "no sentences given")
+    assert_refused(cli("embed", "contextual", "--model", tiny_causal, "--word", "bank", input=""), "no sentence given",
+                   "stdin was empty")
 
 
 def test_layer_counts_from_the_last(cli, tiny_causal):

@@ -8,7 +8,6 @@ and the rest go on; the exit code is then 2.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Callable, Optional
 
@@ -532,16 +531,13 @@ def contextual(
     _passive_threads()
     from genai_cli import config as cfgmod
     from genai_cli import console
-    from genai_cli.commands.common import setup_runtime, stdin_has_input
+    from genai_cli.commands import queries
+    from genai_cli.commands.common import setup_runtime
     from genai_cli.vectors import contextual as ctx
 
-    if sentences == ["-"] or (not sentences and stdin_has_input()):
-        sentences = []
-        for line in sys.stdin:
-            if line.strip():
-                sentences.append(line.rstrip("\r\n"))
-                if len(sentences) > ctx.MAX_SENTENCES:
-                    break  # check_inputs names the limit
+    if queries.wants_stdin(sentences):  # all of them first: they are compared with each other
+        sentences = queries.read_all("sentence", max_chars=ctx.MAX_SENTENCE_CHARS, max_queries=ctx.MAX_SENTENCES,
+                                     hint="pipe one sentence per line, or give them as arguments")
     sentences = list(sentences or [])
     ctx.check_inputs(word, sentences)
     s = _settings(config, vectors=vectors, format=fmt)
