@@ -233,7 +233,7 @@ def describe_error(model: Any, error: dict[str, Any]) -> str:
             if getattr(m, attr, None) is not None:
                 limits[attr] = getattr(m, attr)
     whole = "int" in str(field.annotation) and "float" not in str(field.annotation)
-    what = "a whole number" if whole else "a number"
+    what = "a whole number" if whole else "a finite number" if kind == "finite_number" else "a number"
     if whole:  # 0 <= x < 2**32 reads better as "from 0 to 4294967295"
         if "lt" in limits:
             limits["le"] = limits.pop("lt") - 1

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from genai_cli.errors import UsageError, shorten
+from genai_cli.files import slug
 
 MAX_TOKEN_CHARS = 100  # characters in --token and --init-word
 MAX_PROMPT_CHARS = 1000  # characters in --validation-prompt (the text encoder reads 77 tokens at most anyway)
@@ -74,13 +75,6 @@ class InvertSettings:
 
         keys = section_model("invert").model_fields
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self).items() if k in keys}
-
-
-def slug(text: str) -> str:
-    """'<my-cat>' -> 'my-cat' (as genai_cli.toyworld.files.slug, whose module imports numpy)."""
-    import re
-
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def default_out(token: str) -> Path:

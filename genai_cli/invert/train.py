@@ -423,7 +423,7 @@ def _invert(s: InvertSettings, runtime: Any, *, folder: D.ImageFolder | None = N
         run.save_checkpoint(step, good, run.optimizer.state_dict())
         run.write_embedding(result.embedding, step, good)
         if s.format == "a1111":
-            from genai_cli.toyworld.files import slug
+            from genai_cli.files import slug
 
             s.out.mkdir(parents=True, exist_ok=True)
             result.a1111 = E.save_a1111(s.out / f"{slug(s.token) or 'embedding'}.pt", s.token, good, step, source.label)
