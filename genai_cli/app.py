@@ -120,8 +120,11 @@ def _unbreakable_hyphens(text: str) -> str:
 
 def _format_params(cmd, ctx, formatter) -> None:
     """The Arguments and Options sections (as typer's plain help), with configured defaults."""
-    cfg = _merged_config() if any("(config: " in (p.help or "") for p in cmd.get_params(ctx)
-                                  if hasattr(p, "help")) else None
+    cfg = (
+        _merged_config()
+        if any("(config: " in (p.help or "") for p in cmd.get_params(ctx) if hasattr(p, "help"))
+        else None
+    )
     args, opts = [], []
     for param in cmd.get_params(ctx):
         record = param.get_help_record(ctx)
@@ -225,8 +228,9 @@ class GenaiGroup(_CleanHelp, TyperGroup):
 
         if name in COMMAND_GROUPS:
             module = importlib.import_module(COMMAND_GROUPS[name])
-            return LazyCommands(module.app, name=name, help=module.app.info.help, no_args_is_help=True,
-                                rich_markup_mode=None)
+            return LazyCommands(
+                module.app, name=name, help=module.app.info.help, no_args_is_help=True, rich_markup_mode=None
+            )
         if name in COMMANDS:
             module_name, function = COMMANDS[name]
             callback = getattr(importlib.import_module(module_name), function)
@@ -275,7 +279,8 @@ class LazyCommands(_CleanHelp, TyperGroup):
     def __init__(self, typer_app: typer.Typer, **kwargs):
         super().__init__(**kwargs)
         self._infos = {
-            info.name or info.callback.__name__.lower().replace("_", "-"): info for info in typer_app.registered_commands
+            info.name or info.callback.__name__.lower().replace("_", "-"): info
+            for info in typer_app.registered_commands
         }
 
     def list_commands(self, ctx) -> list[str]:
@@ -317,7 +322,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit.", callback=_version, is_eager=True),
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", callback=_version, is_eager=True
+    ),
 ) -> None:
     """Run the ideas of an introductory generative-AI talk on your own machine."""
 

@@ -146,8 +146,9 @@ def load(config_file: ConfigFiles = None) -> dict[str, Any]:
     return merged
 
 
-def section(name: str, config_file: ConfigFiles = None, *, flag_names: dict[str, str] | None = None,
-            **flags: Any) -> dict[str, Any]:
+def section(
+    name: str, config_file: ConfigFiles = None, *, flag_names: dict[str, str] | None = None, **flags: Any
+) -> dict[str, Any]:
     """One section ("invert", or a nested one: "image.diffuse") of the merged config, with the flags that were
     given (not None) laid on top and validated by the same schema model as the files: a bad flag is a UsageError
     naming the flag (`--width 13: ...`), as a bad file value names the file and key (`FILE: image.width: ...`).
@@ -158,8 +159,9 @@ def section(name: str, config_file: ConfigFiles = None, *, flag_names: dict[str,
     return section_of(load(config_file), name, flag_names=flag_names, **flags)
 
 
-def section_of(merged: dict[str, Any], name: str, *, flag_names: dict[str, str] | None = None,
-               **flags: Any) -> dict[str, Any]:
+def section_of(
+    merged: dict[str, Any], name: str, *, flag_names: dict[str, str] | None = None, **flags: Any
+) -> dict[str, Any]:
     """`section` of an already loaded configuration (`load`'s dict): a command that needs several sections
     loads the configuration once."""
     values: Any = merged
@@ -241,16 +243,39 @@ def describe_error(model: Any, error: dict[str, Any]) -> str:
             limits["ge"] = limits.pop("gt") + 1
     if "multiple_of" in limits:
         what = f"a multiple of {limits['multiple_of']}"
-    low = (f"from {limits['ge']}" if "ge" in limits and "le" in limits else f"at least {limits['ge']}" if "ge" in limits
-           else f"above {limits['gt']}" if "gt" in limits else "")
-    high = (f"to {limits['le']}" if "ge" in limits and "le" in limits else f"at most {limits['le']}" if "le" in limits
-            else f"below {limits['lt']}" if "lt" in limits else "")
+    low = (
+        f"from {limits['ge']}"
+        if "ge" in limits and "le" in limits
+        else f"at least {limits['ge']}"
+        if "ge" in limits
+        else f"above {limits['gt']}"
+        if "gt" in limits
+        else ""
+    )
+    high = (
+        f"to {limits['le']}"
+        if "ge" in limits and "le" in limits
+        else f"at most {limits['le']}"
+        if "le" in limits
+        else f"below {limits['lt']}"
+        if "lt" in limits
+        else ""
+    )
     joiner = " and " if low.startswith("above") and high else " "
     return f"must be {what} {low}{joiner}{high}".rstrip()
 
 
-_RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of", "int_type",
-                 "float_type", "finite_number", "int_from_float"}
+_RANGE_ERRORS = {
+    "greater_than",
+    "greater_than_equal",
+    "less_than",
+    "less_than_equal",
+    "multiple_of",
+    "int_type",
+    "float_type",
+    "finite_number",
+    "int_from_float",
+}
 
 
 # --- internals ------------------------------------------------------------------------
@@ -300,8 +325,10 @@ def read_yaml_any(path: Path, what: str = "YAML") -> Any:
     except OSError as e:
         raise UsageError(f"cannot read {what} file {path}: {e.strerror}") from None
     if len(raw) > MAX_YAML_BYTES:
-        raise UsageError(f"{path}: {what} file is larger than {MAX_YAML_BYTES // 1024} KiB",
-                         hint="a YAML file for genai is a few KB; is this the right file?")
+        raise UsageError(
+            f"{path}: {what} file is larger than {MAX_YAML_BYTES // 1024} KiB",
+            hint="a YAML file for genai is a few KB; is this the right file?",
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -324,7 +351,9 @@ def parse_yaml(text: str, source: str) -> Any:
         finally:
             loader.dispose()
     except _YamlTooLarge as e:
-        raise UsageError(f"{source}: {e}", hint="a YAML file for genai is a few levels deep, without alias chains") from None
+        raise UsageError(
+            f"{source}: {e}", hint="a YAML file for genai is a few levels deep, without alias chains"
+        ) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""

@@ -208,8 +208,16 @@ def _tqdm_progress(description: str, total: float | None) -> Iterator[Callable[.
     # follow the terminal's size as it changes; a terminal that reports none gets rich's size
     # ($COLUMNS x $LINES, else 80 x 25), since tqdm draws nothing at all in 0 columns or 0 rows
     width = {"dynamic_ncols": True} if sized else {"ncols": stderr().width, "nrows": stderr().height}
-    bar = tqdm(total=total, desc=description, file=sys.stderr, leave=True, bar_format=fmt(total), ascii=False,
-               colour=None, **width)
+    bar = tqdm(
+        total=total,
+        desc=description,
+        file=sys.stderr,
+        leave=True,
+        bar_format=fmt(total),
+        ascii=False,
+        colour=None,
+        **width,
+    )
     _plain_bar = bar
     try:
 

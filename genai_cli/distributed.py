@@ -59,8 +59,10 @@ def cpu_only() -> bool:
     if os.environ.get("RANK", "0") == "0":
         from genai_cli import console
 
-        console.warn(f"{procs} processes but {gpus} GPU(s) on this machine: NCCL needs one GPU per process, "
-                     "so this run uses gloo on the CPU (launch at most one process per GPU to use them)")
+        console.warn(
+            f"{procs} processes but {gpus} GPU(s) on this machine: NCCL needs one GPU per process, "
+            "so this run uses gloo on the CPU (launch at most one process per GPU to use them)"
+        )
     return True
 
 

@@ -107,7 +107,10 @@ def hub_id(name: str, kind: str, hint: str | None = None) -> str:
 
 
 def hub_snapshot(
-    repo_id: str, allow_patterns: list[str] | None = None, label: str | None = None, revision: str | None = None,
+    repo_id: str,
+    allow_patterns: list[str] | None = None,
+    label: str | None = None,
+    revision: str | None = None,
     cache_first: bool = True,
 ) -> Path:
     """The local snapshot of a hub repository (at `revision`, else the default branch): from the cache,

@@ -55,9 +55,7 @@ def choose_device(requested: str = "auto"):
     try:
         device = torch.device(requested)
     except RuntimeError:
-        raise UsageError(
-            f"unknown device {requested!r}", hint="use auto, cpu, cuda, cuda:N or mps"
-        ) from None
+        raise UsageError(f"unknown device {requested!r}", hint="use auto, cpu, cuda, cuda:N or mps") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise UsageError(
@@ -130,9 +128,11 @@ def choose_precision(device, requested: str = "auto") -> str:
     if requested == "fp16" and device.type == "cpu":
         raise UsageError("fp16 is not supported on the cpu", hint="use --precision fp32 (or bf16)")
     if requested == "bf16" and device.type == "cuda" and not native_bf16(device):
-        raise UsageError(f"bf16 is not supported on {device} (compute capability "
-                         f"{'.'.join(map(str, torch.cuda.get_device_capability(full_device(device))))}; bf16 needs 8.0 or newer)",
-                         hint="use --precision fp16 or fp32")
+        raise UsageError(
+            f"bf16 is not supported on {device} (compute capability "
+            f"{'.'.join(map(str, torch.cuda.get_device_capability(full_device(device))))}; bf16 needs 8.0 or newer)",
+            hint="use --precision fp16 or fp32",
+        )
     if requested == "bf16" and device.type == "mps":
         raise UsageError("bf16 is not supported on mps", hint="use --precision fp16 or fp32")
     return requested

@@ -15,7 +15,9 @@ MAX_SEED = 2**32 - 1  # what every RNG genai seeds accepts (numpy's legacy seed 
 SOURCES = ("--seed", "config", "runtime.seed", "random")
 
 
-def choose(flag: Optional[int], section_seed: Optional[int] = None, runtime_seed: Optional[int] = None) -> tuple[int, str]:
+def choose(
+    flag: Optional[int], section_seed: Optional[int] = None, runtime_seed: Optional[int] = None
+) -> tuple[int, str]:
     """(seed, where it came from): the first of flag, section_seed, runtime_seed that is set, else a fresh one.
     `where` is one of SOURCES; "random" means nobody chose it (the line on stderr tells how to repeat the run)."""
     import secrets

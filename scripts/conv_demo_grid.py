@@ -50,8 +50,10 @@ def main() -> None:
     # change = up - down, both >= 0 integers; minimise sum(up + down)
     res = milp(
         c=np.ones(72),
-        constraints=[LinearConstraint(np.hstack([a, -a]), b, b),
-                     LinearConstraint(np.hstack([np.eye(36), -np.eye(36)]), -patch.ravel(), 255 - patch.ravel())],
+        constraints=[
+            LinearConstraint(np.hstack([a, -a]), b, b),
+            LinearConstraint(np.hstack([np.eye(36), -np.eye(36)]), -patch.ravel(), 255 - patch.ravel()),
+        ],
         integrality=np.ones(72),
         bounds=Bounds(0, 255),
     )

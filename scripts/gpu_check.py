@@ -39,6 +39,7 @@ def line(status: str, name: str, detail: str = "") -> None:
 
 def check(name: str, needs_cuda: bool = False, gpus: int = 1):
     """Run fn -> detail; ok, FAIL (with the exception's first line), or skip without enough CUDA devices."""
+
     def wrap(fn):
         if needs_cuda and (not CUDA or torch.cuda.device_count() < gpus):
             line("skip", name, f"needs {gpus} CUDA device(s)")
@@ -53,6 +54,7 @@ def check(name: str, needs_cuda: bool = False, gpus: int = 1):
             if os.environ.get("GPU_CHECK_DEBUG"):
                 traceback.print_exc()
         return fn
+
     return wrap
 
 
@@ -76,8 +78,24 @@ def need(cond: bool, what: str) -> None:
 
 def imagine(device: str, precision: str, out: str, *extra: str) -> np.ndarray:
     """One toy image (seed 1, 10 steps) -> its pixels in [0, 1]; NaN and exit codes checked."""
-    code, stdout, stderr = genai("imagine", "--model", "toy", "--device", device, "--precision", precision,
-                                 "--steps", "10", "--seed", "1", "-o", str(WORK / out), "--force", *extra, PROMPT)
+    code, stdout, stderr = genai(
+        "imagine",
+        "--model",
+        "toy",
+        "--device",
+        device,
+        "--precision",
+        precision,
+        "--steps",
+        "10",
+        "--seed",
+        "1",
+        "-o",
+        str(WORK / out),
+        "--force",
+        *extra,
+        PROMPT,
+    )
     need(code == 0, f"exit {code}: {stderr.strip().splitlines()[-1:]}")
     from PIL import Image
 
@@ -88,7 +106,9 @@ def imagine(device: str, precision: str, out: str, *extra: str) -> np.ndarray:
 
 # --- the device ----------------------------------------------------------------------------------------------
 
-print(f"gpu_check: torch {torch.__version__}, {'CUDA ' + str(torch.version.cuda) if CUDA else 'CPU dry run'}", flush=True)
+print(
+    f"gpu_check: torch {torch.__version__}, {'CUDA ' + str(torch.version.cuda) if CUDA else 'CPU dry run'}", flush=True
+)
 
 
 @check("cuda: version, capability, bf16", needs_cuda=True)
@@ -96,8 +116,10 @@ def _():
     from genai_cli import runtime
 
     cap = torch.cuda.get_device_capability(0)
-    return (f"{torch.cuda.get_device_name(0)}, CUDA {torch.version.cuda}, capability {cap[0]}.{cap[1]}, "
-            f"native bf16 {runtime.native_bf16(torch.device('cuda', 0))}, {torch.cuda.device_count()} device(s)")
+    return (
+        f"{torch.cuda.get_device_name(0)}, CUDA {torch.version.cuda}, capability {cap[0]}.{cap[1]}, "
+        f"native bf16 {runtime.native_bf16(torch.device('cuda', 0))}, {torch.cuda.device_count()} device(s)"
+    )
 
 
 # --- imagine ------------------------------------------------------------------------------------------------------
@@ -112,6 +134,7 @@ def _():
 
 
 for _prec, _tol in (("fp32", 0.02), ("fp16", 0.06), ("bf16", 0.1)):
+
     @check(f"imagine cuda {_prec} vs cpu fp32", needs_cuda=True)
     def _(prec=_prec, tol=_tol):
         from genai_cli import runtime
@@ -135,8 +158,12 @@ def _():
 
 DEV = "cuda" if CUDA else "cpu"
 PREC = "fp16" if CUDA else "fp32"
-for _name, _extra in (("--low-memory", ["--low-memory"]), ("--show-steps", ["--show-steps"]),
-                      ("--low-memory --show-steps", ["--low-memory", "--show-steps", "--width", "64", "--height", "64"])):
+for _name, _extra in (
+    ("--low-memory", ["--low-memory"]),
+    ("--show-steps", ["--show-steps"]),
+    ("--low-memory --show-steps", ["--low-memory", "--show-steps", "--width", "64", "--height", "64"]),
+):
+
     @check(f"imagine {DEV} {_name}")
     def _(extra=_extra, name=_name):
         pixels = imagine(DEV, PREC, "mem-" + name.replace(" ", "").replace("-", ""), *extra)
@@ -150,9 +177,28 @@ def torchrun(n_gpus_visible: str | None, out: str) -> tuple[int, str, str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     if n_gpus_visible is not None:
         env["CUDA_VISIBLE_DEVICES"] = n_gpus_visible
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "genai_cli", "imagine",
-           "--model", "toy", "--steps", "5", "--seed", "1", "-o", str(WORK / out), "--json", "a red star", "a blue circle",
-           "a green square"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "genai_cli",
+        "imagine",
+        "--model",
+        "toy",
+        "--steps",
+        "5",
+        "--seed",
+        "1",
+        "-o",
+        str(WORK / out),
+        "--json",
+        "a red star",
+        "a blue circle",
+        "a green square",
+    ]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240, cwd=WORK)
     return p.returncode, p.stdout, p.stderr
 
@@ -172,8 +218,14 @@ def _():
     need(code == 0, f"exit {code}: {stderr.strip().splitlines()[-1:]}")
     recs = [json.loads(x) for x in stdout.splitlines() if x.startswith("{")]
     need(len(recs) == 3, f"{len(recs)} records, not 3")
-    devices = {json.loads(subprocess.run([sys.executable, "-m", "genai_cli", "info", "--json", r["path"]],
-                                         capture_output=True, text=True).stdout)["genai"]["device"] for r in recs}
+    devices = {
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-m", "genai_cli", "info", "--json", r["path"]], capture_output=True, text=True
+            ).stdout
+        )["genai"]["device"]
+        for r in recs
+    }
     need(devices == {"cuda:0", "cuda:1"}, f"devices {sorted(devices)}")
     return "3 images on cuda:0 and cuda:1"
 
@@ -201,21 +253,27 @@ def _with_safety_checker():
     from genai_cli.image import loading
 
     small = {"hidden_size": 16, "intermediate_size": 32, "num_attention_heads": 2, "num_hidden_layers": 1}
-    cfg = CLIPConfig(text_config={**small, "vocab_size": 64},
-                     vision_config={**small, "image_size": 32, "patch_size": 8}, projection_dim=8)
+    cfg = CLIPConfig(
+        text_config={**small, "vocab_size": 64},
+        vision_config={**small, "image_size": 32, "patch_size": 8},
+        projection_dim=8,
+    )
     real = loading.load_pipeline
 
     def load(*a, **k):
         pipe = real(*a, **k)
-        pipe.register_modules(safety_checker=StableDiffusionSafetyChecker(cfg).eval(),
-                              feature_extractor=CLIPImageProcessor(crop_size=32, size=32))
+        pipe.register_modules(
+            safety_checker=StableDiffusionSafetyChecker(cfg).eval(),
+            feature_extractor=CLIPImageProcessor(crop_size=32, size=32),
+        )
         return pipe
 
     loading.load_pipeline = load
     return lambda: setattr(loading, "load_pipeline", real)
 
 
-for _prec in (("fp16", "bf16") if CUDA else ("fp32",)):
+for _prec in ("fp16", "bf16") if CUDA else ("fp32",):
+
     @check(f"invert toy {DEV} {_prec}: validation, checker, resume")
     def _(prec=_prec):
         from genai_cli import runtime
@@ -223,10 +281,37 @@ for _prec in (("fp16", "bf16") if CUDA else ("fp32",)):
         if prec == "bf16" and not runtime.native_bf16(torch.device("cuda", 0)):
             return "no native bf16: skipped inside"
         out = WORK / f"invert-{prec}"
-        base = ["invert", "--model", "toy", "--images", str(_images()), "--token", "<thing>", "--init-word", "star",
-                "--out", str(out), "--batch-size", "2", "--grad-accum", "2", "--lr", "0.01", "--save-every", "0",
-                "--checkpoint-every", "2", "--validate-every", "2", "--validation-prompt", "a {}",
-                "--device", DEV, "--precision", prec]
+        base = [
+            "invert",
+            "--model",
+            "toy",
+            "--images",
+            str(_images()),
+            "--token",
+            "<thing>",
+            "--init-word",
+            "star",
+            "--out",
+            str(out),
+            "--batch-size",
+            "2",
+            "--grad-accum",
+            "2",
+            "--lr",
+            "0.01",
+            "--save-every",
+            "0",
+            "--checkpoint-every",
+            "2",
+            "--validate-every",
+            "2",
+            "--validation-prompt",
+            "a {}",
+            "--device",
+            DEV,
+            "--precision",
+            prec,
+        ]
         restore = _with_safety_checker()
         try:
             code, _o, err = genai(*base, "--steps", "2")
@@ -257,17 +342,39 @@ def sd15_step_peak(batch: int, checkpointing: bool, device: str, real_shapes: bo
     if real_shapes:
         with torch.device(device):  # initialised on the GPU: 860M random parameters are slow to draw on a CPU
             unet = UNet2DConditionModel(cross_attention_dim=768, attention_head_dim=8, sample_size=64)
-            te = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                                              num_attention_heads=12, max_position_embeddings=77, vocab_size=49408,
-                                              projection_dim=768))
+            te = CLIPTextModel(
+                CLIPTextConfig(
+                    hidden_size=768,
+                    intermediate_size=3072,
+                    num_hidden_layers=12,
+                    num_attention_heads=12,
+                    max_position_embeddings=77,
+                    vocab_size=49408,
+                    projection_dim=768,
+                )
+            )
         side, length, dtype = 64, 77, torch.float16
     else:
-        unet = UNet2DConditionModel(block_out_channels=(8, 16), layers_per_block=1, sample_size=8, cross_attention_dim=16,
-                                    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-                                    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), norm_num_groups=4,
-                                    attention_head_dim=2)
-        te = CLIPTextModel(CLIPTextConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                          num_attention_heads=2, max_position_embeddings=77, vocab_size=100))
+        unet = UNet2DConditionModel(
+            block_out_channels=(8, 16),
+            layers_per_block=1,
+            sample_size=8,
+            cross_attention_dim=16,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            norm_num_groups=4,
+            attention_head_dim=2,
+        )
+        te = CLIPTextModel(
+            CLIPTextConfig(
+                hidden_size=16,
+                intermediate_size=32,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                max_position_embeddings=77,
+                vocab_size=100,
+            )
+        )
         side, length, dtype = 8, 77, torch.float32
     unet.requires_grad_(False)
     te.requires_grad_(False)
@@ -295,7 +402,9 @@ def sd15_step_peak(batch: int, checkpointing: bool, device: str, real_shapes: bo
         loss = torch.nn.functional.mse_loss(pred.float(), latents.float())
     loss.backward()
     opt.step()
-    need(vectors.grad is not None and bool(torch.isfinite(vectors.grad).all()), "no finite gradient reached the vectors")
+    need(
+        vectors.grad is not None and bool(torch.isfinite(vectors.grad).all()), "no finite gradient reached the vectors"
+    )
     peak = torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else 0.0
     del unet, te, opt
     if device.startswith("cuda"):
@@ -337,8 +446,9 @@ def _():
     write_tiny_lm = tiny_lm.write_tiny_lm
 
     LM["path"] = str(write_tiny_lm(WORK / "tiny-lm" / "tiny-llama"))
-    code, out, err = genai("generate", "The cat", "-m", LM["path"], "-n", "8", "--greedy", "--raw", "--json",
-                           "--device", "cpu")
+    code, out, err = genai(
+        "generate", "The cat", "-m", LM["path"], "-n", "8", "--greedy", "--raw", "--json", "--device", "cpu"
+    )
     need(code == 0, f"generate exit {code}: {err.strip().splitlines()[-1:]}")
     LM["cpu"] = json.loads(out)["text"]
     code, out, err = genai("next", "The cat", "-m", LM["path"], "--json", "--device", "cpu")
@@ -349,14 +459,28 @@ def _():
 
 
 for _prec in ("fp32", "fp16", "bf16"):
+
     @check(f"text cuda {_prec}: greedy = cpu, next, attention", needs_cuda=True)
     def _(prec=_prec):
         from genai_cli import runtime
 
         if prec == "bf16" and not runtime.native_bf16(torch.device("cuda", 0)):
             return "no native bf16: skipped inside"
-        code, out, err = genai("generate", "The cat", "-m", LM["path"], "-n", "8", "--greedy", "--raw", "--json",
-                               "--device", "cuda", "--precision", prec)
+        code, out, err = genai(
+            "generate",
+            "The cat",
+            "-m",
+            LM["path"],
+            "-n",
+            "8",
+            "--greedy",
+            "--raw",
+            "--json",
+            "--device",
+            "cuda",
+            "--precision",
+            prec,
+        )
         need(code == 0, f"generate exit {code}: {err.strip().splitlines()[-1:]}")
         text = json.loads(out)["text"]
         n = 8 if prec == "fp32" else 3  # half precision may tip a near-tie later on
@@ -364,8 +488,9 @@ for _prec in ("fp32", "fp16", "bf16"):
         code, _o, _e = genai("next", "The cat", "-m", LM["path"], "--device", "cuda", "--precision", prec)
         need(code == 0, f"next exit {code}")
         png = WORK / f"att-{prec}.png"
-        code, _o, _e = genai("attention", "The cat sat", "-m", LM["path"], "-o", str(png), "--device", "cuda",
-                             "--precision", prec)
+        code, _o, _e = genai(
+            "attention", "The cat sat", "-m", LM["path"], "-o", str(png), "--device", "cuda", "--precision", prec
+        )
         need(code == 0 and png.is_file(), f"attention exit {code}")
         return f"first {n} characters as on the cpu"
 
@@ -375,9 +500,26 @@ for _prec in ("fp32", "fp16", "bf16"):
 
 @check("imagine per image vs direct diffusers", needs_cuda=True)
 def _():
-    p = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench" / "imagine.py"), "--device", "cuda",
-                        "--precision", "fp16", "--steps", "25", "--rounds", "8", "--n", "8"],
-                       capture_output=True, text=True, timeout=240, cwd=ROOT)
+    p = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "bench" / "imagine.py"),
+            "--device",
+            "cuda",
+            "--precision",
+            "fp16",
+            "--steps",
+            "25",
+            "--rounds",
+            "8",
+            "--n",
+            "8",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+    )
     need(p.returncode == 0, f"bench exit {p.returncode}: {p.stderr.strip().splitlines()[-1:]}")
     ratio = [x for x in p.stdout.splitlines() if "ratio genai/direct" in x]
     need(bool(ratio), "no ratio printed")

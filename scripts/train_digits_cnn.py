@@ -96,9 +96,17 @@ def main() -> None:
         "genai.labels": json.dumps([str(d) for d in range(10)]),
         "genai.description": "tiny CNN for 8x8 handwritten digits (scikit-learn load_digits)",
         "genai.accuracy": json.dumps({"test": round(acc_test, 4), "train": round(acc_train, 4), "test_images": n_test}),
-        "genai.recipe": json.dumps({"script": "scripts/train_digits_cnn.py", "seed": SEED, "epochs": EPOCHS,
-                                    "batch": BATCH, "lr": LR, "test_fraction": TEST_FRACTION,
-                                    "torch": torch.__version__}),
+        "genai.recipe": json.dumps(
+            {
+                "script": "scripts/train_digits_cnn.py",
+                "seed": SEED,
+                "epochs": EPOCHS,
+                "batch": BATCH,
+                "lr": LR,
+                "test_fraction": TEST_FRACTION,
+                "torch": torch.__version__,
+            }
+        ),
         "genai.data": "sklearn.datasets.load_digits: UCI Optical Recognition of Handwritten Digits (CC BY 4.0)",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -94,7 +94,7 @@ def vae_key(key: str, config: dict) -> str:
         rest = m[2]
         for hf, ldm in _VAE_ATTN:
             if rest.startswith(hf):
-                return f"{m[1]}.mid.attn_1.{ldm}{rest[len(hf):]}"
+                return f"{m[1]}.mid.attn_1.{ldm}{rest[len(hf) :]}"
     if m := re.fullmatch(r"(encoder|decoder)\.conv_norm_out\.(.+)", key):
         return f"{m[1]}.norm_out.{m[2]}"
     if re.fullmatch(r"((encoder|decoder)\.conv_(in|out)|quant_conv|post_quant_conv)\.(weight|bias)", key):

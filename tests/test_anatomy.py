@@ -14,7 +14,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 PROMPT = "a red circle on a white background"
 
 
-
 from tests.hostile.conftest import assert_refused
 
 
@@ -44,25 +43,46 @@ def test_toy_parts_are_described_from_its_folder(cli):
     assert unet["params"] == _header_params(unet_file)
     assert vae["params"] == _header_params(vae_file) and vae["part_params"] < vae["params"]
     assert (te["bytes_on_disk"], unet["bytes_on_disk"], vae["bytes_on_disk"]) == (
-        te_file.stat().st_size, unet_file.stat().st_size, vae_file.stat().st_size)
+        te_file.stat().st_size,
+        unet_file.stat().st_size,
+        vae_file.stat().st_size,
+    )
     assert (te["input"], te["output"]) == ("1x16 tokens", "1x16x64 text vectors")
     assert unet["input"] == "1x4x8x8 latents + timestep + 1x16x64 text vectors" and unet["output"] == "1x4x8x8 noise"
     assert (vae["input"], vae["output"]) == ("1x4x8x8 latents", "1x3x32x32 pixels")
-    assert (a["scheduler"], a["train_timesteps"], a["native"], a["weights"]) == ("DPMSolverMultistepScheduler", 1000, 32, True)
+    assert (a["scheduler"], a["train_timesteps"], a["native"], a["weights"]) == (
+        "DPMSolverMultistepScheduler",
+        1000,
+        32,
+        True,
+    )
     assert a["run"] is None
 
 
 @pytest.mark.parametrize(
     "alias, expected",
     [
-        ("sd15", {"text encoder": (123_060_480, "1x77 tokens", "1x77x768 text vectors"),
-                  "U-Net": (859_520_964, "1x4x64x64 latents + timestep + 1x77x768 text vectors", "1x4x64x64 noise"),
-                  "VAE decoder": (83_653_863, "1x4x64x64 latents", "1x3x512x512 pixels")}),
-        ("sdxl", {"text encoder": (123_060_480, "1x77 tokens", "1x77x768 text vectors"),
-                  "text encoder 2": (694_659_840, "1x77 tokens", "1x77x1280 text vectors"),
-                  "U-Net": (2_567_463_684, "1x4x128x128 latents + timestep + 1x77x2048 text vectors + 1x1280 pooled "
-                            "+ 1x6 size ids", "1x4x128x128 noise"),
-                  "VAE decoder": (83_653_863, "1x4x128x128 latents", "1x3x1024x1024 pixels")}),
+        (
+            "sd15",
+            {
+                "text encoder": (123_060_480, "1x77 tokens", "1x77x768 text vectors"),
+                "U-Net": (859_520_964, "1x4x64x64 latents + timestep + 1x77x768 text vectors", "1x4x64x64 noise"),
+                "VAE decoder": (83_653_863, "1x4x64x64 latents", "1x3x512x512 pixels"),
+            },
+        ),
+        (
+            "sdxl",
+            {
+                "text encoder": (123_060_480, "1x77 tokens", "1x77x768 text vectors"),
+                "text encoder 2": (694_659_840, "1x77 tokens", "1x77x1280 text vectors"),
+                "U-Net": (
+                    2_567_463_684,
+                    "1x4x128x128 latents + timestep + 1x77x2048 text vectors + 1x1280 pooled + 1x6 size ids",
+                    "1x4x128x128 noise",
+                ),
+                "VAE decoder": (83_653_863, "1x4x128x128 latents", "1x3x1024x1024 pixels"),
+            },
+        ),
     ],
 )
 def test_uncached_hub_models_are_described_from_shipped_configs(cli, alias, expected):
@@ -95,7 +115,16 @@ def test_a_prompt_runs_one_pass_through_each_part_and_plots_the_slide(cli):
     a = json.loads(r.stdout)
     run = a["run"]
     assert [t["token"] for t in run["tokens"]] == [
-        "<|startoftext|>", "a</w>", "red</w>", "circle</w>", "on</w>", "a</w>", "white</w>", "background</w>", "<|endoftext|>"]
+        "<|startoftext|>",
+        "a</w>",
+        "red</w>",
+        "circle</w>",
+        "on</w>",
+        "a</w>",
+        "white</w>",
+        "background</w>",
+        "<|endoftext|>",
+    ]
     assert run["token_length"] == 16 and run["text_vectors_shape"] == [1, 16, 64]
     assert all(t["norm"] > 0 for t in run["tokens"]) and not any(t["learned"] for t in run["tokens"])
     assert run["latent_shape"] == [1, 4, 8, 8] and run["image_shape"] == [1, 3, 32, 32]
@@ -120,7 +149,16 @@ def test_text_report_and_learned_words(cli, tmp_path):
     from safetensors.torch import save_file
 
     save_file({"<blob>": torch.randn(1, 64) * 0.3}, str(tmp_path / "blob.safetensors"))
-    r = cli("anatomy", "--model", "toy", "a <blob> on a white background", "--steps", "2", "-e", str(tmp_path / "blob.safetensors"))
+    r = cli(
+        "anatomy",
+        "--model",
+        "toy",
+        "a <blob> on a white background",
+        "--steps",
+        "2",
+        "-e",
+        str(tmp_path / "blob.safetensors"),
+    )
     assert r.exit_code == 0, r
     lines = r.stdout.splitlines()
     assert lines[0].startswith("model          toy (StableDiffusionPipeline")
@@ -176,5 +214,6 @@ def test_single_file_checkpoint_parts_and_their_bytes_in_the_file(cli, tiny, tmp
     strip = lambda a: [(p["role"], p["cls"], p["params"], p["input"], p["output"]) for p in a["parts"]]  # noqa: E731
     assert strip(single) == strip(folder)
     # fp32 tensors: 4 bytes per parameter, each part's share of the one file
-    assert {p["component"]: p["bytes_on_disk"] for p in single["parts"]} == {p["component"]: 4 * p["params"]
-                                                                            for p in single["parts"]}
+    assert {p["component"]: p["bytes_on_disk"] for p in single["parts"]} == {
+        p["component"]: 4 * p["params"] for p in single["parts"]
+    }

@@ -21,7 +21,19 @@ def test_version(cli):
 def test_help_lists_groups(cli):
     r = cli("--help")
     assert r.exit_code == 0
-    for name in ("config", "embed", "conv", "generate", "chat", "next", "attention", "imagine", "diffuse", "info", "toy"):
+    for name in (
+        "config",
+        "embed",
+        "conv",
+        "generate",
+        "chat",
+        "next",
+        "attention",
+        "imagine",
+        "diffuse",
+        "info",
+        "toy",
+    ):
         assert name in r.stdout
 
 
@@ -148,8 +160,13 @@ def test_config_path_works_with_an_editor(tmp_path):
 
     exe = shutil.which("genai", path=str(Path(sys.executable).parent)) or shutil.which("genai")
     target = tmp_path / "my config.yaml"  # a space, as in macOS's "Application Support"
-    r = subprocess.run(["sh", "-c", '$EDITOR "$("$GENAI" config path)"'], capture_output=True, text=True, check=False,
-                       env={**os.environ, "EDITOR": "touch", "GENAI": str(exe), "GENAI_CONFIG": str(target)})
+    r = subprocess.run(
+        ["sh", "-c", '$EDITOR "$("$GENAI" config path)"'],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "EDITOR": "touch", "GENAI": str(exe), "GENAI_CONFIG": str(target)},
+    )
     assert r.returncode == 0 and target.is_file() and r.stderr == "", r
 
 
@@ -173,8 +190,13 @@ def test_config_path_all_and_json(cli, tmp_path, monkeypatch):
         f"cache:       {cache}",
     ]
     got = json.loads(cli("config", "path", "--json", "-c", str(extra)).stdout)
-    assert got == {"user_config": user, "user_config_exists": True, "defaults": str(default_config_path()),
-                   "layers": [str(default_config_path()), user, str(extra)], "cache_dir": cache}
+    assert got == {
+        "user_config": user,
+        "user_config_exists": True,
+        "defaults": str(default_config_path()),
+        "layers": [str(default_config_path()), user, str(extra)],
+        "cache_dir": cache,
+    }
 
     todo = tmp_path / "todo.yaml"  # not created yet: named and marked, and not a layer
     monkeypatch.setenv("GENAI_CONFIG", str(todo))
@@ -189,8 +211,12 @@ def test_config_path_all_and_json(cli, tmp_path, monkeypatch):
 
 
 def _imported_modules(code: str) -> set[str]:
-    out = subprocess.run([sys.executable, "-c", code + "\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
@@ -225,7 +251,10 @@ def test_platform_dirs_match_platformdirs(monkeypatch, tmp_path):
 
 def test_help_shows_the_configured_defaults(cli):
     """A flag's config key is shown as its current value (tests/test_command_surface.py checks every one)."""
-    for args, shown in ((["imagine", "--help"], "[default: 25]"), (["invert", "--help"], "[default: 3000]"),
-                        (["embed", "analogy", "--help"], "[default: 10; 1<=x<=10000]")):
+    for args, shown in (
+        (["imagine", "--help"], "[default: 25]"),
+        (["invert", "--help"], "[default: 3000]"),
+        (["embed", "analogy", "--help"], "[default: 10; 1<=x<=10000]"),
+    ):
         r = cli(*args)
         assert r.exit_code == 0 and shown in r.stdout and "(config:" not in r.stdout, args

@@ -68,7 +68,7 @@ def test_every_help_reads_cleanly_at_80_columns(cli, monkeypatch, path, cmd):
         assert "(config:" not in line, line
         assert "\u00a0" not in line and "\u2011" not in line, repr(line)  # wrapping helpers never leak
         for m in EXTRA_START.finditer(line):
-            assert "]" in line[m.end():], f"a default or range split over two lines: {line!r}"
+            assert "]" in line[m.end() :], f"a default or range split over two lines: {line!r}"
         stripped = line.strip()
         assert not stripped.startswith("]") and not re.match(r"-?[\d.]*<=?x", stripped), f"a split range: {line!r}"
 
@@ -125,10 +125,12 @@ def test_help_is_plain_text_and_imports_nothing_heavy(genai_exe):
     """No rich box drawing; `--help` (with the merged config it shows) imports none of the heavy libraries."""
     r = genai_exe("imagine", "--help", env={"COLUMNS": "80"})
     assert r.exit_code == 0 and "╭" not in r.stdout and "Options:" in r.stdout, r
-    code = ("import sys\nsys.argv = ['genai', 'imagine', '--help']\nfrom genai_cli.app import main\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "heavy = [m for m in ('torch', 'numpy', 'transformers', 'diffusers', 'gensim') if m in sys.modules]\n"
-            "print('HEAVY', heavy, file=sys.stderr)\n")
+    code = (
+        "import sys\nsys.argv = ['genai', 'imagine', '--help']\nfrom genai_cli.app import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'numpy', 'transformers', 'diffusers', 'gensim') if m in sys.modules]\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "HEAVY []" in p.stderr, p.stderr
 
@@ -191,14 +193,17 @@ def test_imagine_and_diffuse_take_dash_n(cli):
         assert r.exit_code == 2 and "No such option" not in r.stderr, (command, r)
 
 
-@pytest.mark.parametrize("args,named", [
-    (["toy", "render", "a red circle on a white background", "-n", "0"], ["--n", "0", "1<=x<=100000"]),
-    (["generate", "hi", "--seed", "-1"], ["--seed", "-1"]),
-    (["conv", "apply", "--output", "x.png"], ["--output"]),  # the old spelling is gone, not an alias
-    (["attention", "hi", "-f"], ["-f"]),
-    (["embed", "analogy", "a", "b", "c", "-m", "mul"], ["-m"]),  # -m is --model; --method has no short alias
-    (["no-such-command"], ["no-such-command"]),
-])
+@pytest.mark.parametrize(
+    "args,named",
+    [
+        (["toy", "render", "a red circle on a white background", "-n", "0"], ["--n", "0", "1<=x<=100000"]),
+        (["generate", "hi", "--seed", "-1"], ["--seed", "-1"]),
+        (["conv", "apply", "--output", "x.png"], ["--output"]),  # the old spelling is gone, not an alias
+        (["attention", "hi", "-f"], ["-f"]),
+        (["embed", "analogy", "a", "b", "c", "-m", "mul"], ["-m"]),  # -m is --model; --method has no short alias
+        (["no-such-command"], ["no-such-command"]),
+    ],
+)
 def test_a_usage_error_is_one_error_line(genai_exe, args, named):
     from tests.hostile.conftest import assert_refused
 
@@ -239,18 +244,21 @@ def _assert_refused_then_replaced(cli, args: list[str], out: Path):
 
 def test_conv_apply_out_existing_file(cli, tmp_path):
     image = _small_png(tmp_path / "in.png")
-    _assert_refused_then_replaced(cli, ["conv", "apply", str(image), "-o", str(tmp_path / "fig.png")],
-                                  tmp_path / "fig.png")
+    _assert_refused_then_replaced(
+        cli, ["conv", "apply", str(image), "-o", str(tmp_path / "fig.png")], tmp_path / "fig.png"
+    )
 
 
 def test_embed_plot_out_existing_file(cli, tmp_path):
-    _assert_refused_then_replaced(cli, ["embed", "plot", "paris", "rome", "--out", str(tmp_path / "plot.png")],
-                                  tmp_path / "plot.png")
+    _assert_refused_then_replaced(
+        cli, ["embed", "plot", "paris", "rome", "--out", str(tmp_path / "plot.png")], tmp_path / "plot.png"
+    )
 
 
 def test_attention_out_existing_file(cli, tmp_path, tiny_lm):
-    _assert_refused_then_replaced(cli, ["attention", "the cat", "-m", tiny_lm, "-o", str(tmp_path / "att.png")],
-                                  tmp_path / "att.png")
+    _assert_refused_then_replaced(
+        cli, ["attention", "the cat", "-m", tiny_lm, "-o", str(tmp_path / "att.png")], tmp_path / "att.png"
+    )
 
 
 def test_attention_refuses_before_loading_a_model(cli, tmp_path):

@@ -76,8 +76,17 @@ def test_demo_with_padding_and_stride_follows_the_formula(cli):
     np.testing.assert_array_equal(np.array(out["feature_map"]), torch_conv(demo.TALK_GRID, out["kernel"], 2, 1))
 
 
-@pytest.mark.parametrize("args", [("--explain", "4", "0"), ("--explain", "0", "-1"), ("--stride", "0"),
-                                  ("--padding", "-1"), ("--pool", "median"), ("--pool-size", "5")])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--explain", "4", "0"),
+        ("--explain", "0", "-1"),
+        ("--stride", "0"),
+        ("--padding", "-1"),
+        ("--pool", "median"),
+        ("--pool-size", "5"),
+    ],
+)
 def test_demo_bad_input_is_exit_2(cli, args):
     r = cli("conv", "demo", *args)
     assert r.exit_code == 2, r
@@ -88,10 +97,17 @@ def test_demo_bad_input_is_exit_2(cli, args):
 # --- the NumPy ops against torch --------------------------------------------------------
 
 
-@pytest.mark.parametrize("shape,kshape,stride,padding", [
-    ((6, 6), (3, 3), 1, 0), ((17, 23), (3, 3), 2, 1), ((20, 9), (5, 2), 3, 2), ((8, 8), (1, 1), 1, 0),
-    ((9, 12), (4, 4), 1, 3), ((5, 5), (5, 5), 1, 0),
-])
+@pytest.mark.parametrize(
+    "shape,kshape,stride,padding",
+    [
+        ((6, 6), (3, 3), 1, 0),
+        ((17, 23), (3, 3), 2, 1),
+        ((20, 9), (5, 2), 3, 2),
+        ((8, 8), (1, 1), 1, 0),
+        ((9, 12), (4, 4), 1, 3),
+        ((5, 5), (5, 5), 1, 0),
+    ],
+)
 def test_correlate2d_matches_torch(shape, kshape, stride, padding):
     rng = np.random.default_rng(0)
     image = rng.normal(size=shape)
@@ -99,8 +115,14 @@ def test_correlate2d_matches_torch(shape, kshape, stride, padding):
     kernel[0, 0] = 0.0  # the zero-skip path
     ours = ops.correlate2d(image, kernel, stride, padding)
     ref = torch_conv(image, kernel, stride, padding)
-    assert ours.shape == ref.shape == (ops.output_size(shape[0], kshape[0], padding, stride),
-                                       ops.output_size(shape[1], kshape[1], padding, stride))
+    assert (
+        ours.shape
+        == ref.shape
+        == (
+            ops.output_size(shape[0], kshape[0], padding, stride),
+            ops.output_size(shape[1], kshape[1], padding, stride),
+        )
+    )
     np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12)
 
 
@@ -124,7 +146,9 @@ def test_conv2d_multichannel_matches_torch():
     rng = np.random.default_rng(3)
     x, w, b = rng.normal(size=(4, 11, 13)), rng.normal(size=(6, 4, 3, 3)), rng.normal(size=6)
     for stride, padding in ((1, 1), (2, 0), (3, 2)):
-        ref = F.conv2d(torch.from_numpy(x)[None], torch.from_numpy(w), torch.from_numpy(b), stride=stride, padding=padding)[0]
+        ref = F.conv2d(
+            torch.from_numpy(x)[None], torch.from_numpy(w), torch.from_numpy(b), stride=stride, padding=padding
+        )[0]
         np.testing.assert_allclose(ops.conv2d(x, w, b, stride, padding), ref.numpy(), rtol=1e-10, atol=1e-10)
 
 
@@ -134,8 +158,17 @@ def test_conv2d_multichannel_matches_torch():
 def test_named_kernels_listed(cli):
     r = cli("conv", "kernels", "--json")
     named = json.loads(r.stdout)
-    for name in ("vertical-edges", "horizontal-edges", "sobel-x", "sobel-y", "laplacian", "sharpen",
-                 "box-blur", "gaussian-blur", "emboss"):
+    for name in (
+        "vertical-edges",
+        "horizontal-edges",
+        "sobel-x",
+        "sobel-y",
+        "laplacian",
+        "sharpen",
+        "box-blur",
+        "gaussian-blur",
+        "emboss",
+    ):
         assert name in named
     assert named["vertical-edges"]["values"] == [[1, 0, -1]] * 3
     assert abs(np.sum(named["gaussian-blur"]["values"]) - 1) < 1e-12
@@ -187,8 +220,22 @@ def test_apply_writes_figure_and_prints_only_its_path(cli, edge_png, tmp_path):
 
 
 def test_apply_json_values(cli, edge_png):
-    r = cli("conv", "apply", str(edge_png), "--kernel-values", "1,0,-1;1,0,-1;1,0,-1", "--stride", "2",
-            "--padding", "1", "--pool", "avg", "--pool-size", "3", "--json")
+    r = cli(
+        "conv",
+        "apply",
+        str(edge_png),
+        "--kernel-values",
+        "1,0,-1;1,0,-1;1,0,-1",
+        "--stride",
+        "2",
+        "--padding",
+        "1",
+        "--pool",
+        "avg",
+        "--pool-size",
+        "3",
+        "--json",
+    )
     assert r.exit_code == 0, r
     out = json.loads(r.stdout)
     fh, fw = ops.output_size(40, 3, 1, 2), ops.output_size(30, 3, 1, 2)
@@ -238,19 +285,22 @@ def test_apply_kernel_from_config_file(cli, edge_png, tmp_path):
     assert out["feature_min"] == out["feature_max"] == 0  # no horizontal edge in the image
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--kernel-values", "1,0;1"], "not rectangular"),
-    (["--kernel-values", "1,x,-1;1,0,-1"], "'x'"),
-    (["--kernel-values", "1,nan"], "'nan'"),
-    (["--kernel-values", ""], "empty"),
-    (["--stride", "0"], "stride"),
-    (["--padding", "-1"], "padding"),
-    (["--kernel", "no-such-kernel"], "no-such-kernel"),
-    (["--kernel", "sobel-x", "--kernel-values", "1"], "not both"),
-    (["--pool", "median"], "median"),
-    (["--channels", "cmyk"], "cmyk"),
-    (["--pool-size", "0"], "--pool-size 0"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--kernel-values", "1,0;1"], "not rectangular"),
+        (["--kernel-values", "1,x,-1;1,0,-1"], "'x'"),
+        (["--kernel-values", "1,nan"], "'nan'"),
+        (["--kernel-values", ""], "empty"),
+        (["--stride", "0"], "stride"),
+        (["--padding", "-1"], "padding"),
+        (["--kernel", "no-such-kernel"], "no-such-kernel"),
+        (["--kernel", "sobel-x", "--kernel-values", "1"], "not both"),
+        (["--pool", "median"], "median"),
+        (["--channels", "cmyk"], "cmyk"),
+        (["--pool-size", "0"], "--pool-size 0"),
+    ],
+)
 def test_apply_bad_arguments_exit_2(cli, edge_png, args, needle):
     r = cli("conv", "apply", str(edge_png), *args)
     assert r.exit_code == 2, r
@@ -373,10 +423,16 @@ def test_conv_help_imports_nothing_heavy():
 
     # (not pydantic: typer 0.29 itself imports it to coerce a sub-group's --help flag, for every group)
     heavy = ("torch", "matplotlib", "scipy", "numpy", "PIL", "sklearn", "safetensors")
-    for argv in (["genai", "conv", "--help"], ["genai", "conv", "apply", "--help"], ["genai", "conv", "layers", "--help"]):
-        code = (f"import sys, json\nsys.argv={argv!r}\nfrom genai_cli.app import app\n"
-                "try:\n    app(prog_name='genai')\nexcept SystemExit:\n    pass\n"
-                "print(json.dumps(sorted(sys.modules)))")
+    for argv in (
+        ["genai", "conv", "--help"],
+        ["genai", "conv", "apply", "--help"],
+        ["genai", "conv", "layers", "--help"],
+    ):
+        code = (
+            f"import sys, json\nsys.argv={argv!r}\nfrom genai_cli.app import app\n"
+            "try:\n    app(prog_name='genai')\nexcept SystemExit:\n    pass\n"
+            "print(json.dumps(sorted(sys.modules)))"
+        )
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         mods = set(json.loads(out.stdout.strip().splitlines()[-1]))
         assert not [m for m in heavy if m in mods], argv
@@ -389,7 +445,9 @@ def test_layers_shows_the_toy_analyzer_on_a_colour_image(cli, tmp_path):
     from PIL import Image
 
     img = tmp_path / "star.png"
-    Image.fromarray(render.render(world.parse_caption("a red star on a blue background"), 32, render.image_rng(0, 0))).save(img)
+    Image.fromarray(
+        render.render(world.parse_caption("a red star on a blue background"), 32, render.image_rng(0, 0))
+    ).save(img)
     r = cli("conv", "layers", str(img), "--model", "toy-analyzer", "-o", str(tmp_path / "an.png"), "--json")
     assert r.exit_code == 0, r
     rec = json.loads(r.stdout)
@@ -407,8 +465,9 @@ def test_apply_core_convolves_each_channel_on_its_own_then_pools(tmp_path):
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, (13, 17, 3), dtype=np.uint8)
     Image.fromarray(rgb).save(tmp_path / "p.png")
-    c = A.convolve(tmp_path / "p.png", None, "1,0,-1;2,0,-2;1,0,-1", channels="rgb", stride=2, padding=1,
-                   pool="max", pool_size=2)
+    c = A.convolve(
+        tmp_path / "p.png", None, "1,0,-1;2,0,-2;1,0,-1", channels="rgb", stride=2, padding=1, pool="max", pool_size=2
+    )
     assert c.names == ["red", "green", "blue"] and c.planes.shape == (3, 13, 17) and c.label == "custom"
     for i in range(3):
         np.testing.assert_allclose(c.features[i], torch_conv(rgb[..., i], c.kernel, 2, 1), atol=1e-3)

@@ -296,7 +296,22 @@ def _corpus(path, n=400):
 def test_train_then_use_vectors(cli, tmp_path):
     corpus = _corpus(tmp_path / "corpus.txt")
     out = tmp_path / "vec.bin"
-    r = cli("embed", "train", str(corpus), "--out", str(out), "--size", "16", "--epochs", "3", "--workers", "1", "--min-count", "2", "--json")
+    r = cli(
+        "embed",
+        "train",
+        str(corpus),
+        "--out",
+        str(out),
+        "--size",
+        "16",
+        "--epochs",
+        "3",
+        "--workers",
+        "1",
+        "--min-count",
+        "2",
+        "--json",
+    )
     assert r.exit_code == 0, r
     info = json.loads(r.stdout)
     assert info["path"] == str(out) and out.is_file() and info["vector_size"] == 16 and info["vocab_size"] >= 10
@@ -340,7 +355,9 @@ def test_vector_file_formats(cli, tmp_path, tiny_kv, fmt):
     if fmt == "gensim":
         tiny_kv.save(str(path))
     elif fmt == "glove":
-        path.write_text("".join(w + " " + " ".join(f"{x:.6f}" for x in tiny_kv[w]) + "\n" for w in tiny_kv.index_to_key))
+        path.write_text(
+            "".join(w + " " + " ".join(f"{x:.6f}" for x in tiny_kv[w]) + "\n" for w in tiny_kv.index_to_key)
+        )
     else:
         tiny_kv.save_word2vec_format(str(path), binary=fmt == "word2vec-binary")
     r = cli("embed", "vector", "épsilon", "--vectors", str(path), "--json")  # format sniffed
@@ -424,7 +441,9 @@ def test_text_lines_longer_than_the_read_block(tmp_path, monkeypatch):
     matrix = rng.standard_normal((20, 300))
     words = [f"w{i}" for i in range(20)]
     path = tmp_path / "long.txt"
-    path.write_text("20 300\n" + "".join(w + " " + " ".join(f"{x:.17e}" for x in row) + "\n" for w, row in zip(words, matrix)))
+    path.write_text(
+        "20 300\n" + "".join(w + " " + " ".join(f"{x:.17e}" for x in row) + "\n" for w, row in zip(words, matrix))
+    )
     monkeypatch.setattr(readers, "READ_BLOCK", 97)  # a prime: lines and blocks never line up
     got_words, got, meta = store.read_file(path)
     assert meta["detected_format"] == "word2vec" and got_words == words
@@ -482,7 +501,9 @@ def test_fasttext_out_of_vocabulary_word_says_why(cli, tmp_path):
     from gensim.models import FastText
     from gensim.models.fasttext import save_facebook_model
 
-    model = FastText([["cat", "dog", "horse"]] * 20, vector_size=4, min_count=1, epochs=1, workers=1, seed=1, bucket=100)
+    model = FastText(
+        [["cat", "dog", "horse"]] * 20, vector_size=4, min_count=1, epochs=1, workers=1, seed=1, bucket=100
+    )
     path = tmp_path / "ft.bin"
     save_facebook_model(model, str(path))
     r = cli("embed", "similar", "horses", "--vectors", str(path))

@@ -22,7 +22,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 BERT_WORDS = "the a bank river money is was open closed sat on at by she he deposited cash approved loan".split()
 
 
-
 from tests.hostile.conftest import assert_refused  # exit 2, empty stdout, one error line naming the value
 
 
@@ -34,9 +33,16 @@ def write_tiny_bert(folder: Path, seed: int = 0) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *BERT_WORDS]
     tok = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)})  # transformers 5 takes the vocabulary itself
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=3,
-                        num_attention_heads=4, max_position_embeddings=64, architectures=["BertModel"],
-                        initializer_range=0.5)  # large random weights: attention far from uniform
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        max_position_embeddings=64,
+        architectures=["BertModel"],
+        initializer_range=0.5,
+    )  # large random weights: attention far from uniform
     torch.manual_seed(seed)
     BertModel(config).save_pretrained(folder)
     tok.save_pretrained(folder)
@@ -64,8 +70,17 @@ def _run_json(cli, *args, input=None) -> dict:
 
 def test_causal_model_sees_only_the_words_before(cli, tiny_causal):
     """Same words before 'bank', different words after: a causal model gives the same vector."""
-    got = _run_json(cli, "--model", tiny_causal, "--word", "bank", "the bank is open", "the bank was closed",
-                    "he sat by the river bank", "--layers")
+    got = _run_json(
+        cli,
+        "--model",
+        tiny_causal,
+        "--word",
+        "bank",
+        "the bank is open",
+        "the bank was closed",
+        "he sat by the river bank",
+        "--layers",
+    )
     assert got["causal"] is True and "only the words before" in got["note"]
     assert got["n_layers"] == 2 and got["layer"] == 1  # the middle layer by default
     assert [o["context_seen"] for o in got["occurrences"]] == ["the", "the", "he sat by the river"]
@@ -141,8 +156,15 @@ def test_text_output_has_matrix_static_similarity_and_causal_note(cli, tiny_caus
 
 
 def test_static_similarity_of_a_word_glove_lacks(cli, tiny_causal):
-    got = _run_json(cli, "--model", tiny_causal, "--word", "tezgüino", "A bottle of tezgüino is on the table.",
-                    "Everybody likes tezgüino.")
+    got = _run_json(
+        cli,
+        "--model",
+        tiny_causal,
+        "--word",
+        "tezgüino",
+        "A bottle of tezgüino is on the table.",
+        "Everybody likes tezgüino.",
+    )
     assert got["static"] == {"vectors": "glove-6b-50d", "similarity": None, "in_vocabulary": False}
     got = _run_json(cli, "--model", tiny_causal, "--word", "wine", "a bottle of wine", "everybody likes wine")
     assert got["static"]["similarity"] == pytest.approx(1.0) and got["static"]["in_vocabulary"] is True
@@ -156,7 +178,18 @@ def test_sentences_from_stdin(cli, tiny_causal):
 def test_plot_writes_a_png_and_never_overwrites(cli, tiny_causal, tmp_path):
     from PIL import Image
 
-    args = ("embed", "contextual", "--model", tiny_causal, "-w", "bank", "the bank is open", "the river bank", "a bank loan", "--plot")
+    args = (
+        "embed",
+        "contextual",
+        "--model",
+        tiny_causal,
+        "-w",
+        "bank",
+        "the bank is open",
+        "the river bank",
+        "a bank loan",
+        "--plot",
+    )
     r = cli(*args)
     assert r.exit_code == 0, r
     first = tmp_path / "contextual-bank.png"
@@ -168,31 +201,69 @@ def test_plot_writes_a_png_and_never_overwrites(cli, tiny_causal, tmp_path):
     assert r.exit_code == 0 and r.stdout.splitlines()[-1] == "contextual-bank-1.png"
     assert first.read_bytes() == before and (tmp_path / "contextual-bank-1.png").is_file()
     assert "exists" in r.stderr
-    got = _run_json(cli, "--model", tiny_causal, "-w", "bank", "the bank", "the river bank", "--out", "p.png")  # --out implies --plot
+    got = _run_json(
+        cli, "--model", tiny_causal, "-w", "bank", "the bank", "the river bank", "--out", "p.png"
+    )  # --out implies --plot
     assert got["plot"]["path"] == "p.png" and len(got["plot"]["coords"]) == 2 and "layers_plot" not in got
 
 
 def test_plot_with_layers_draws_the_lines_too(cli, tiny_causal, tmp_path):
     from PIL import Image
 
-    r = cli("embed", "contextual", "--model", tiny_causal, "-w", "bank", "the bank", "the river bank", "a bank", "--layers", "--out", "b.png")
+    r = cli(
+        "embed",
+        "contextual",
+        "--model",
+        tiny_causal,
+        "-w",
+        "bank",
+        "the bank",
+        "the river bank",
+        "a bank",
+        "--layers",
+        "--out",
+        "b.png",
+    )
     assert r.exit_code == 0, r
     assert r.stdout.splitlines()[-2:] == ["b.png", "b-layers.png"]
     with Image.open(tmp_path / "b-layers.png") as im:
         assert im.format == "PNG" and im.width > 400
     before = (tmp_path / "b.png").read_bytes()
-    r = cli("embed", "contextual", "--model", tiny_causal, "-w", "bank", "the bank", "the river bank", "--layers", "--out", "b.png")
-    assert r.exit_code == 2 and "b.png" in r.stderr and "use --force to replace it" in r.stderr, r  # a named file is kept
+    r = cli(
+        "embed",
+        "contextual",
+        "--model",
+        tiny_causal,
+        "-w",
+        "bank",
+        "the bank",
+        "the river bank",
+        "--layers",
+        "--out",
+        "b.png",
+    )
+    assert r.exit_code == 2 and "b.png" in r.stderr and "use --force to replace it" in r.stderr, (
+        r
+    )  # a named file is kept
     assert (tmp_path / "b.png").read_bytes() == before and not (tmp_path / "b-1.png").exists()
-    got = _run_json(cli, "--model", tiny_causal, "-w", "bank", "the bank", "the river bank", "--layers", "--out", "b.png",
-                    "--force")
+    got = _run_json(
+        cli, "--model", tiny_causal, "-w", "bank", "the bank", "the river bank", "--layers", "--out", "b.png", "--force"
+    )
     assert got["plot"]["path"] == "b.png" and got["layers_plot"] == {"path": "b-layers.png", "pairs_drawn": 1}
 
 
 def test_real_entry_point_through_a_pipe(genai_exe, tiny_causal):
     """Sentences piped in, one JSON object out on stdout; the progress lines go to stderr only."""
-    r = genai_exe("embed", "contextual", "--model", tiny_causal, "--word", "bank", "--json",
-                  input="the bank is open\nthe river bank\n")
+    r = genai_exe(
+        "embed",
+        "contextual",
+        "--model",
+        tiny_causal,
+        "--word",
+        "bank",
+        "--json",
+        input="the bank is open\nthe river bank\n",
+    )
     assert r.exit_code == 0, r
     lines = r.stdout.splitlines()
     assert len(lines) == 1
@@ -210,12 +281,18 @@ def test_real_entry_point_through_a_pipe(genai_exe, tiny_causal):
         (["--word", "bank", "the bank is open", "the river is wide"], "sentence 2 does not contain the word 'bank'"),
         (["--word", "bank", "the bank is open", "the bank was closed", "--layer", "3"], "--layer 3 does not exist"),
         (["--word", "bank", "the bank is open", "the bank was closed", "--layer", "-4"], "--layer -4 does not exist"),
-        (["--word", "bank", "the bank is open " + "and very wide " * 5, "the bank"], "sentence 1 is 87 tokens, longer than the model's context of 64"),
+        (
+            ["--word", "bank", "the bank is open " + "and very wide " * 5, "the bank"],
+            "sentence 1 is 87 tokens, longer than the model's context of 64",
+        ),
         (["--word", "", "the bank", "a bank"], "--word is empty"),
         (["--word", "bank", "the bank is open"], "occurs only once"),
         (["--word", "bank", "the bank", "   "], "sentence 2 is empty"),
         (["--word", "bank", "the bank", "a bank", "--plot", "--out", "x.jpg"], "--out must end in .png"),
-        (["--word", "bank", "the bank", "a bank", "--out", "no-such-folder/x.png"], "folder does not exist: no-such-folder"),
+        (
+            ["--word", "bank", "the bank", "a bank", "--out", "no-such-folder/x.png"],
+            "folder does not exist: no-such-folder",
+        ),
         (["--word", "bank", *["the bank"] * 101], "101 sentences given; at most 100"),
         (["--word", "b" * 101, "the bank", "a bank"], "longer than 100 characters"),
         (["--word", "bank", "the bank", "a bank " * 20_000], "sentence 2 is 140,000 characters; at most 100,000"),
@@ -226,8 +303,11 @@ def test_bad_input_exit_2(cli, tiny_causal, args, named):
 
 
 def test_no_sentences(cli, tiny_causal):
-    assert_refused(cli("embed", "contextual", "--model", tiny_causal, "--word", "bank", input=""), "no sentence given",
-                   "stdin was empty")
+    assert_refused(
+        cli("embed", "contextual", "--model", tiny_causal, "--word", "bank", input=""),
+        "no sentence given",
+        "stdin was empty",
+    )
 
 
 def test_layer_counts_from_the_last(cli, tiny_causal):
@@ -245,8 +325,15 @@ def test_custom_code_in_a_model_folder_never_runs(cli, tmp_path, tiny_causal):
     code = f"import pathlib\npathlib.Path({str(canary)!r}).touch()\nfrom transformers import PretrainedConfig, PreTrainedModel\n"
     code += "class EvilConfig(PretrainedConfig):\n    model_type = 'evil'\nclass EvilModel(PreTrainedModel):\n    config_class = EvilConfig\n"
     (folder / "evil.py").write_text(code)
-    (folder / "config.json").write_text(json.dumps({"model_type": "evil", "architectures": ["EvilModel"],
-                                                    "auto_map": {"AutoConfig": "evil.EvilConfig", "AutoModel": "evil.EvilModel"}}))
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "evil",
+                "architectures": ["EvilModel"],
+                "auto_map": {"AutoConfig": "evil.EvilConfig", "AutoModel": "evil.EvilModel"},
+            }
+        )
+    )
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         src = Path(tiny_causal) / name
         if src.exists():
@@ -260,6 +347,7 @@ def test_pickled_weights_never_run(cli, tmp_path, tiny_bert):
     import shutil
 
     from tests.hostile.conftest import pickle_payload
+
     canary = tmp_path / "CANARY-code-ran"
     folder = tmp_path / "pickled-bert"
     shutil.copytree(tiny_bert, folder)
@@ -276,8 +364,14 @@ def test_pickled_weights_never_run(cli, tmp_path, tiny_bert):
 
 
 def test_builtin_smollm2_separates_the_senses_of_bank(cli):
-    got = _run_json(cli, "--word", "bank", "he sat down on the river bank", "she deposited cash at the bank",
-                    "the bank approved the loan")
+    got = _run_json(
+        cli,
+        "--word",
+        "bank",
+        "he sat down on the river bank",
+        "she deposited cash at the bank",
+        "the bank approved the loan",
+    )
     assert got["model"] == "smollm2-135m-instruct" and got["causal"] is True
     assert got["n_layers"] == 30 and got["layer"] == 15
     sim = np.array(got["similarity"])

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 
-
 from tests.hostile.conftest import assert_refused  # the bad-input contract: exit 2, empty stdout, one error line
 
 
@@ -47,7 +46,11 @@ def test_king_man_woman_answers_queen(cli):
         ("frog", ["frog"], []),
         ("- man", [], ["man"]),
         ("tokyo - japan + germany - berlin + rome", ["tokyo", "germany", "rome"], ["japan", "berlin"]),
-        ("walking - walk + swim + swimming - run + running", ["walking", "swim", "swimming", "running"], ["walk", "run"]),
+        (
+            "walking - walk + swim + swimming - run + running",
+            ["walking", "swim", "swimming", "running"],
+            ["walk", "run"],
+        ),
         ("king + king - man", ["king", "king"], ["man"]),
     ],
 )
@@ -70,7 +73,11 @@ def test_weights_match_gensim_weighted_keys(cli, glove_kv):
     got = json.loads(r.stdout)
     assert [x["word"] for x in got["results"]] == [w for w, _ in expected]
     assert [x["score"] for x in got["results"]] == pytest.approx([s for _, s in expected], abs=1e-5)
-    assert got["terms"] == [{"word": "paris", "weight": 0.5}, {"word": "france", "weight": -2.0}, {"word": "england", "weight": 1.5}]
+    assert got["terms"] == [
+        {"word": "paris", "weight": 0.5},
+        {"word": "france", "weight": -2.0},
+        {"word": "england", "weight": 1.5},
+    ]
     assert got["expression"] == "0.5*paris - 2*france + 1.5*england"
 
 
@@ -109,7 +116,10 @@ def test_explain_is_exact_on_the_slide(cli):
     assert r.exit_code == 0, r
     ex = json.loads(r.stdout)["explain"]
     assert [(t["sign"], t["weight"], t["word"], t["vector"]) for t in ex["terms"]] == [
-        ("", 0.5, "paris", [1.0, 3.0]), ("+", 0.5, "london", [2.0, 2.5]), ("-", -1.0, "france", [2.0, 5.0])]
+        ("", 0.5, "paris", [1.0, 3.0]),
+        ("+", 0.5, "london", [2.0, 2.5]),
+        ("-", -1.0, "france", [2.0, 5.0]),
+    ]
     assert ex["result"] == [-0.5, -2.25]  # 0.5*(1, 3) + 0.5*(2, 2.5) - (2, 5), exactly
     text = cli("embed", "math", "paris - france + england", "--vectors", "slide", "--explain", "-n", "3").stdout
     assert "= result" in text and "[2.00, 2.50]" in text
@@ -126,7 +136,9 @@ def test_stdin_one_line_per_expression(cli):
 
 
 def test_stdin_bad_lines_reported_rest_answered(cli):
-    r = cli("embed", "math", "-", "-n", "1", input="king - man + woman\nparis - france +\nnan*paris\nking - qzxqzxw\nfrog\n")
+    r = cli(
+        "embed", "math", "-", "-n", "1", input="king - man + woman\nparis - france +\nnan*paris\nking - qzxqzxw\nfrog\n"
+    )
     assert r.exit_code == 2
     assert [line.split()[0] for line in r.stdout.splitlines()] == ["queen", "snake"]
     assert "line 2: dangling operator '+'" in r.stderr

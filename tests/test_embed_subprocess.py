@@ -39,8 +39,11 @@ def test_debug_shows_traceback(genai_exe):
 
 
 def test_python_m_entry_point():
-    r = subprocess.run([sys.executable, "-m", "genai_cli", "embed", "similarity", "paris", "london", "--vectors", "slide"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "genai_cli", "embed", "similarity", "paris", "london", "--vectors", "slide"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0 and float(r.stdout) > 0.9
 
 
@@ -57,6 +60,21 @@ def test_embed_analogy_imports_no_heavy_module(session_cache):
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
     mods = set(json.loads(r.stderr.strip().splitlines()[-1]))
-    heavy = [m for m in ("torch", "transformers", "diffusers", "gensim", "accelerate", "matplotlib", "scipy", "pydantic", "yaml", "rich") if m in mods]
+    heavy = [
+        m
+        for m in (
+            "torch",
+            "transformers",
+            "diffusers",
+            "gensim",
+            "accelerate",
+            "matplotlib",
+            "scipy",
+            "pydantic",
+            "yaml",
+            "rich",
+        )
+        if m in mods
+    ]
     assert heavy == []
     assert r.stdout.splitlines()[1].split("\t")[0] == "london"

@@ -99,9 +99,11 @@ def test_more_processes_than_gpus_use_gloo_on_the_cpu_with_a_warning(monkeypatch
 
 
 def test_mps_fallback_is_set_before_torch_loads():
-    code = ("import os, sys; os.environ.pop('PYTORCH_ENABLE_MPS_FALLBACK', None)\n"
-            "import genai_cli.runtime\n"
-            "print('torch' in sys.modules, os.environ.get('PYTORCH_ENABLE_MPS_FALLBACK'))")
+    code = (
+        "import os, sys; os.environ.pop('PYTORCH_ENABLE_MPS_FALLBACK', None)\n"
+        "import genai_cli.runtime\n"
+        "print('torch' in sys.modules, os.environ.get('PYTORCH_ENABLE_MPS_FALLBACK'))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.split() == ["False", "1"]
 
@@ -168,8 +170,24 @@ def test_low_memory_keeps_sdpa_tiles_the_vae_and_offloads_to_this_process_gpu(ti
 
 
 def test_low_memory_with_show_steps_writes_frames(cli, tiny, tmp_path):
-    r = cli("imagine", "--model", str(tiny), "--steps", "3", "--seed", "1", "--low-memory", "--show-steps",
-            "--width", "128", "--height", "128", "-o", str(tmp_path / "o"), "a cat")
+    r = cli(
+        "imagine",
+        "--model",
+        str(tiny),
+        "--steps",
+        "3",
+        "--seed",
+        "1",
+        "--low-memory",
+        "--show-steps",
+        "--width",
+        "128",
+        "--height",
+        "128",
+        "-o",
+        str(tmp_path / "o"),
+        "a cat",
+    )
     assert r.exit_code == 0, r.stderr
     png, strip = map(Path, r.stdout.split())
     assert strip == png.with_name(png.stem + "-steps.png")
@@ -186,11 +204,24 @@ def _tiny_safety_checker():
     from transformers import CLIPConfig
 
     torch.manual_seed(0)
-    cfg = CLIPConfig(text_config={"hidden_size": 16, "intermediate_size": 32, "num_attention_heads": 2,
-                                  "num_hidden_layers": 1, "vocab_size": 64},
-                     vision_config={"hidden_size": 16, "intermediate_size": 32, "num_attention_heads": 2,
-                                    "num_hidden_layers": 1, "image_size": 32, "patch_size": 8},
-                     projection_dim=8)
+    cfg = CLIPConfig(
+        text_config={
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_attention_heads": 2,
+            "num_hidden_layers": 1,
+            "vocab_size": 64,
+        },
+        vision_config={
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_attention_heads": 2,
+            "num_hidden_layers": 1,
+            "image_size": 32,
+            "patch_size": 8,
+        },
+        projection_dim=8,
+    )
     return StableDiffusionSafetyChecker(cfg).eval()
 
 
@@ -239,7 +270,11 @@ def test_gradient_checkpointing_gives_the_same_embedding(cli, tiny, images, tmp_
     assert seen["pipe"].unet.is_gradient_checkpointing
     a, b = _vectors(plain / "learned_embeds.safetensors"), _vectors(ckpt / "learned_embeds.safetensors")
     assert torch.allclose(a, b, atol=1e-6)
-    init = seen["pipe"].text_encoder.get_input_embeddings().table.weight[seen["pipe"].tokenizer.convert_tokens_to_ids(INIT + "</w>")]
+    init = (
+        seen["pipe"]
+        .text_encoder.get_input_embeddings()
+        .table.weight[seen["pipe"].tokenizer.convert_tokens_to_ids(INIT + "</w>")]
+    )
     assert not torch.allclose(b[0], init)  # it learned: the gradient went through the checkpointed U-Net
 
 
@@ -293,8 +328,11 @@ def test_a_non_finite_loss_on_another_process_stops_this_one_before_backward(cli
     monkeypatch.setattr(accelerate.Accelerator, "num_processes", property(lambda self: 2))
     monkeypatch.setattr(accelerate.Accelerator, "reduce", reduce)
     monkeypatch.setattr(accelerate.Accelerator, "gather", lambda self, t: t)
-    monkeypatch.setattr(accelerate.Accelerator, "backward",
-                        lambda self, loss, **k: backwards.append(1) or real_backward(self, loss, **k))
+    monkeypatch.setattr(
+        accelerate.Accelerator,
+        "backward",
+        lambda self, loss, **k: backwards.append(1) or real_backward(self, loss, **k),
+    )
     bad = tmp_path / "bad"
     r = _invert(cli, tiny, images, bad, "--steps", "5")
     assert r.exit_code == 1
@@ -309,8 +347,14 @@ def test_a_non_finite_loss_on_another_process_stops_this_one_before_backward(cli
 
 def test_gpu_check_dry_run_on_the_cpu(tmp_path):
     env = {**os.environ, "GPU_CHECK_DEVICE": "cpu", "PY": sys.executable}
-    out = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh")], capture_output=True, text=True, env=env,
-                         timeout=300, cwd=tmp_path)
+    out = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "gpu_check.sh")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=tmp_path,
+    )
     lines = out.stdout.splitlines()
     assert out.returncode == 0, out.stdout + out.stderr
     results = [line.split()[0] for line in lines if line.split() and line.split()[0] in ("ok", "FAIL", "skip")]
@@ -343,11 +387,43 @@ def test_nan_on_one_rank_stops_both_with_the_same_message(tiny, images, tmp_path
     out = tmp_path / "dist"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     p = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(driver),
-         "invert", "--model", str(tiny), "--images", str(images), "--token", "<thing>", "--init-word", INIT,
-         "--out", str(out), "--steps", "6", "--batch-size", "1", "--grad-accum", "1", "--lr", "0.05",
-         "--save-every", "0", "--checkpoint-every", "0"],
-        capture_output=True, text=True, env=env, timeout=240, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(driver),
+            "invert",
+            "--model",
+            str(tiny),
+            "--images",
+            str(images),
+            "--token",
+            "<thing>",
+            "--init-word",
+            INIT,
+            "--out",
+            str(out),
+            "--steps",
+            "6",
+            "--batch-size",
+            "1",
+            "--grad-accum",
+            "1",
+            "--lr",
+            "0.05",
+            "--save-every",
+            "0",
+            "--checkpoint-every",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+        cwd=tmp_path,
     )
     assert p.returncode != 0
     assert "the loss became NaN/inf on another process at step 3" in p.stderr  # rank 0, told by the reduction
@@ -380,14 +456,38 @@ def test_a_nan_image_from_a_half_precision_vae_is_decoded_again_in_fp32(cli, tin
         return out
 
     monkeypatch.setattr(AutoencoderKL, "decode", decode)
-    r = cli("imagine", "--model", str(tiny), "--precision", "bf16", "--steps", "3", "--seed", "2",
-            "-o", str(tmp_path / "o"), "a cat")
+    r = cli(
+        "imagine",
+        "--model",
+        str(tiny),
+        "--precision",
+        "bf16",
+        "--steps",
+        "3",
+        "--seed",
+        "2",
+        "-o",
+        str(tmp_path / "o"),
+        "a cat",
+    )
     assert r.exit_code == 0, r.stderr
     assert halves  # the bf16 VAE did give NaN
     pixels = np.asarray(Image.open(r.stdout.strip()))
     assert pixels.std() > 0 and "NaN" not in r.stderr
-    ref = cli("imagine", "--model", str(tiny), "--precision", "fp32", "--steps", "3", "--seed", "2",
-              "-o", str(tmp_path / "ref"), "a cat")
+    ref = cli(
+        "imagine",
+        "--model",
+        str(tiny),
+        "--precision",
+        "fp32",
+        "--steps",
+        "3",
+        "--seed",
+        "2",
+        "-o",
+        str(tmp_path / "ref"),
+        "a cat",
+    )
     close = np.abs(pixels.astype(float) - np.asarray(Image.open(ref.stdout.strip())).astype(float)).mean()
     assert close < 8  # the bf16 run's latents, decoded in fp32: near the fp32 run's image (0-255 scale)
 

@@ -222,8 +222,9 @@ def test_core_entry_point_yields_each_image_and_reports_through_callbacks(tiny, 
 
     info, progress = [], []
     s = ImagineSettings(prompts=["a", "b"], model=str(tiny), steps=2, n=2, seed=40, out=tmp_path / "o")
-    results = imagine(s, seed_source="--seed", on_info=info.append, on_progress=lambda n=1, total=None:
-                      progress.append((n, total)))
+    results = imagine(
+        s, seed_source="--seed", on_info=info.append, on_progress=lambda n=1, total=None: progress.append((n, total))
+    )
     assert info == [] and not (tmp_path / "o").exists()  # nothing runs before the first next()
     first = next(results)
     assert first.path.is_file() and (first.job.seed, first.job.prompt) == (40, "a")
@@ -232,8 +233,11 @@ def test_core_entry_point_yields_each_image_and_reports_through_callbacks(tiny, 
     assert progress[0] == (0, 8) and sum(n for n, _ in progress) == 8  # 4 images x 2 steps, total given first
     assert "seed 40 (from --seed)" in info and any(line.startswith("loading ") for line in info)
 
-    late = imagine(ImagineSettings(prompts=[], model=str(tiny), steps=1, out=tmp_path / "p"),
-                   read_prompts=lambda: ["from stdin"], seed_source="random")
+    late = imagine(
+        ImagineSettings(prompts=[], model=str(tiny), steps=1, out=tmp_path / "p"),
+        read_prompts=lambda: ["from stdin"],
+        seed_source="random",
+    )
     assert [r.job.prompt for r in late] == ["from stdin"]
     with pytest.raises(UsageError, match="no prompt given"):
         next(imagine(ImagineSettings(prompts=[], model=str(tiny), out=tmp_path / "q")))

@@ -19,7 +19,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 BLUE = "a blue circle on a white background"
 
 
-
 from tests.hostile.conftest import assert_refused
 
 
@@ -45,7 +44,9 @@ def test_a_red_circle_becomes_blue_at_strength_0_6(cli, tmp_path):
     red = _red_circle(tmp_path / "red.png")
     before = _verdict(red)
     assert (before.shape, before.colour, before.background) == ("circle", "red", "white")
-    r = cli("imagine", "--model", "toy", BLUE, "--init-image", str(red), "--strength", "0.6", "--seed", "1", "-o", "out")
+    r = cli(
+        "imagine", "--model", "toy", BLUE, "--init-image", str(red), "--strength", "0.6", "--seed", "1", "-o", "out"
+    )
     assert r.exit_code == 0, r
     out = Path(r.stdout.strip())
     after = _verdict(out)
@@ -64,8 +65,22 @@ def test_metadata_records_init_image_and_strength(cli, tmp_path):
     from genai_cli.image import pngmeta
 
     red = _red_circle(tmp_path / "red.png")
-    r = cli("imagine", "--model", "toy", BLUE, "--init-image", str(red), "--strength", "0.5", "--steps", "4", "--seed", "2",
-            "-o", "out")
+    r = cli(
+        "imagine",
+        "--model",
+        "toy",
+        BLUE,
+        "--init-image",
+        str(red),
+        "--strength",
+        "0.5",
+        "--steps",
+        "4",
+        "--seed",
+        "2",
+        "-o",
+        "out",
+    )
     assert r.exit_code == 0, r
     text = pngmeta.read_png_text(Path(r.stdout.strip()))
     sha = hashlib.sha256(red.read_bytes()).hexdigest()
@@ -73,8 +88,14 @@ def test_metadata_records_init_image_and_strength(cli, tmp_path):
     assert params["Denoising strength"] == "0.5"
     assert params["Init image"] == "red.png" and params["Init image hash"] == sha[:12]
     init = json.loads(text["genai"])["init_image"]
-    assert init == {"name": "red.png", "path": str(red), "sha256": sha, "strength": 0.5, "size": [32, 32],
-                    "fitted": "used as is"}
+    assert init == {
+        "name": "red.png",
+        "path": str(red),
+        "sha256": sha,
+        "strength": 0.5,
+        "size": [32, 32],
+        "fitted": "used as is",
+    }
     # text to image records no init image
     plain = cli("imagine", "--model", "toy", BLUE, "--steps", "2", "-o", "plain")
     text = pngmeta.read_png_text(Path(plain.stdout.strip()))
@@ -83,8 +104,23 @@ def test_metadata_records_init_image_and_strength(cli, tmp_path):
 
 def test_show_steps_strip_runs_from_the_noised_picture(cli, tmp_path):
     red = _red_circle(tmp_path / "red.png")
-    r = cli("imagine", "--model", "toy", BLUE, "--init-image", str(red), "--strength", "0.6", "--steps", "5",
-            "--show-steps", "--seed", "1", "-o", "out")
+    r = cli(
+        "imagine",
+        "--model",
+        "toy",
+        BLUE,
+        "--init-image",
+        str(red),
+        "--strength",
+        "0.6",
+        "--steps",
+        "5",
+        "--show-steps",
+        "--seed",
+        "1",
+        "-o",
+        "out",
+    )
     assert r.exit_code == 0, r
     image, strip = r.stdout.strip().splitlines()
     frames = Image.open(strip).convert("RGB")
@@ -92,17 +128,32 @@ def test_show_steps_strip_runs_from_the_noised_picture(cli, tmp_path):
     assert frames.size[0] == 6 + 5 * (128 + 6)
     a = np.asarray(frames, dtype=float)
     first = a[6:134, 6:134]
-    assert np.abs(first[::4, ::4] - np.asarray(Image.open(red).convert("RGB"), dtype=float)).max() <= 1  # the init image
+    assert (
+        np.abs(first[::4, ::4] - np.asarray(Image.open(red).convert("RGB"), dtype=float)).max() <= 1
+    )  # the init image
     noised = a[6:134, 140:268]
     assert np.abs(noised - first).mean() > 20  # visibly noised: no longer the init image
-    last = a[6:134, 6 + 4 * 134: 6 + 4 * 134 + 128]
+    last = a[6:134, 6 + 4 * 134 : 6 + 4 * 134 + 128]
     assert np.abs(last[::4, ::4] - np.asarray(Image.open(image).convert("RGB"), dtype=float)).mean() < 12
 
 
 def test_init_image_of_another_shape_is_cropped_and_resized(cli, tmp_path):
     wide = _red_circle(tmp_path / "wide.png", size=96, crop=(0, 10, 96, 80))  # 96x70
-    r = cli("imagine", "--model", "toy", BLUE, "--init-image", str(wide), "--strength", "0.8", "--steps", "5", "--json",
-            "-o", "out")
+    r = cli(
+        "imagine",
+        "--model",
+        "toy",
+        BLUE,
+        "--init-image",
+        str(wide),
+        "--strength",
+        "0.8",
+        "--steps",
+        "5",
+        "--json",
+        "-o",
+        "out",
+    )
     assert r.exit_code == 0, r
     assert "init image wide.png: 96x70, cropped to 70x70 and resized to 32x32" in r.stderr
     assert json.loads(r.stdout)["width"] == 32
@@ -111,7 +162,9 @@ def test_init_image_of_another_shape_is_cropped_and_resized(cli, tmp_path):
 def test_tiny_model_img2img_and_strength_one(cli, tiny, tmp_path):
     """The tiny random SD pipeline goes through StableDiffusionImg2ImgPipeline too; S = 1.0 runs every step."""
     red = _red_circle(tmp_path / "red.png", size=64)
-    r = cli("imagine", "--model", str(tiny), "x", "--init-image", str(red), "--strength", "1", "--steps", "3", "-o", "out")
+    r = cli(
+        "imagine", "--model", str(tiny), "x", "--init-image", str(red), "--strength", "1", "--steps", "3", "-o", "out"
+    )
     assert r.exit_code == 0, r
     assert Image.open(r.stdout.strip()).size == (64, 64)
     assert "3/3" in r.stderr
@@ -125,27 +178,37 @@ def _header_only_png(path: Path, width: int, height: int) -> Path:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
     return path
 
 
 @pytest.mark.parametrize(
     "strength, names",
-    [("nan", ["--strength", "nan"]), ("0", ["--strength", "0"]), ("1.5", ["--strength", "1.5"]),
-     ("-0.2", ["--strength", "-0.2"]), ("inf", ["--strength", "inf"])],
+    [
+        ("nan", ["--strength", "nan"]),
+        ("0", ["--strength", "0"]),
+        ("1.5", ["--strength", "1.5"]),
+        ("-0.2", ["--strength", "-0.2"]),
+        ("inf", ["--strength", "inf"]),
+    ],
 )
 def test_bad_strength_is_refused(cli, tmp_path, strength, names):
     red = _red_circle(tmp_path / "red.png")
-    assert_refused(cli("imagine", "--model", "toy", "x", "--init-image", str(red), "--strength", strength, "-o", "out"),
-                   *names)
+    assert_refused(
+        cli("imagine", "--model", "toy", "x", "--init-image", str(red), "--strength", strength, "-o", "out"), *names
+    )
     assert not (tmp_path / "out").exists()
 
 
 def test_strength_that_runs_no_step_and_strength_alone_are_refused(cli, tmp_path):
     red = _red_circle(tmp_path / "red.png")
-    assert_refused(cli("imagine", "--model", "toy", "x", "--init-image", str(red), "--strength", "0.1", "--steps", "5"),
-                   "--strength 0.1", "--steps 5")
+    assert_refused(
+        cli("imagine", "--model", "toy", "x", "--init-image", str(red), "--strength", "0.1", "--steps", "5"),
+        "--strength 0.1",
+        "--steps 5",
+    )
     assert_refused(cli("imagine", "--model", "toy", "x", "--strength", "0.5"), "--strength", "--init-image")
 
 

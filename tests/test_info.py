@@ -23,13 +23,35 @@ A1111 = (
 )
 
 
-def comfy_prompt(pos="beautiful scenery, a lake", neg="text, watermark", seed=156680208, steps=20, cfg=8.0,
-                 sampler="euler", scheduler="normal", width=512, height=512, ckpt="v1-5-pruned-emaonly.safetensors"):
+def comfy_prompt(
+    pos="beautiful scenery, a lake",
+    neg="text, watermark",
+    seed=156680208,
+    steps=20,
+    cfg=8.0,
+    sampler="euler",
+    scheduler="normal",
+    width=512,
+    height=512,
+    ckpt="v1-5-pruned-emaonly.safetensors",
+):
     """ComfyUI's default text-to-image graph, as its `prompt` chunk stores it (API format)."""
     return {
-        "3": {"class_type": "KSampler", "inputs": {"seed": seed, "steps": steps, "cfg": cfg, "sampler_name": sampler,
-              "scheduler": scheduler, "denoise": 1.0, "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0],
-              "latent_image": ["5", 0]}},
+        "3": {
+            "class_type": "KSampler",
+            "inputs": {
+                "seed": seed,
+                "steps": steps,
+                "cfg": cfg,
+                "sampler_name": sampler,
+                "scheduler": scheduler,
+                "denoise": 1.0,
+                "model": ["4", 0],
+                "positive": ["6", 0],
+                "negative": ["7", 0],
+                "latent_image": ["5", 0],
+            },
+        },
         "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
         "5": {"class_type": "EmptyLatentImage", "inputs": {"width": width, "height": height, "batch_size": 1}},
         "6": {"class_type": "CLIPTextEncode", "inputs": {"text": pos, "clip": ["4", 1]}},
@@ -42,43 +64,126 @@ def comfy_prompt(pos="beautiful scenery, a lake", neg="text, watermark", seed=15
 # the editor's graph: links are [id, from node, from slot, to node, to slot, type]
 COMFY_WORKFLOW = {
     "last_node_id": 9,
-    "nodes": [{"id": i, "type": t} for i, t in [(3, "KSampler"), (4, "CheckpointLoaderSimple"), (5, "EmptyLatentImage"),
-                                                (6, "CLIPTextEncode"), (7, "CLIPTextEncode"), (8, "VAEDecode"), (9, "SaveImage")]],
-    "links": [[1, 4, 0, 3, 0, "MODEL"], [2, 4, 1, 6, 0, "CLIP"], [3, 4, 1, 7, 0, "CLIP"], [4, 6, 0, 3, 1, "CONDITIONING"],
-              [5, 7, 0, 3, 2, "CONDITIONING"], [6, 5, 0, 3, 3, "LATENT"], [7, 3, 0, 8, 0, "LATENT"], [8, 4, 2, 8, 1, "VAE"],
-              [9, 8, 0, 9, 0, "IMAGE"]],
+    "nodes": [
+        {"id": i, "type": t}
+        for i, t in [
+            (3, "KSampler"),
+            (4, "CheckpointLoaderSimple"),
+            (5, "EmptyLatentImage"),
+            (6, "CLIPTextEncode"),
+            (7, "CLIPTextEncode"),
+            (8, "VAEDecode"),
+            (9, "SaveImage"),
+        ]
+    ],
+    "links": [
+        [1, 4, 0, 3, 0, "MODEL"],
+        [2, 4, 1, 6, 0, "CLIP"],
+        [3, 4, 1, 7, 0, "CLIP"],
+        [4, 6, 0, 3, 1, "CONDITIONING"],
+        [5, 7, 0, 3, 2, "CONDITIONING"],
+        [6, 5, 0, 3, 3, "LATENT"],
+        [7, 3, 0, 8, 0, "LATENT"],
+        [8, 4, 2, 8, 1, "VAE"],
+        [9, 8, 0, 9, 0, "IMAGE"],
+    ],
     "version": 0.4,
 }
 
 
-def invokeai_meta(pos="a red fox in the snow", neg="blurry", seed=987, steps=30, cfg=7.5, scheduler="euler_a",
-                  width=512, height=768, model=None):
+def invokeai_meta(
+    pos="a red fox in the snow",
+    neg="blurry",
+    seed=987,
+    steps=30,
+    cfg=7.5,
+    scheduler="euler_a",
+    width=512,
+    height=768,
+    model=None,
+):
     """InvokeAI 3.x/4.x `invokeai_metadata`."""
     return {
-        "generation_mode": "txt2img", "positive_prompt": pos, "negative_prompt": neg, "width": width, "height": height,
-        "seed": seed, "rand_device": "cpu", "cfg_scale": cfg, "cfg_rescale_multiplier": 0, "steps": steps,
-        "scheduler": scheduler, "model": model or {"key": "abc", "hash": "blake3:00", "name": "stable-diffusion-v1-5",
-                                                   "base": "sd-1", "type": "main"},
+        "generation_mode": "txt2img",
+        "positive_prompt": pos,
+        "negative_prompt": neg,
+        "width": width,
+        "height": height,
+        "seed": seed,
+        "rand_device": "cpu",
+        "cfg_scale": cfg,
+        "cfg_rescale_multiplier": 0,
+        "steps": steps,
+        "scheduler": scheduler,
+        "model": model
+        or {"key": "abc", "hash": "blake3:00", "name": "stable-diffusion-v1-5", "base": "sd-1", "type": "main"},
     }
 
 
-def novelai_chunks(prompt="1girl, cherry blossoms", uc="lowres, bad anatomy", seed=3141592, steps=28, scale=5.0,
-                   sampler="k_euler_ancestral", width=832, height=1216, source="Stable Diffusion XL C1E1DE52"):
-    comment = {"prompt": prompt, "steps": steps, "height": height, "width": width, "scale": scale, "uncond_scale": 0.0,
-               "cfg_rescale": 0.0, "seed": seed, "n_samples": 1, "noise_schedule": "native", "sampler": sampler,
-               "sm": False, "sm_dyn": False, "uc": uc, "request_type": "PromptGenerateRequest", "version": 1}
-    return {"Title": "NovelAI generated image", "Description": prompt, "Software": "NovelAI",
-            "Source": source, "Generation time": "5.2", "Comment": json.dumps(comment)}
+def novelai_chunks(
+    prompt="1girl, cherry blossoms",
+    uc="lowres, bad anatomy",
+    seed=3141592,
+    steps=28,
+    scale=5.0,
+    sampler="k_euler_ancestral",
+    width=832,
+    height=1216,
+    source="Stable Diffusion XL C1E1DE52",
+):
+    comment = {
+        "prompt": prompt,
+        "steps": steps,
+        "height": height,
+        "width": width,
+        "scale": scale,
+        "uncond_scale": 0.0,
+        "cfg_rescale": 0.0,
+        "seed": seed,
+        "n_samples": 1,
+        "noise_schedule": "native",
+        "sampler": sampler,
+        "sm": False,
+        "sm_dyn": False,
+        "uc": uc,
+        "request_type": "PromptGenerateRequest",
+        "version": 1,
+    }
+    return {
+        "Title": "NovelAI generated image",
+        "Description": prompt,
+        "Software": "NovelAI",
+        "Source": source,
+        "Generation time": "5.2",
+        "Comment": json.dumps(comment),
+    }
 
 
 FOOOCUS = {
-    "adm_guidance": "(1.5, 0.8, 0.3)", "base_model": "juggernautXL_v8Rundiffusion.safetensors",
-    "base_model_hash": "aeb7e9e689", "clip_skip": 2, "full_negative_prompt": ["(worst quality:2)"],
-    "full_prompt": ["a cat on a sofa", "a cat on a sofa, cozy, detailed"], "guidance_scale": 4.5, "loras": [],
-    "metadata_scheme": "fooocus", "negative_prompt": "dogs", "performance": "Speed", "prompt": "a cat on a sofa",
-    "prompt_expansion": "a cat on a sofa, cozy, detailed", "refiner_model": "None", "refiner_switch": 0.5,
-    "resolution": "(1152, 896)", "sampler": "dpmpp_2m_sde_gpu", "scheduler": "karras", "seed": "1234567",
-    "sharpness": 2, "steps": 30, "styles": "['Fooocus V2']", "vae": "Default (model)", "version": "Fooocus v2.5.5",
+    "adm_guidance": "(1.5, 0.8, 0.3)",
+    "base_model": "juggernautXL_v8Rundiffusion.safetensors",
+    "base_model_hash": "aeb7e9e689",
+    "clip_skip": 2,
+    "full_negative_prompt": ["(worst quality:2)"],
+    "full_prompt": ["a cat on a sofa", "a cat on a sofa, cozy, detailed"],
+    "guidance_scale": 4.5,
+    "loras": [],
+    "metadata_scheme": "fooocus",
+    "negative_prompt": "dogs",
+    "performance": "Speed",
+    "prompt": "a cat on a sofa",
+    "prompt_expansion": "a cat on a sofa, cozy, detailed",
+    "refiner_model": "None",
+    "refiner_switch": 0.5,
+    "resolution": "(1152, 896)",
+    "sampler": "dpmpp_2m_sde_gpu",
+    "scheduler": "karras",
+    "seed": "1234567",
+    "sharpness": 2,
+    "steps": 30,
+    "styles": "['Fooocus V2']",
+    "vae": "Default (model)",
+    "version": "Fooocus v2.5.5",
 }
 
 
@@ -105,14 +210,39 @@ def recipe(cli, path) -> dict:
 
 
 def fields(rec: dict) -> tuple:
-    return tuple(rec[k] for k in ("generator", "prompt", "negative", "seed", "steps", "guidance", "sampler",
-                                  "scheduler", "width", "height", "model"))
+    return tuple(
+        rec[k]
+        for k in (
+            "generator",
+            "prompt",
+            "negative",
+            "seed",
+            "steps",
+            "guidance",
+            "sampler",
+            "scheduler",
+            "width",
+            "height",
+            "model",
+        )
+    )
 
 
 # --- each tool's format --------------------------------------------------------------------
 
-A1111_FIELDS = ("AUTOMATIC1111", "masterpiece, a castle on a hill", "lowres, blurry", 1234, 30, 6.5, "DPM++ 2M",
-                "Karras", 512, 768, "v1-5-pruned-emaonly")
+A1111_FIELDS = (
+    "AUTOMATIC1111",
+    "masterpiece, a castle on a hill",
+    "lowres, blurry",
+    1234,
+    30,
+    6.5,
+    "DPM++ 2M",
+    "Karras",
+    512,
+    768,
+    "v1-5-pruned-emaonly",
+)
 
 
 def test_a1111_png(cli):
@@ -120,7 +250,9 @@ def test_a1111_png(cli):
     assert fields(rec) == A1111_FIELDS
     assert rec["extras"] == {"Model hash": "6ce0161689", "Lora hashes": "foo: abc, bar: def", "Version": "v1.10.1"}
     text = cli("info", "a.png").stdout
-    assert "generator: AUTOMATIC1111\nprompt: masterpiece, a castle on a hill\nnegative prompt: lowres, blurry\n" in text
+    assert (
+        "generator: AUTOMATIC1111\nprompt: masterpiece, a castle on a hill\nnegative prompt: lowres, blurry\n" in text
+    )
     assert "Seed: 1234" in text.splitlines() and "Sampler: DPM++ 2M" in text.splitlines()
 
 
@@ -131,7 +263,11 @@ def test_a1111_jpeg_and_webp_exif_usercomment(cli, name, encoding):
     assert fields(got["recipe"]) == A1111_FIELDS
     assert got["type"] == Path(name).suffix[1:].replace("jpg", "jpeg") and got["parameters"]["Seed"] == "1234"
     text = cli("info", name)
-    assert text.exit_code == 0 and "size: 16x16 (" in text.stdout and "prompt: masterpiece, a castle on a hill" in text.stdout
+    assert (
+        text.exit_code == 0
+        and "size: 16x16 (" in text.stdout
+        and "prompt: masterpiece, a castle on a hill" in text.stdout
+    )
     raw = cli("info", "--raw", name).stdout
     assert "EXIF UserComment: masterpiece, a castle on a hill\\nNegative prompt: lowres, blurry\\nSteps: 30" in raw
 
@@ -143,13 +279,31 @@ def test_comfyui(cli, with_workflow):
         chunks["workflow"] = COMFY_WORKFLOW
     png("c.png", chunks)
     rec = recipe(cli, "c.png")
-    assert fields(rec) == ("ComfyUI", "beautiful scenery, a lake", "text, watermark", 156680208, 20, 8.0, "euler",
-                           "normal", 512, 512, "v1-5-pruned-emaonly.safetensors")
+    assert fields(rec) == (
+        "ComfyUI",
+        "beautiful scenery, a lake",
+        "text, watermark",
+        156680208,
+        20,
+        8.0,
+        "euler",
+        "normal",
+        512,
+        512,
+        "v1-5-pruned-emaonly.safetensors",
+    )
     assert rec["extras"]["sampler_parameters"] == {"denoise": 1.0}
     text = cli("info", "c.png").stdout
     assert text.splitlines()[2:] == [
-        "generator: ComfyUI", "prompt: beautiful scenery, a lake", "negative prompt: text, watermark", "seed: 156680208",
-        "steps: 20", "guidance: 8.0", "sampler: euler", "scheduler: normal", "model: v1-5-pruned-emaonly.safetensors",
+        "generator: ComfyUI",
+        "prompt: beautiful scenery, a lake",
+        "negative prompt: text, watermark",
+        "seed: 156680208",
+        "steps: 20",
+        "guidance: 8.0",
+        "sampler: euler",
+        "scheduler: normal",
+        "model: v1-5-pruned-emaonly.safetensors",
         "generated size: 512x512",
     ]  # the raw 21 KB of JSON only under --raw
     assert '"class_type": "KSampler"' in cli("info", "--raw", "c.png").stdout
@@ -158,42 +312,111 @@ def test_comfyui(cli, with_workflow):
 def test_comfyui_ksampler_advanced_seed(cli):
     graph = comfy_prompt()
     inputs = graph["3"]["inputs"]
-    graph["3"] = {"class_type": "KSamplerAdvanced", "inputs": {**{k: v for k, v in inputs.items() if k != "seed"},
-                                                               "noise_seed": 77, "add_noise": "enable"}}
+    graph["3"] = {
+        "class_type": "KSamplerAdvanced",
+        "inputs": {**{k: v for k, v in inputs.items() if k != "seed"}, "noise_seed": 77, "add_noise": "enable"},
+    }
     assert recipe(cli, png("c.png", {"prompt": graph}))["seed"] == 77
 
 
 def test_invokeai(cli):
     png("i.png", {"invokeai_metadata": invokeai_meta()})
-    assert fields(recipe(cli, "i.png")) == ("InvokeAI", "a red fox in the snow", "blurry", 987, 30, 7.5, "euler_a",
-                                            None, 512, 768, "stable-diffusion-v1-5")
+    assert fields(recipe(cli, "i.png")) == (
+        "InvokeAI",
+        "a red fox in the snow",
+        "blurry",
+        987,
+        30,
+        7.5,
+        "euler_a",
+        None,
+        512,
+        768,
+        "stable-diffusion-v1-5",
+    )
     old = invokeai_meta(model={"model_name": "sd-1.5-old", "base_model": "sd-1"})  # InvokeAI 3.0
     assert recipe(cli, png("o.png", {"invokeai_metadata": old}))["model"] == "sd-1.5-old"
 
 
 def test_invokeai_2_and_dream(cli):
-    sd_meta = {"model_weights": "stable-diffusion-1.4", "model_hash": "fe4efff1", "app_version": "2.3.0",
-               "image": {"prompt": [{"prompt": "a castle [fog]", "weight": 1.0}], "steps": 50, "cfg_scale": 7.5,
-                         "seed": 42, "width": 512, "height": 512, "sampler": "k_lms", "type": "txt2img"}}
+    sd_meta = {
+        "model_weights": "stable-diffusion-1.4",
+        "model_hash": "fe4efff1",
+        "app_version": "2.3.0",
+        "image": {
+            "prompt": [{"prompt": "a castle [fog]", "weight": 1.0}],
+            "steps": 50,
+            "cfg_scale": 7.5,
+            "seed": 42,
+            "width": 512,
+            "height": 512,
+            "sampler": "k_lms",
+            "type": "txt2img",
+        },
+    }
     assert fields(recipe(cli, png("s.png", {"sd-metadata": sd_meta}))) == (
-        "InvokeAI", "a castle", "fog", 42, 50, 7.5, "k_lms", None, 512, 512, "stable-diffusion-1.4")
+        "InvokeAI",
+        "a castle",
+        "fog",
+        42,
+        50,
+        7.5,
+        "k_lms",
+        None,
+        512,
+        512,
+        "stable-diffusion-1.4",
+    )
     dream = '"a lighthouse at dusk [people]" -s 25 -S 7 -W 512 -H 512 -C 7.0 -A k_euler_a'
     assert fields(recipe(cli, png("d.png", {"Dream": dream}))) == (
-        "InvokeAI", "a lighthouse at dusk", "people", 7, 25, 7.0, "k_euler_a", None, 512, 512, None)
+        "InvokeAI",
+        "a lighthouse at dusk",
+        "people",
+        7,
+        25,
+        7.0,
+        "k_euler_a",
+        None,
+        512,
+        512,
+        None,
+    )
 
 
 def test_novelai(cli):
     rec = recipe(cli, png("n.png", novelai_chunks()))
-    assert fields(rec) == ("NovelAI", "1girl, cherry blossoms", "lowres, bad anatomy", 3141592, 28, 5.0,
-                           "k_euler_ancestral", "native", 832, 1216, "Stable Diffusion XL")
+    assert fields(rec) == (
+        "NovelAI",
+        "1girl, cherry blossoms",
+        "lowres, bad anatomy",
+        3141592,
+        28,
+        5.0,
+        "k_euler_ancestral",
+        "native",
+        832,
+        1216,
+        "Stable Diffusion XL",
+    )
     assert rec["extras"]["request_type"] == "PromptGenerateRequest"
 
 
 def test_fooocus_json_parameters(cli):
     png("f.png", {"parameters": json.dumps(FOOOCUS), "fooocus_scheme": "fooocus"})
     got = json.loads(cli("info", "--json", "f.png").stdout)
-    assert fields(got["recipe"]) == ("Fooocus", "a cat on a sofa", "dogs", 1234567, 30, 4.5, "dpmpp_2m_sde_gpu",
-                                     "karras", 1152, 896, "juggernautXL_v8Rundiffusion.safetensors")
+    assert fields(got["recipe"]) == (
+        "Fooocus",
+        "a cat on a sofa",
+        "dogs",
+        1234567,
+        30,
+        4.5,
+        "dpmpp_2m_sde_gpu",
+        "karras",
+        1152,
+        896,
+        "juggernautXL_v8Rundiffusion.safetensors",
+    )
     assert got["parameters"] is None  # not misread as A1111 text
     assert got["recipe"]["extras"]["version"] == "Fooocus v2.5.5"
     text = cli("info", "f.png").stdout
@@ -203,16 +426,44 @@ def test_fooocus_json_parameters(cli):
 def test_genai_files_read_back_exactly(cli):
     from genai_cli.image import pngmeta
 
-    fields_ = {"Steps": 4, "Sampler": "Euler a", "CFG scale": 7.5, "Seed": 9, "Size": "32x32", "Model": "toy",
-               "Version": "genai 0.1.0"}
+    fields_ = {
+        "Steps": 4,
+        "Sampler": "Euler a",
+        "CFG scale": 7.5,
+        "Seed": 9,
+        "Size": "32x32",
+        "Model": "toy",
+        "Version": "genai 0.1.0",
+    }
     text = pngmeta.format_parameters('a "quoted", prompt', "no: commas, please", fields_)
-    genai = {"prompt": 'a "quoted", prompt', "negative": "no: commas, please", "seed": 9, "steps": 4, "guidance": 7.5,
-             "width": 32, "height": 32, "scheduler": "euler-a", "sampler": "Euler a", "model": "toy"}
+    genai = {
+        "prompt": 'a "quoted", prompt',
+        "negative": "no: commas, please",
+        "seed": 9,
+        "steps": 4,
+        "guidance": 7.5,
+        "width": 32,
+        "height": 32,
+        "scheduler": "euler-a",
+        "sampler": "Euler a",
+        "model": "toy",
+    }
     got = json.loads(cli("info", "--json", str(png("g.png", {"parameters": text, "genai": genai}))).stdout)
     assert got["genai"] == genai and got["parameters_text"] == text
     assert got["parameters"] == pngmeta.parse_parameters(text)
-    assert fields(got["recipe"]) == ("genai", 'a "quoted", prompt', "no: commas, please", 9, 4, 7.5, "Euler a",
-                                     "euler-a", 32, 32, "toy")
+    assert fields(got["recipe"]) == (
+        "genai",
+        'a "quoted", prompt',
+        "no: commas, please",
+        9,
+        4,
+        7.5,
+        "Euler a",
+        "euler-a",
+        32,
+        32,
+        "toy",
+    )
 
 
 # --- odd but valid ---------------------------------------------------------------------------
@@ -221,7 +472,11 @@ def test_genai_files_read_back_exactly(cli):
 def test_no_metadata_is_no_recipe_not_an_error(cli):
     Image.new("RGB", (1, 1)).save("one.png")
     r = cli("info", "one.png")
-    assert r.exit_code == 0 and r.stdout.splitlines() == ["file: one.png", "size: 1x1", "recipe: none (no recipe in its metadata)"]
+    assert r.exit_code == 0 and r.stdout.splitlines() == [
+        "file: one.png",
+        "size: 1x1",
+        "recipe: none (no recipe in its metadata)",
+    ]
     assert json.loads(cli("info", "--json", "one.png").stdout)["recipe"] is None
     Image.new("RGB", (1, 1)).save("one.jpg")
     assert cli("info", "one.jpg").stdout.splitlines()[-1] == "recipe: none (no recipe in its metadata)"
@@ -270,7 +525,12 @@ def test_folder_one_line_per_image(cli):
     assert "skipped 2 file(s) that are not images" in r.stderr
     lines = [json.loads(line) for line in cli("info", "--json", "lib").stdout.splitlines()]
     assert [(d["file"], (d["recipe"] or {}).get("seed")) for d in lines] == [
-        ("lib/a.png", 1234), ("lib/n.png", 3141592), ("lib/plain.png", None), ("lib/sub/b.jpg", 1234), ("lib/sub/c.png", 156680208)]
+        ("lib/a.png", 1234),
+        ("lib/n.png", 3141592),
+        ("lib/plain.png", None),
+        ("lib/sub/b.jpg", 1234),
+        ("lib/sub/c.png", 156680208),
+    ]
 
 
 def test_several_files_a_damaged_one_is_named_and_the_rest_shown(cli):
@@ -282,6 +542,7 @@ def test_several_files_a_damaged_one_is_named_and_the_rest_shown(cli):
 
 
 # --- genai imagine --recipe ---------------------------------------------------------------------
+
 
 def _toy(cli, *args):
     r = cli("imagine", "--model", "toy", "--json", *args)
@@ -296,36 +557,72 @@ def _pixels(path) -> np.ndarray:
 @pytest.fixture
 def original(cli, one_torch_thread):
     """A toy image made with explicit settings; other tools' files carry its recipe below."""
-    return _toy(cli, "a yellow heart on a black background", "--negative", "a green circle", "--seed", "11",
-                "--steps", "4", "--guidance", "6", "--scheduler", "euler-a", "-o", "orig")[0]
+    return _toy(
+        cli,
+        "a yellow heart on a black background",
+        "--negative",
+        "a green circle",
+        "--seed",
+        "11",
+        "--steps",
+        "4",
+        "--guidance",
+        "6",
+        "--scheduler",
+        "euler-a",
+        "-o",
+        "orig",
+    )[0]
 
 
 def _as(tool: str, rec: dict, sampler: str) -> Path:
     """The recipe of `rec` (a genai imagine --json record) written as `tool` writes it."""
     p, n, seed, steps, cfg = rec["prompt"], rec["negative"], rec["seed"], rec["steps"], rec["guidance"]
     if tool == "comfyui":
-        return png("comfy.png", {"prompt": comfy_prompt(p, n, seed, steps, cfg, sampler, "normal", 32, 32, "toy"),
-                                 "workflow": COMFY_WORKFLOW}, size=(32, 32))
+        return png(
+            "comfy.png",
+            {
+                "prompt": comfy_prompt(p, n, seed, steps, cfg, sampler, "normal", 32, 32, "toy"),
+                "workflow": COMFY_WORKFLOW,
+            },
+            size=(32, 32),
+        )
     if tool == "a1111-jpeg":
         text = f"{p}\nNegative prompt: {n}\nSteps: {steps}, Sampler: {sampler}, CFG scale: {cfg}, Seed: {seed}, Size: 32x32, Model: toy"
         return exif_image("a1111.jpg", text, size=(32, 32))
     if tool == "invokeai":
-        return png("invoke.png", {"invokeai_metadata": invokeai_meta(p, n, seed, steps, cfg, sampler, 32, 32,
-                                                                     {"name": "toy"})}, size=(32, 32))
+        return png(
+            "invoke.png",
+            {"invokeai_metadata": invokeai_meta(p, n, seed, steps, cfg, sampler, 32, 32, {"name": "toy"})},
+            size=(32, 32),
+        )
     if tool == "novelai":
         return png("nai.png", novelai_chunks(p, n, seed, steps, cfg, sampler, 32, 32, "toy 0F1E2D3C"), size=(32, 32))
     raise ValueError(tool)
 
 
-@pytest.mark.parametrize("tool, sampler", [("comfyui", "euler_ancestral"), ("a1111-jpeg", "Euler a"),
-                                           ("invokeai", "euler_a"), ("novelai", "k_euler_ancestral")])
+@pytest.mark.parametrize(
+    "tool, sampler",
+    [
+        ("comfyui", "euler_ancestral"),
+        ("a1111-jpeg", "Euler a"),
+        ("invokeai", "euler_a"),
+        ("novelai", "k_euler_ancestral"),
+    ],
+)
 def test_recipe_from_another_tool_regenerates_the_same_image(cli, original, tool, sampler):
     path = _as(tool, original, sampler)
     r = cli("imagine", "--model", "toy", "--recipe", str(path), "--json", "-o", "again")
     assert r.exit_code == 0, r
     got = json.loads(r.stdout)
     assert (got["prompt"], got["negative"], got["seed"], got["steps"], got["guidance"], got["scheduler"]) == (
-        original["prompt"], original["negative"], 11, 4, 6.0, "euler-a")
+        original["prompt"],
+        original["negative"],
+        11,
+        4,
+        6.0,
+        "euler-a",
+    )
     assert np.array_equal(_pixels(got["path"]), _pixels(original["path"]))
     assert "warning" not in r.stderr, r.stderr  # everything in these recipes was honoured
 
@@ -333,25 +630,52 @@ def test_recipe_from_another_tool_regenerates_the_same_image(cli, original, tool
 def test_recipe_flags_override_and_config_sits_under(cli, original, tmp_path):
     path = _as("comfyui", original, "euler_ancestral")
     Path("c.yaml").write_text("image:\n  steps: 2\n  guidance: 1.0\n  negative: a red star\n")
-    r = cli("imagine", "--model", "toy", "--recipe", str(path), "--config", "c.yaml", "--seed", "5", "--json",
-            "-o", "o", "a blue circle on a white background")
+    r = cli(
+        "imagine",
+        "--model",
+        "toy",
+        "--recipe",
+        str(path),
+        "--config",
+        "c.yaml",
+        "--seed",
+        "5",
+        "--json",
+        "-o",
+        "o",
+        "a blue circle on a white background",
+    )
     assert r.exit_code == 0, r
     got = json.loads(r.stdout)
     # the flags win (seed, prompt); the recipe beats the config file (steps, guidance, negative)
     assert (got["prompt"], got["seed"], got["steps"], got["guidance"], got["negative"]) == (
-        "a blue circle on a white background", 5, 4, 6.0, "a green circle")
+        "a blue circle on a white background",
+        5,
+        4,
+        6.0,
+        "a green circle",
+    )
 
 
 def test_recipe_values_genai_cannot_honour_are_listed_and_ignored(cli, original):
     graph = comfy_prompt(original["prompt"], "", 2**40, 3, 7.0, "heun", "karras", 512, 512, "sdxl.safetensors")
-    graph["10"] = {"class_type": "LoraLoader", "inputs": {"lora_name": "x.safetensors", "model": ["4", 0], "clip": ["4", 1]}}
+    graph["10"] = {
+        "class_type": "LoraLoader",
+        "inputs": {"lora_name": "x.safetensors", "model": ["4", 0], "clip": ["4", 1]},
+    }
     png("odd.png", {"prompt": graph})
     r = cli("imagine", "--model", "toy", "--recipe", "odd.png", "--json", "-o", "o")
     assert r.exit_code == 0, r
     warnings = [line for line in r.stderr.splitlines() if line.startswith("warning: recipe odd.png: ignored")]
     assert len(warnings) == 6, r.stderr
-    for needle in ("sampler 'heun'", "seed 1099511627776", "size 512x512", "model 'sdxl.safetensors'",
-                   "ComfyUI nodes LoraLoader", "Karras"):
+    for needle in (
+        "sampler 'heun'",
+        "seed 1099511627776",
+        "size 512x512",
+        "model 'sdxl.safetensors'",
+        "ComfyUI nodes LoraLoader",
+        "Karras",
+    ):
         assert any(needle in w for w in warnings), (needle, r.stderr)
     got = json.loads(r.stdout)
     assert got["steps"] == 3 and got["width"] == 32 and got["scheduler"] == "default" and got["seed"] != 2**40
@@ -375,8 +699,10 @@ def test_recipe_bad_files(cli, tmp_path):
 
 def test_comfyui_model_behind_a_lora_loader(cli):
     graph = comfy_prompt(ckpt="sd_xl_base_1.0.safetensors")
-    graph["10"] = {"class_type": "LoraLoader", "inputs": {"lora_name": "x.safetensors", "strength_model": 0.8,
-                                                          "model": ["4", 0], "clip": ["4", 1]}}
+    graph["10"] = {
+        "class_type": "LoraLoader",
+        "inputs": {"lora_name": "x.safetensors", "strength_model": 0.8, "model": ["4", 0], "clip": ["4", 1]},
+    }
     graph["3"]["inputs"]["model"] = ["10", 0]
     assert recipe(cli, png("lora.png", {"prompt": graph}))["model"] == "sd_xl_base_1.0.safetensors"
 
@@ -427,7 +753,9 @@ def test_folder_through_a_pipe_as_a_real_process(genai_exe):
     assert r.exit_code == 0, r
     got = [json.loads(line) for line in r.stdout.splitlines()]
     assert [(d["file"], d["recipe"]["generator"], d["recipe"]["seed"]) for d in got] == [
-        ("lib/a.webp", "AUTOMATIC1111", 1234), ("lib/c.png", "ComfyUI", 156680208)]
+        ("lib/a.webp", "AUTOMATIC1111", 1234),
+        ("lib/c.png", "ComfyUI", 156680208),
+    ]
     assert "skipped 1 file(s) that are not images" in r.stderr and "skipped" not in r.stdout
 
 
@@ -435,4 +763,9 @@ def test_fooocus_jpeg_with_json_in_usercomment(cli):
     exif_image("f.jpg", json.dumps(FOOOCUS))
     rec = recipe(cli, "f.jpg")
     assert (rec["generator"], rec["prompt"], rec["seed"], rec["width"], rec["height"]) == (
-        "Fooocus", "a cat on a sofa", 1234567, 1152, 896)
+        "Fooocus",
+        "a cat on a sofa",
+        1234567,
+        1152,
+        896,
+    )

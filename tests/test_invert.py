@@ -34,9 +34,31 @@ def images(tmp_path) -> Path:
 
 def _invert(cli, tiny, images, out, *extra, seed: str | None = "0"):
     """A tiny run; seed None: no --seed (invert.seed, runtime.seed, else a random one)."""
-    return cli("invert", "--model", str(tiny), "--images", str(images), "--token", "<thing>", "--init-word", INIT,
-               "--out", str(out), "--batch-size", "2", "--grad-accum", "2", "--lr", "0.05", "--save-every", "0",
-               "--checkpoint-every", "0", *(["--seed", seed] if seed is not None else []), *extra)
+    return cli(
+        "invert",
+        "--model",
+        str(tiny),
+        "--images",
+        str(images),
+        "--token",
+        "<thing>",
+        "--init-word",
+        INIT,
+        "--out",
+        str(out),
+        "--batch-size",
+        "2",
+        "--grad-accum",
+        "2",
+        "--lr",
+        "0.05",
+        "--save-every",
+        "0",
+        "--checkpoint-every",
+        "0",
+        *(["--seed", seed] if seed is not None else []),
+        *extra,
+    )
 
 
 def _vectors(path):
@@ -116,7 +138,9 @@ def test_invert_writes_an_embedding_diffusers_loads(cli, tiny, images, tmp_path)
     from safetensors import safe_open
 
     out = tmp_path / "run"
-    r = _invert(cli, tiny, images, out, "--steps", "4", "--json", "--validation-prompt", "a photo of <thing>", seed=None)
+    r = _invert(
+        cli, tiny, images, out, "--steps", "4", "--json", "--validation-prompt", "a photo of <thing>", seed=None
+    )
     assert r.exit_code == 0, r
     rec = json.loads(r.stdout)
     # no seed anywhere: a random one, recorded on stderr, in the JSON record, the embedding and the checkpoint
@@ -158,8 +182,19 @@ def test_frozen_weights_stay_unchanged(tiny, images, tmp_path, monkeypatch):
         return seen["pipe"]
 
     monkeypatch.setattr(loading, "load_pipeline", keep)
-    s = InvertSettings(images=images, token="<thing>", init_word=INIT, model=str(tiny), out=tmp_path / "o",
-                       steps=3, lr=0.5, batch_size=2, grad_accum=1, save_every=0, checkpoint_every=0)
+    s = InvertSettings(
+        images=images,
+        token="<thing>",
+        init_word=INIT,
+        model=str(tiny),
+        out=tmp_path / "o",
+        steps=3,
+        lr=0.5,
+        batch_size=2,
+        grad_accum=1,
+        save_every=0,
+        checkpoint_every=0,
+    )
     res = invert(s, runtime.setup("cpu", "fp32", None))
     trained = seen["pipe"]
     fresh = real(loading.locate(str(tiny)), torch.float32)
@@ -204,8 +239,9 @@ def test_resume_gives_the_uninterrupted_result(cli, tiny, images, tmp_path, monk
     r = _invert(cli, tiny, images, parts, "--steps", "4", "--resume", seed=None)  # no --seed: the run's own, 7
     assert r.exit_code == 0, r
     assert "resuming at step 2" in r.stderr and "seed 7 (from checkpoint)" in r.stderr
-    assert np.array_equal(_vectors(parts / "learned_embeds.safetensors").numpy(),
-                          _vectors(whole / "learned_embeds.safetensors").numpy())
+    assert np.array_equal(
+        _vectors(parts / "learned_embeds.safetensors").numpy(), _vectors(whole / "learned_embeds.safetensors").numpy()
+    )
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_embedding(cli, tiny, images, tmp_path, monkeypatch):
@@ -242,12 +278,27 @@ def test_a1111_format_and_imagine_embedding(cli, tiny, images, tmp_path):
     pt = out / "thing.pt"
     assert r.stdout.split() == [str(out / "learned_embeds.safetensors"), str(pt)]
     data = torch.load(pt, weights_only=True)  # plain tensors and strings: loads without trusting code
-    assert data["name"] == "<thing>" and torch.equal(data["string_to_param"]["*"], _vectors(out / "learned_embeds.safetensors"))
+    assert data["name"] == "<thing>" and torch.equal(
+        data["string_to_param"]["*"], _vectors(out / "learned_embeds.safetensors")
+    )
 
     imgs = []
     for emb in (out / "learned_embeds.safetensors", pt):
-        g = cli("imagine", "--model", str(tiny), "--embedding", str(emb), "a photo of <thing>", "--steps", "2",
-                "--seed", "5", "-o", str(tmp_path / "gen"), "--json")
+        g = cli(
+            "imagine",
+            "--model",
+            str(tiny),
+            "--embedding",
+            str(emb),
+            "a photo of <thing>",
+            "--steps",
+            "2",
+            "--seed",
+            "5",
+            "-o",
+            str(tmp_path / "gen"),
+            "--json",
+        )
         assert g.exit_code == 0, g
         rec = json.loads(g.stdout)
         imgs.append(np.asarray(Image.open(rec["path"])))
@@ -255,8 +306,18 @@ def test_a1111_format_and_imagine_embedding(cli, tiny, images, tmp_path):
         info = json.loads(cli("info", rec["path"], "--json").stdout)
         assert info["genai"]["embeddings"] == [{"token": "<thing>", "path": str(emb)}]
     assert np.array_equal(imgs[0], imgs[1])  # both layouts give the same word
-    plain = cli("imagine", "--model", str(tiny), "a photo of <thing>", "--steps", "2", "--seed", "5", "-o",
-                str(tmp_path / "plain"))
+    plain = cli(
+        "imagine",
+        "--model",
+        str(tiny),
+        "a photo of <thing>",
+        "--steps",
+        "2",
+        "--seed",
+        "5",
+        "-o",
+        str(tmp_path / "plain"),
+    )
     assert not np.array_equal(np.asarray(Image.open(plain.stdout.strip())), imgs[0])  # the word matters
 
 
@@ -266,12 +327,16 @@ def test_imagine_embedding_errors(cli, tiny, tmp_path):
 
     wide = tmp_path / "wide.safetensors"
     save_file({"<wide>": torch.zeros(1, 768)}, str(wide))
-    r = cli("imagine", "--model", str(tiny), "--embedding", str(wide), "a <wide>", "--steps", "1", "-o", str(tmp_path / "g"))
+    r = cli(
+        "imagine", "--model", str(tiny), "--embedding", str(wide), "a <wide>", "--steps", "1", "-o", str(tmp_path / "g")
+    )
     assert r.exit_code == 2 and "768 wide" in r.stderr and "takes 32" in r.stderr and r.stdout == ""
 
     taken = tmp_path / "the.safetensors"
     save_file({"the</w>": torch.zeros(1, 32)}, str(taken))
-    r = cli("imagine", "--model", str(tiny), "--embedding", str(taken), "a b", "--steps", "1", "-o", str(tmp_path / "g"))
+    r = cli(
+        "imagine", "--model", str(tiny), "--embedding", str(taken), "a b", "--steps", "1", "-o", str(tmp_path / "g")
+    )
     assert r.exit_code == 2 and "already has a token 'the</w>'" in r.stderr
 
     class Evil:
@@ -280,7 +345,9 @@ def test_imagine_embedding_errors(cli, tiny, tmp_path):
 
     evil = tmp_path / "evil.pt"
     torch.save({"<e>": Evil()}, evil)
-    r = cli("imagine", "--model", str(tiny), "--embedding", str(evil), "a <e>", "--steps", "1", "-o", str(tmp_path / "g"))
+    r = cli(
+        "imagine", "--model", str(tiny), "--embedding", str(evil), "a <e>", "--steps", "1", "-o", str(tmp_path / "g")
+    )
     assert r.exit_code == 2 and "cannot read it" in r.stderr
 
     missing = cli("imagine", "--model", str(tiny), "--embedding", str(tmp_path / "nope.safetensors"), "a")
@@ -328,10 +395,40 @@ def test_two_processes_end_with_the_same_embedding(tiny, images, tmp_path):
     out = tmp_path / "dist"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     p = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "genai_cli",
-         "invert", "--model", str(tiny), "--images", str(images), "--token", "<thing>", "--init-word", INIT,
-         "--out", str(out), "--steps", "3", "--batch-size", "1", "--grad-accum", "1", "--lr", "0.05", "--json"],
-        capture_output=True, text=True, env=env, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "genai_cli",
+            "invert",
+            "--model",
+            str(tiny),
+            "--images",
+            str(images),
+            "--token",
+            "<thing>",
+            "--init-word",
+            INIT,
+            "--out",
+            str(out),
+            "--steps",
+            "3",
+            "--batch-size",
+            "1",
+            "--grad-accum",
+            "1",
+            "--lr",
+            "0.05",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert p.returncode == 0, p.stderr[-3000:]
     records = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
@@ -343,9 +440,11 @@ def test_two_processes_end_with_the_same_embedding(tiny, images, tmp_path):
 
 
 def test_invert_help_imports_nothing_heavy():
-    code = ("import sys\nsys.argv=['genai','invert','--help']\nfrom genai_cli.app import app\n"
-            "try:\n    app(prog_name='genai')\nexcept SystemExit:\n    pass\n"
-            "import json; print(json.dumps(sorted(sys.modules)))")
+    code = (
+        "import sys\nsys.argv=['genai','invert','--help']\nfrom genai_cli.app import app\n"
+        "try:\n    app(prog_name='genai')\nexcept SystemExit:\n    pass\n"
+        "import json; print(json.dumps(sorted(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     mods = set(json.loads(out.stdout.strip().splitlines()[-1]))
     assert "--images" in out.stdout
@@ -363,8 +462,19 @@ def test_mixed_precision_keeps_the_embedding_in_fp32(tiny, images, tmp_path, mon
     seen = {}
     real = loading.load_pipeline
     monkeypatch.setattr(loading, "load_pipeline", lambda *a, **k: seen.setdefault("pipe", real(*a, **k)))
-    s = InvertSettings(images=images, token="<thing>", init_word=INIT, model=str(tiny), out=tmp_path / "bf",
-                       steps=2, lr=0.05, batch_size=2, grad_accum=1, save_every=0, checkpoint_every=0)
+    s = InvertSettings(
+        images=images,
+        token="<thing>",
+        init_word=INIT,
+        model=str(tiny),
+        out=tmp_path / "bf",
+        steps=2,
+        lr=0.05,
+        batch_size=2,
+        grad_accum=1,
+        save_every=0,
+        checkpoint_every=0,
+    )
     try:
         res = invert(s, runtime.setup("cpu", "bf16", None))
     finally:  # a failed run must not leave bf16 in accelerate's process-wide state for later tests
@@ -393,8 +503,18 @@ def test_multi_vector_word_round_trips_through_diffusers(cli, tiny, images, tmp_
     ids = pipe.tokenizer.convert_tokens_to_ids(["<thing>", "<thing>_1"])
     assert torch.equal(pipe.text_encoder.get_input_embeddings().weight[ids].detach(), vec)
     assert pipe.maybe_convert_prompt("a <thing>", pipe.tokenizer) == "a <thing> <thing>_1"
-    g = cli("imagine", "--model", str(tiny), "--embedding", str(out / "learned_embeds.safetensors"), "a <thing>",
-            "--steps", "1", "-o", str(tmp_path / "g"))
+    g = cli(
+        "imagine",
+        "--model",
+        str(tiny),
+        "--embedding",
+        str(out / "learned_embeds.safetensors"),
+        "a <thing>",
+        "--steps",
+        "1",
+        "-o",
+        str(tmp_path / "g"),
+    )
     assert g.exit_code == 0 and "learned word <thing> (2 vector(s))" in g.stderr
 
 
@@ -414,13 +534,17 @@ def test_the_early_word_check_reads_the_tokenizer_as_the_pipeline_does(tiny):
         assert words.width == 32 if folder == tiny else words.width == 64
 
 
-@pytest.mark.parametrize("yaml_text, flags, want", [
-    ("invert:\n  seed: 6\nruntime:\n  seed: 9\n", ["--seed", "5"], "seed 5 (from --seed)"),
-    ("invert:\n  seed: 6\nruntime:\n  seed: 9\n", [], "seed 6 (from config)"),
-    ("runtime:\n  seed: 9\n", [], "seed 9 (from runtime.seed)"),
-])
-def test_the_seed_policy_flag_then_invert_seed_then_runtime_seed(cli, images, tmp_path, monkeypatch, yaml_text, flags,
-                                                                 want):
+@pytest.mark.parametrize(
+    "yaml_text, flags, want",
+    [
+        ("invert:\n  seed: 6\nruntime:\n  seed: 9\n", ["--seed", "5"], "seed 5 (from --seed)"),
+        ("invert:\n  seed: 6\nruntime:\n  seed: 9\n", [], "seed 6 (from config)"),
+        ("runtime:\n  seed: 9\n", [], "seed 9 (from runtime.seed)"),
+    ],
+)
+def test_the_seed_policy_flag_then_invert_seed_then_runtime_seed(
+    cli, images, tmp_path, monkeypatch, yaml_text, flags, want
+):
     from genai_cli.errors import GenaiError
     from genai_cli.invert import train
 
@@ -433,8 +557,22 @@ def test_the_seed_policy_flag_then_invert_seed_then_runtime_seed(cli, images, tm
     monkeypatch.setattr(train, "invert", stop)
     cfg = tmp_path / "seed.yaml"
     cfg.write_text(yaml_text)
-    r = cli("invert", "--model", "toy", "--images", str(images), "--token", "<zz>", "--init-word", "star",
-            "--out", str(tmp_path / "out"), "--config", str(cfg), *flags)
+    r = cli(
+        "invert",
+        "--model",
+        "toy",
+        "--images",
+        str(images),
+        "--token",
+        "<zz>",
+        "--init-word",
+        "star",
+        "--out",
+        str(tmp_path / "out"),
+        "--config",
+        str(cfg),
+        *flags,
+    )
     assert r.exit_code == 1 and want in r.stderr, r.stderr
     assert seen["seed"] == int(want.split()[1])
 
@@ -447,8 +585,11 @@ def test_init_word_hints_come_from_the_toy_models_own_words(cli, images, tmp_pat
     words = read_words(TOY_PIPELINE)
     assert len(words.encode("cat")) == 3
     base = ["invert", "--model", "toy", "--images", str(images), "--token", "<zz>", "--out", str(tmp_path / "out")]
-    for extra, before in ((["--init-word", "cat"], "e.g. "), (["--init-word", "two words"], "one token: "),
-                          ([], "--init-word ")):  # the last: --init-word missing, the example command's word
+    for extra, before in (
+        (["--init-word", "cat"], "e.g. "),
+        (["--init-word", "two words"], "one token: "),
+        ([], "--init-word "),
+    ):  # the last: --init-word missing, the example command's word
         r = cli(*base, *extra)
         assert r.exit_code == 2, r
         hint = next(line for line in r.stderr.splitlines() if line.startswith("hint:"))
@@ -472,7 +613,20 @@ def test_the_command_loads_the_configuration_once(cli, tiny, images, tmp_path, m
         raise GenaiError("stopped before training")
 
     monkeypatch.setattr(train, "invert", stop)
-    r = cli("invert", "--model", str(tiny) if model == "tiny" else model, "--images", str(images), "--token", "<zz>",
-            "--init-word", INIT if model == "tiny" else "star", "--out", str(tmp_path / "out"), "--steps", "7")
+    r = cli(
+        "invert",
+        "--model",
+        str(tiny) if model == "tiny" else model,
+        "--images",
+        str(images),
+        "--token",
+        "<zz>",
+        "--init-word",
+        INIT if model == "tiny" else "star",
+        "--out",
+        str(tmp_path / "out"),
+        "--steps",
+        "7",
+    )
     assert r.exit_code == 1 and "stopped before training" in r.stderr, r.stderr
     assert len(calls) == loads, calls

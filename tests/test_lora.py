@@ -18,8 +18,8 @@ PROMPT = "a red circle on a white background"
 STEPS = "3"
 
 
-
 import tests.hostile.conftest as _hostile
+
 assert_refused, pickle_payload, canary = _hostile.assert_refused, _hostile.pickle_payload, _hostile.canary
 
 
@@ -50,12 +50,17 @@ def make_toy_lora(folder: Path) -> Path:
     pipe = loading.load_pipeline(loading.toy(), torch.float32)
     unet = pipe.unet
     unet.requires_grad_(False)
-    unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights="gaussian",
-                                target_modules=["to_k", "to_q", "to_v", "to_out.0"]))
+    unet.add_adapter(
+        LoraConfig(r=4, lora_alpha=4, init_lora_weights="gaussian", target_modules=["to_k", "to_q", "to_v", "to_out.0"])
+    )
     params = [p for p in unet.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-2)
     g = torch.Generator().manual_seed(0)
-    x, cond, target = torch.randn(2, 4, 8, 8, generator=g), torch.randn(2, 16, 64, generator=g), torch.randn(2, 4, 8, 8, generator=g)
+    x, cond, target = (
+        torch.randn(2, 4, 8, 8, generator=g),
+        torch.randn(2, 16, 64, generator=g),
+        torch.randn(2, 4, 8, 8, generator=g),
+    )
     for _ in range(5):
         loss = torch.nn.functional.mse_loss(unet(x, torch.tensor([500, 500]), cond).sample, target)
         loss.backward()
@@ -161,17 +166,27 @@ def test_lora_for_another_architecture_is_refused(cli, tmp_path):
     from safetensors.torch import save_file
 
     prefix = "unet.down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q.lora"
-    save_file({f"{prefix}.down.weight": torch.randn(4, 320), f"{prefix}.up.weight": torch.randn(320, 4)},
-              str(tmp_path / "sd15_style.safetensors"))
-    line = assert_refused_after_loading(cli("imagine", "--model", "toy", "x", "--lora", str(tmp_path / "sd15_style.safetensors"),
-                              "-o", "out"), "sd15_style.safetensors", "not a LoRA for this model")
+    save_file(
+        {f"{prefix}.down.weight": torch.randn(4, 320), f"{prefix}.up.weight": torch.randn(320, 4)},
+        str(tmp_path / "sd15_style.safetensors"),
+    )
+    line = assert_refused_after_loading(
+        cli("imagine", "--model", "toy", "x", "--lora", str(tmp_path / "sd15_style.safetensors"), "-o", "out"),
+        "sd15_style.safetensors",
+        "not a LoRA for this model",
+    )
     assert "[4, 320]" in line
     # an SDXL text-encoder LoRA: no layer of the toy model has its names
     te2 = "lora_te2_text_model_encoder_layers_0_self_attn_q_proj"
-    save_file({f"{te2}.lora_down.weight": torch.randn(4, 1280), f"{te2}.lora_up.weight": torch.randn(1280, 4)},
-              str(tmp_path / "xl.safetensors"))
-    assert_refused_after_loading(cli("imagine", "--model", "toy", "x", "--lora", str(tmp_path / "xl.safetensors"), "-o", "out"),
-                   "xl.safetensors", "not a LoRA for this model")
+    save_file(
+        {f"{te2}.lora_down.weight": torch.randn(4, 1280), f"{te2}.lora_up.weight": torch.randn(1280, 4)},
+        str(tmp_path / "xl.safetensors"),
+    )
+    assert_refused_after_loading(
+        cli("imagine", "--model", "toy", "x", "--lora", str(tmp_path / "xl.safetensors"), "-o", "out"),
+        "xl.safetensors",
+        "not a LoRA for this model",
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -199,8 +214,14 @@ def test_bad_lora_specs_are_refused(cli, tmp_path, loras, spec, names):
     (tmp_path / "notes.txt").write_text("hi")
     save_file({"weight": torch.zeros(2)}, str(tmp_path / "plain.safetensors"))
     (tmp_path / "broken.safetensors").write_bytes(b"\xff" * 64)
-    spec = spec.format(style=loras[0], dir=tmp_path / "d", fifo=tmp_path / "pipe.safetensors",
-                       text=tmp_path / "notes.txt", plain=tmp_path / "plain.safetensors", broken=tmp_path / "broken.safetensors")
+    spec = spec.format(
+        style=loras[0],
+        dir=tmp_path / "d",
+        fifo=tmp_path / "pipe.safetensors",
+        text=tmp_path / "notes.txt",
+        plain=tmp_path / "plain.safetensors",
+        broken=tmp_path / "broken.safetensors",
+    )
     assert_refused(cli("imagine", "--model", "toy", "x", "--lora", spec, "-o", "out"), "--lora", *names)
     assert not (tmp_path / "out").exists()
 

@@ -98,8 +98,10 @@ def test_single_bad_query_with_json_is_a_json_error_object(cli):
 
 @pytest.mark.parametrize("data", ["", "\n  \n\n"], ids=["empty", "blank-lines"])
 def test_empty_stdin_is_an_error_that_says_so(cli, data):
-    for args, what in ((["embed", "analogy"], "no words given"),
-                       (["toy", "render", "-", "--seed", "1"], "no caption given")):
+    for args, what in (
+        (["embed", "analogy"], "no words given"),
+        (["toy", "render", "-", "--seed", "1"], "no caption given"),
+    ):
         r = cli(*args, input=data)
         assert r.exit_code == 2 and r.stdout == "", r
         errors = _errors(r.stderr)
@@ -108,8 +110,15 @@ def test_empty_stdin_is_an_error_that_says_so(cli, data):
 
 @pytest.mark.parametrize("args", [["embed", "similar", "-"], ["toy", "render", "-", "--seed", "1"]])
 def test_closed_stdin_is_an_error_that_says_so(args, tmp_path):
-    p = subprocess.run([_exe(), *args], capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False,
-                       preexec_fn=lambda: os.close(0))
+    p = subprocess.run(
+        [_exe(), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        check=False,
+        preexec_fn=lambda: os.close(0),
+    )
     assert p.returncode == 2 and p.stdout == "", p
     errors = _errors(p.stderr)
     assert len(errors) == 1 and "stdin is closed" in errors[0] and "Traceback" not in p.stderr, p.stderr
@@ -117,8 +126,13 @@ def test_closed_stdin_is_an_error_that_says_so(args, tmp_path):
 
 def test_each_answer_comes_before_the_next_line_is_written():
     """A pipeline sees each answer as its line is read: the first answer arrives while stdin is still open."""
-    p = subprocess.Popen([_exe(), "embed", "similar", "-n", "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [_exe(), "embed", "similar", "-n", "1"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         p.stdin.write("frog\n")
         p.stdin.flush()
@@ -140,8 +154,13 @@ def test_each_answer_comes_before_the_next_line_is_written():
 
 
 def test_toy_render_bad_lines_reported_others_drawn(cli):
-    data = (f"{CAPTION}\na purple galaxy\n".encode() + b"\xe9\n" + b"x" * 5000 + b"\n"
-            + b"a green circle on a white background\n")
+    data = (
+        f"{CAPTION}\na purple galaxy\n".encode()
+        + b"\xe9\n"
+        + b"x" * 5000
+        + b"\n"
+        + b"a green circle on a white background\n"
+    )
     r = cli("toy", "render", "-", "-n", "1", "--seed", "2", "-o", "out", input=data)
     assert r.exit_code == 2, r
     paths = r.stdout.splitlines()
@@ -149,8 +168,9 @@ def test_toy_render_bad_lines_reported_others_drawn(cli):
     errors = _errors(r.stderr)
     assert [e.split(":")[1].strip() for e in errors] == ["line 2", "line 3", "line 4"], r.stderr
     assert "galaxy" in errors[0] and "not UTF-8" in errors[1] and "longer than 1,000 characters" in errors[2]
-    j = cli("toy", "render", "-", "-n", "1", "--seed", "2", "-o", "out", "--json",
-            input=f"a purple galaxy\n{CAPTION}\n")
+    j = cli(
+        "toy", "render", "-", "-n", "1", "--seed", "2", "-o", "out", "--json", input=f"a purple galaxy\n{CAPTION}\n"
+    )
     objs = [json.loads(line) for line in j.stdout.splitlines()]
     assert j.exit_code == 2 and (objs[0]["line"], objs[0]["query"]) == (1, "a purple galaxy")
     assert "galaxy" in objs[0]["error"]

@@ -55,9 +55,14 @@ def test_ctrl_c_exits_130_and_keeps_answers():
     """Interrupted while waiting on stdin: what was answered stays on stdout, exit code 130."""
     exe = os.path.join(os.path.dirname(sys.executable), "genai")
     # SIGINT back to its default in the child: a shell's background job ignores it, and children inherit that
-    p = subprocess.Popen([exe, "embed", "similar", "-n", "1", "--vectors", "slide"], stdin=subprocess.PIPE,
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [exe, "embed", "similar", "-n", "1", "--vectors", "slide"],
+        stdin=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     p.stdin.write("paris\n")
     p.stdin.flush()
     first = p.stdout.readline()  # the answer arrives before EOF: each answer is flushed

@@ -15,7 +15,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 STEPS = "3"
 
 
-
 from tests.hostile.conftest import assert_refused
 
 
@@ -47,14 +46,31 @@ def test_generation_matches_diffusers_sdxl_pipeline(cli, tiny_xl):
     assert ours.shape == (64, 64, 3)
     pipe = StableDiffusionXLPipeline.from_pretrained(str(tiny_xl), local_files_only=True)
     pipe.set_progress_bar_config(disable=True)
-    ref = pipe("a cat", negative_prompt="blurry", guidance_scale=5, num_inference_steps=3,
-               generator=torch.Generator("cpu").manual_seed(3), output_type="np").images[0]
+    ref = pipe(
+        "a cat",
+        negative_prompt="blurry",
+        guidance_scale=5,
+        num_inference_steps=3,
+        generator=torch.Generator("cpu").manual_seed(3),
+        output_type="np",
+    ).images[0]
     assert np.abs(ours - np.round(ref * 255)).max() <= 1
 
 
 def test_options_schedulers_batch_low_memory_show_steps(cli, tiny_xl):
-    r = _imagine(cli, tiny_xl, "--scheduler", "dpm++2m", "--n", "2", "--batch-size", "2", "--low-memory", "--show-steps",
-                 "--json")
+    r = _imagine(
+        cli,
+        tiny_xl,
+        "--scheduler",
+        "dpm++2m",
+        "--n",
+        "2",
+        "--batch-size",
+        "2",
+        "--low-memory",
+        "--show-steps",
+        "--json",
+    )
     records = [json.loads(line) for line in r.stdout.splitlines()]
     assert [rec["seed"] for rec in records] == [3, 4]
     assert all(Path(rec["steps_path"]).is_file() for rec in records)
@@ -71,7 +87,12 @@ def test_metadata_and_genai_info(cli, tiny_xl):
     path = r.stdout.strip()
     params = pngmeta.parse_parameters(pngmeta.read_png_text(Path(path))["parameters"])
     assert (params["prompt"], params["Steps"], params["Seed"], params["Size"], params["Model"]) == (
-        "a cat", "3", "3", "64x64", "tiny-xl")
+        "a cat",
+        "3",
+        "3",
+        "64x64",
+        "tiny-xl",
+    )
     info = cli("info", path, "--json")
     assert info.exit_code == 0, info
     assert "a cat" in info.stdout and "tiny-xl" in info.stdout
@@ -84,14 +105,23 @@ def test_img2img_on_sdxl(cli, tiny_xl, tmp_path):
     from genai_cli.image import pngmeta
 
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "init.png")
-    r = _imagine(cli, tiny_xl, "--init-image", str(tmp_path / "init.png"), "--strength", "0.7", "--steps", "4", "--guidance", "6")
+    r = _imagine(
+        cli, tiny_xl, "--init-image", str(tmp_path / "init.png"), "--strength", "0.7", "--steps", "4", "--guidance", "6"
+    )
     ours = _pixels(r.stdout.strip())
     params = pngmeta.parse_parameters(pngmeta.read_png_text(Path(r.stdout.strip()))["parameters"])
     assert params["Denoising strength"] == "0.7"
     pipe = StableDiffusionXLImg2ImgPipeline.from_pretrained(str(tiny_xl), local_files_only=True)
     pipe.set_progress_bar_config(disable=True)
-    ref = pipe("a cat", image=Image.open(tmp_path / "init.png").convert("RGB"), strength=0.7, num_inference_steps=4, guidance_scale=6,
-               generator=torch.Generator("cpu").manual_seed(3), output_type="np").images[0]
+    ref = pipe(
+        "a cat",
+        image=Image.open(tmp_path / "init.png").convert("RGB"),
+        strength=0.7,
+        num_inference_steps=4,
+        guidance_scale=6,
+        generator=torch.Generator("cpu").manual_seed(3),
+        output_type="np",
+    ).images[0]
     assert np.abs(ours - np.round(ref * 255)).max() <= 1
 
 
@@ -106,7 +136,9 @@ def _xl_lora(tiny_xl: Path, folder: Path) -> Path:
     pipe = StableDiffusionXLPipeline.from_pretrained(str(tiny_xl), local_files_only=True)
     unet = pipe.unet
     unet.requires_grad_(False)
-    unet.add_adapter(LoraConfig(r=2, lora_alpha=2, init_lora_weights="gaussian", target_modules=["to_k", "to_q", "to_v", "to_out.0"]))
+    unet.add_adapter(
+        LoraConfig(r=2, lora_alpha=2, init_lora_weights="gaussian", target_modules=["to_k", "to_q", "to_v", "to_out.0"])
+    )
     opt = torch.optim.AdamW([p for p in unet.parameters() if p.requires_grad], lr=5e-2)
     g = torch.Generator().manual_seed(0)
     x, cond = torch.randn(1, 4, 32, 32, generator=g), torch.randn(1, 77, 64, generator=g)
@@ -139,8 +171,20 @@ def test_learned_words_load_into_both_text_encoders(cli, tiny_xl, tmp_path):
     from safetensors.torch import save_file
 
     save_file({"clip_l": torch.randn(2, 32), "clip_g": torch.randn(2, 32)}, str(tmp_path / "xlthing.safetensors"))
-    r = cli("imagine", "--model", str(tiny_xl), "a xlthing cat", "--steps", "2", "--seed", "1", "-o", "o",
-            "-e", str(tmp_path / "xlthing.safetensors"))
+    r = cli(
+        "imagine",
+        "--model",
+        str(tiny_xl),
+        "a xlthing cat",
+        "--steps",
+        "2",
+        "--seed",
+        "1",
+        "-o",
+        "o",
+        "-e",
+        str(tmp_path / "xlthing.safetensors"),
+    )
     assert r.exit_code == 0, r
     assert "learned word xlthing (2 vector(s))" in r.stderr
     base = cli("imagine", "--model", str(tiny_xl), "a xlthing cat", "--steps", "2", "--seed", "1", "-o", "b")
@@ -174,8 +218,19 @@ def test_invert_refuses_sdxl(cli, tiny_xl, tmp_path):
     images.mkdir()
     for i in range(3):
         Image.fromarray(np.full((40, 40, 3), 40 * i, dtype=np.uint8)).save(images / f"{i}.png")
-    r = cli("invert", "--model", str(tiny_xl), "--images", str(images), "--token", "<thing>", "--init-word", "cat",
-            "--out", str(tmp_path / "inv"))
+    r = cli(
+        "invert",
+        "--model",
+        str(tiny_xl),
+        "--images",
+        str(images),
+        "--token",
+        "<thing>",
+        "--init-word",
+        "cat",
+        "--out",
+        str(tmp_path / "inv"),
+    )
     assert_refused(r, "does not train SDXL")
     assert "clip_g" in r.stderr and not (tmp_path / "inv").exists()
 
@@ -191,8 +246,12 @@ def test_pipeline_class_from_configs_or_tensor_names(tiny, tiny_xl, tmp_path):
     assert sdxl.pipeline_class(loading.locate(str(tiny_xl))) is StableDiffusionXLPipeline
     assert sdxl.pipeline_class(loading.locate(str(tiny))) is StableDiffusionPipeline
     unet = {"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(1)}
-    save_file({**unet, "conditioner.embedders.1.model.ln_final.weight": torch.zeros(1)}, str(tmp_path / "xl.safetensors"))
-    save_file({**unet, "cond_stage_model.transformer.text_model.final_layer_norm.weight": torch.zeros(1)},
-              str(tmp_path / "v15.safetensors"))
+    save_file(
+        {**unet, "conditioner.embedders.1.model.ln_final.weight": torch.zeros(1)}, str(tmp_path / "xl.safetensors")
+    )
+    save_file(
+        {**unet, "cond_stage_model.transformer.text_model.final_layer_norm.weight": torch.zeros(1)},
+        str(tmp_path / "v15.safetensors"),
+    )
     assert sdxl.pipeline_class(loading.locate(str(tmp_path / "xl.safetensors"))) is StableDiffusionXLPipeline
     assert sdxl.pipeline_class(loading.locate(str(tmp_path / "v15.safetensors"))) is StableDiffusionPipeline

@@ -95,8 +95,9 @@ def test_generate_and_chat_take_runtime_seed(cli, tiny_lm):
 
 
 def _train(cli, corpus: Path, out: str, *args: str):
-    return cli("embed", "train", str(corpus), "-o", out, "--size", "16", "--epochs", "2", "--min-count", "1", "--json",
-               *args)
+    return cli(
+        "embed", "train", str(corpus), "-o", out, "--size", "16", "--epochs", "2", "--min-count", "1", "--json", *args
+    )
 
 
 def test_embed_train_seed_gives_identical_vectors(cli, corpus):
@@ -117,7 +118,8 @@ def test_embed_train_seed_from_config_and_explicit_workers(cli, corpus):
     assert w.exit_code == 0 and json.loads(w.stdout)["workers"] == 2
     assert [line for line in w.stderr.splitlines() if line.startswith("warning:")] == [
         "warning: --workers 2: gensim's threads make the vectors differ from run to run even with a seed "
-        "(--workers 1 repeats them)"]
+        "(--workers 1 repeats them)"
+    ]
 
 
 def test_embed_train_without_seed_prints_a_random_one(cli, corpus):

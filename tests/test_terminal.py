@@ -85,8 +85,13 @@ def run(*args: str, no_color: bool, stdout_on_pty: bool = False) -> Run:
         out_master, out_slave = _pty()
     terminal: list[bytes] = []
     screen: list[bytes] = []
-    proc = subprocess.Popen([*_genai(), *args], stdin=subprocess.DEVNULL, stderr=err_slave, env=env,
-                            stdout=out_slave if stdout_on_pty else subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*_genai(), *args],
+        stdin=subprocess.DEVNULL,
+        stderr=err_slave,
+        env=env,
+        stdout=out_slave if stdout_on_pty else subprocess.PIPE,
+    )
     os.close(err_slave)
     readers = [_drain(err_master, terminal)]
     if stdout_on_pty:
@@ -143,8 +148,9 @@ def test_results_printed_above_a_bar_on_the_same_terminal(no_color):
     env.update(TERM="xterm-256color", **({"NO_COLOR": "1"} if no_color else {}))
     master, slave = _pty(0, 0)
     seen: list[bytes] = []
-    proc = subprocess.Popen([sys.executable, "-c", BAR_SCRIPT], stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
-                            env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BAR_SCRIPT], stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env
+    )
     os.close(slave)
     reader = _drain(master, seen)
     try:
@@ -168,8 +174,20 @@ def test_results_printed_above_a_bar_on_the_same_terminal(no_color):
 def test_imagine_paths_reach_the_pipe_not_the_terminal(tmp_path, as_json):
     """`genai imagine ... > paths.txt` under a terminal: the bar on the terminal, the paths in the file.
     The text run is styled (rich's live bar); the JSON run has NO_COLOR: no escape at all, though a bar is drawn."""
-    args = ["imagine", "--model", "toy", "a red circle on a white background", "-n", "2", "--steps", "2",
-            "--seed", "1", "--out", str(tmp_path / "out")]
+    args = [
+        "imagine",
+        "--model",
+        "toy",
+        "a red circle on a white background",
+        "-n",
+        "2",
+        "--steps",
+        "2",
+        "--seed",
+        "1",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     r = run(*args, *(["--json"] if as_json else []), no_color=as_json)
     paths = _paths(r, as_json)
     assert len(paths) == 2
@@ -182,8 +200,18 @@ def test_imagine_paths_reach_the_pipe_not_the_terminal(tmp_path, as_json):
 
 
 def test_toy_render_paths_reach_the_pipe(tmp_path):
-    r = run("toy", "render", "a red circle on a white background", "-n", "3", "--seed", "1",
-            "--out", str(tmp_path), no_color=True)
+    r = run(
+        "toy",
+        "render",
+        "a red circle on a white background",
+        "-n",
+        "3",
+        "--seed",
+        "1",
+        "--out",
+        str(tmp_path),
+        no_color=True,
+    )
     assert len(_paths(r, False)) == 3
     _check_split(r, r.lines)
     assert ESC not in r.terminal, r
@@ -240,8 +268,21 @@ def test_embed_train_record_reaches_the_pipe(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("the cat sat on the mat\nthe dog sat on the log\n" * 50)
     out = tmp_path / "vec.bin"
-    r = run("embed", "train", str(corpus), "--out", str(out), "--size", "8", "--epochs", "2", "--seed", "1",
-            "--json", no_color=True)
+    r = run(
+        "embed",
+        "train",
+        str(corpus),
+        "--out",
+        str(out),
+        "--size",
+        "8",
+        "--epochs",
+        "2",
+        "--seed",
+        "1",
+        "--json",
+        no_color=True,
+    )
     _check_split(r, r.lines)
     (rec,) = [json.loads(line) for line in r.lines]
     assert rec["path"] == str(out) and out.is_file()
@@ -259,9 +300,29 @@ def test_invert_record_reaches_the_pipe(tiny, tmp_path):
     for i, colour in enumerate(("red", "blue")):
         Image.new("RGB", (32, 32), colour).save(images / f"img{i}.png")
     out = tmp_path / "run"
-    r = run("invert", "--model", str(tiny), "--images", str(images), "--token", "<thing>", "--init-word", "the",
-            "--out", str(out), "--steps", "2", "--batch-size", "1", "--save-every", "0", "--checkpoint-every", "0",
-            "--json", no_color=False)
+    r = run(
+        "invert",
+        "--model",
+        str(tiny),
+        "--images",
+        str(images),
+        "--token",
+        "<thing>",
+        "--init-word",
+        "the",
+        "--out",
+        str(out),
+        "--steps",
+        "2",
+        "--batch-size",
+        "1",
+        "--save-every",
+        "0",
+        "--checkpoint-every",
+        "0",
+        "--json",
+        no_color=False,
+    )
     _check_split(r, r.lines)
     (rec,) = [json.loads(line) for line in r.lines]
     assert rec["path"] == str(out / "learned_embeds.safetensors") and Path(rec["path"]).is_file()

@@ -49,15 +49,19 @@ def test_generate_stdout_is_only_the_text(cli, tiny):
     assert r.stdout == obj["text"] + "\n"  # nothing but the generated text (and its newline) on stdout
     assert "loaded" in r.stderr and "tokens" in r.stderr  # messages went to stderr
     assert obj["new_tokens"] == 24 and obj["finish_reason"] == "length"
-    assert obj["prompt"] == "hello there" and obj["prompt_tokens"] > len("hello there")  # the chat template added tokens
+    assert obj["prompt"] == "hello there" and obj["prompt_tokens"] > len(
+        "hello there"
+    )  # the chat template added tokens
     assert obj["settings"]["seed"] == 7 and obj["settings"]["max_tokens"] == 24 and obj["settings"]["chat_template"]
     t = obj["timings"]
     assert 0 < t["first_token_s"] <= t["total_s"] and t["decode_tokens_per_s"] > 0 and t["load_s"] > 0
 
 
 def test_generate_same_seed_same_text(cli, tiny):
-    runs = [json.loads(cli("generate", "abc", "-m", tiny, "-n", "30", "--seed", s, "--json").stdout)["text"]
-            for s in ("1", "1", "2")]
+    runs = [
+        json.loads(cli("generate", "abc", "-m", tiny, "-n", "30", "--seed", s, "--json").stdout)["text"]
+        for s in ("1", "1", "2")
+    ]
     assert runs[0] == runs[1]
     assert runs[0] != runs[2]
 
@@ -72,7 +76,7 @@ def test_generate_greedy_matches_transformers_generate(cli, tiny):
     ids = tok("The cat", return_tensors="pt")["input_ids"]
     with torch.inference_mode():
         out = model.generate(ids, max_new_tokens=16, do_sample=False, eos_token_id=None, pad_token_id=2)
-    new = out[0, ids.shape[1]:].tolist()
+    new = out[0, ids.shape[1] :].tolist()
     if 2 in new:  # the EOS token ends our answer
         new = new[: new.index(2)]
     assert ours["text"] == tok.decode(new, skip_special_tokens=True)
@@ -121,9 +125,13 @@ def test_generate_ctrl_c_keeps_text_and_exits_130(tiny, tmp_path):
     """SIGINT in the middle of a long generation: exit 130, what was streamed stays on stdout."""
     exe = Path(sys.executable).parent / "genai"
     # SIGINT back to its default in the child: a shell's background job ignores it, and children inherit that
-    p = subprocess.Popen([str(exe), "generate", "go", "-m", tiny, "-n", "8000", "--seed", "1", "--raw"],
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+    p = subprocess.Popen(
+        [str(exe), "generate", "go", "-m", tiny, "-n", "8000", "--seed", "1", "--raw"],
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=os.environ.copy(),
+    )
     got = os.read(p.stdout.fileno(), 64)  # blocks until the first tokens are streamed
     assert got
     time.sleep(0.3)
@@ -213,7 +221,9 @@ def test_model_folder_without_config(cli, tmp_path):
 
 
 def test_chat_piped_turns_keep_history_and_reset(cli, tiny):
-    r = cli("chat", "-m", tiny, "-n", "6", "--seed", "4", "--json", input="hello\nand more\n/reset\nhello\n/exit\nignored\n")
+    r = cli(
+        "chat", "-m", tiny, "-n", "6", "--seed", "4", "--json", input="hello\nand more\n/reset\nhello\n/exit\nignored\n"
+    )
     assert r.exit_code == 0, r
     turns = _json_lines(r.stdout)
     assert [t["prompt"] for t in turns] == ["hello", "and more", "hello"]  # /exit ends before "ignored"
@@ -256,8 +266,9 @@ def test_next_steps_are_greedy(cli, tiny):
     assert len(steps) == 4
     for s in steps:
         assert s["chosen"] == s["candidates"][0] and s["top_k_mass"] <= 1.0 + 1e-6
-    greedy = json.loads(cli("generate", "ab", "-m", tiny, "-n", "4", "--greedy", "--repetition-penalty", "1",
-                            "--raw", "--json").stdout)["text"]
+    greedy = json.loads(
+        cli("generate", "ab", "-m", tiny, "-n", "4", "--greedy", "--repetition-penalty", "1", "--raw", "--json").stdout
+    )["text"]
     assert "".join(s["chosen"]["token"] for s in steps) == greedy
 
 
@@ -283,7 +294,7 @@ def test_attention_png_and_weights(cli, tiny, tmp_path):
     assert len(w) == len(obj["token_strings"]) == len("the cat sat")  # one token per byte
     for i, row in enumerate(w):
         assert sum(row) == pytest.approx(1.0, abs=1e-4)
-        assert all(v == 0 for v in row[i + 1:])  # causal: no looking ahead
+        assert all(v == 0 for v in row[i + 1 :])  # causal: no looking ahead
     img = Image.open(path)
     assert img.format == "PNG" and min(img.size) > 300
     assert json.loads(img.info["genai"])["layer"] == 1 and "the cat sat" in img.info["parameters"]
@@ -306,8 +317,15 @@ def test_attention_mean_matches_eager_attentions(cli, tiny):
     np.testing.assert_allclose(np.array(obj["weights"]), att.numpy(), atol=1e-5)
 
 
-@pytest.mark.parametrize("args, needle", [(["--layer", "2"], "--layer 2"), (["--layer", "-3"], "--layer -3"),
-                                          (["--head", "4"], "--head 4"), (["--head", "x"], "--head 'x'")])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--layer", "2"], "--layer 2"),
+        (["--layer", "-3"], "--layer -3"),
+        (["--head", "4"], "--head 4"),
+        (["--head", "x"], "--head 'x'"),
+    ],
+)
 def test_attention_unknown_layer_or_head(cli, tiny, args, needle):
     r = cli("attention", "abc", "-m", tiny, *args)
     assert r.exit_code == 2 and r.stdout == ""
@@ -377,9 +395,11 @@ def test_builtin_attention_png(cli, builtin):
 
 @pytest.mark.parametrize("command", ["generate", "chat", "next", "attention"])
 def test_help_imports_nothing_heavy(command):
-    code = (f"import sys\nsys.argv=['genai','{command}','--help']\nfrom genai_cli.app import app\n"
-            "try:\n    app(prog_name='genai')\nexcept SystemExit:\n    pass\n"
-            "import json; print(json.dumps(sorted(sys.modules)))")
+    code = (
+        f"import sys\nsys.argv=['genai','{command}','--help']\nfrom genai_cli.app import app\n"
+        "try:\n    app(prog_name='genai')\nexcept SystemExit:\n    pass\n"
+        "import json; print(json.dumps(sorted(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     mods = set(json.loads(out.stdout.strip().splitlines()[-1]))
     assert not [m for m in ("torch", "transformers", "matplotlib", "numpy", "accelerate") if m in mods]
@@ -390,8 +410,10 @@ def test_help_imports_nothing_heavy(command):
 # converted built-in model); the ones below run llama.cpp on the built-in GGUF file and are
 # skipped where llama-cpp-python is not installed (scripts/setup.sh builds it).
 
-needs_llama = pytest.mark.skipif(not __import__("importlib").util.find_spec("llama_cpp"),
-                                 reason="llama-cpp-python is not installed (scripts/setup.sh builds it)")
+needs_llama = pytest.mark.skipif(
+    not __import__("importlib").util.find_spec("llama_cpp"),
+    reason="llama-cpp-python is not installed (scripts/setup.sh builds it)",
+)
 STORY = "Write a long story about a dragon who learns to bake bread."
 
 
@@ -416,11 +438,18 @@ def test_llama_is_the_default_and_says_why(cli):
 
 @needs_llama
 def test_llama_path_imports_neither_torch_nor_transformers():
-    code = ("import sys\nsys.argv=['genai','generate','hi','-n','3','--greedy']\nfrom genai_cli.app import app\n"
-            "try:\n    app(prog_name='genai')\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-            "import json; print(json.dumps(sorted(sys.modules)))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    code = (
+        "import sys\nsys.argv=['genai','generate','hi','-n','3','--greedy']\nfrom genai_cli.app import app\n"
+        "try:\n    app(prog_name='genai')\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "import json; print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     mods = set(json.loads(out.stdout.strip().splitlines()[-1]))
     assert "llama_cpp" in mods and "llama.cpp engine" in out.stderr
     assert not [m for m in ("torch", "transformers", "accelerate", "gguf") if m in mods]
@@ -525,8 +554,13 @@ def test_llama_chat_answers_match_uncached_generation(cli):
 
     lm = LlamaLM(info=plan("smollm2", "llama.cpp", "cpu").gguf, name="builtin", threads=2, gpu_layers=0)
     lm.load(1024)
-    ids = lm.chat_ids([{"role": "user", "content": "Name a fruit."}, {"role": "assistant", "content": first["text"]},
-                       {"role": "user", "content": "Name another one."}])
+    ids = lm.chat_ids(
+        [
+            {"role": "user", "content": "Name a fruit."},
+            {"role": "assistant", "content": first["text"]},
+            {"role": "user", "content": "Name another one."},
+        ]
+    )
     g = lm.generate(ids, SamplingSettings(max_tokens=12, greedy=True, repetition_penalty=1.1))
     assert g.text == second["text"] and lm.reused_tokens == 0
 
@@ -534,9 +568,13 @@ def test_llama_chat_answers_match_uncached_generation(cli):
 @needs_llama
 def test_llama_ctrl_c_keeps_text_and_exits_130():
     exe = Path(sys.executable).parent / "genai"
-    p = subprocess.Popen([str(exe), "generate", STORY, "-n", "4000", "--seed", "1", "--threads", "1"],
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+    p = subprocess.Popen(
+        [str(exe), "generate", STORY, "-n", "4000", "--seed", "1", "--threads", "1"],
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=os.environ.copy(),
+    )
     got = os.read(p.stdout.fileno(), 64)  # blocks until the first tokens are streamed
     assert got
     time.sleep(0.3)

@@ -42,22 +42,28 @@ def test_world_sizes_and_held_out():
     assert all(s.colour != s.background for s in scenes)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("a red star on a blue background", W.Scene("star", "red", "blue")),
-    ("An orange heart on a white background.", W.Scene("heart", "orange", "white")),
-    ("a green moon on a gray background", W.Scene("moon", "green", "gray")),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("a red star on a blue background", W.Scene("star", "red", "blue")),
+        ("An orange heart on a white background.", W.Scene("heart", "orange", "white")),
+        ("a green moon on a gray background", W.Scene("moon", "green", "gray")),
+    ],
+)
 def test_parse_caption(text, expected):
     assert W.parse_caption(text) == expected
     assert W.parse_caption(expected.caption) == expected
 
 
-@pytest.mark.parametrize("text, unknown", [
-    ("a beautiful star in a galaxy", ["beautiful", "in", "galaxy"]),
-    ("a red star on a blue", []),
-    ("a red blue on a blue background", []),
-    ("a blue star on a blue background", []),
-])
+@pytest.mark.parametrize(
+    "text, unknown",
+    [
+        ("a beautiful star in a galaxy", ["beautiful", "in", "galaxy"]),
+        ("a red star on a blue", []),
+        ("a red blue on a blue background", []),
+        ("a blue star on a blue background", []),
+    ],
+)
 def test_parse_caption_rejects(text, unknown):
     with pytest.raises(W.CaptionError) as e:
         W.parse_caption(text)
@@ -82,12 +88,22 @@ def test_render_is_antialiased():
 
 
 # a point well inside each shape, in unit-box coordinates (the moon's centre is cut out)
-INSIDE = {"circle": (0, 0), "square": (0, 0), "triangle": (0, 0.2), "star": (0, 0), "cross": (0, 0), "heart": (0, 0), "moon": (-0.7, 0.1)}
+INSIDE = {
+    "circle": (0, 0),
+    "square": (0, 0),
+    "triangle": (0, 0.2),
+    "star": (0, 0),
+    "cross": (0, 0),
+    "heart": (0, 0),
+    "moon": (-0.7, 0.1),
+}
 
 
 @pytest.mark.parametrize("shape", W.ALL_SHAPES)
 def test_pixel_colours_match_the_caption(shape):
-    for k, (colour, background) in enumerate([("red", "white"), ("yellow", "black"), ("purple", "gray"), ("green", "blue")]):
+    for k, (colour, background) in enumerate(
+        [("red", "white"), ("yellow", "black"), ("purple", "gray"), ("green", "blue")]
+    ):
         scene = W.Scene(shape, colour, background)
         placement = R.place(scene, 64, R.image_rng(11, k), jitter=False)
         img = R.render(scene, 64, placement=placement)
@@ -201,13 +217,30 @@ def test_render_command(cli, tmp_path):
     assert _png_params(paths[0]).startswith("a red star on a blue background\nSeed: 5")
 
     before = {p: p.read_bytes() for p in paths}
-    again = cli("toy", "render", "a red star on a blue background", "--n", "3", "--out", "imgs", "--seed", "6", "--size", "64")
+    again = cli(
+        "toy", "render", "a red star on a blue background", "--n", "3", "--out", "imgs", "--seed", "6", "--size", "64"
+    )
     new = [Path(p) for p in again.stdout.splitlines()]
     assert again.exit_code == 0 and not set(new) & set(paths)
-    same_seed = cli("toy", "render", "a red star on a blue background", "--n", "3", "--out", "imgs", "--seed", "5", "--size", "64")
+    same_seed = cli(
+        "toy", "render", "a red star on a blue background", "--n", "3", "--out", "imgs", "--seed", "5", "--size", "64"
+    )
     fresh = [Path(p) for p in same_seed.stdout.splitlines()]
     assert not set(fresh) & set(paths) and all(p.read_bytes() == b for p, b in before.items())  # nothing overwritten
-    forced = cli("toy", "render", "a red star on a blue background", "--n", "1", "--out", "imgs", "--seed", "5", "--size", "64", "--force")
+    forced = cli(
+        "toy",
+        "render",
+        "a red star on a blue background",
+        "--n",
+        "1",
+        "--out",
+        "imgs",
+        "--seed",
+        "5",
+        "--size",
+        "64",
+        "--force",
+    )
     assert forced.stdout.split() == [str(paths[0])]
     assert np.asarray(Image.open(paths[0])).shape == (64, 64, 3)
 
@@ -221,11 +254,14 @@ def test_render_json_and_random_seed(cli):
     assert all(Path(o["path"]).is_file() for o in objs)
 
 
-@pytest.mark.parametrize("caption, says", [
-    ("a beautiful star in a galaxy", "does not know: beautiful, in, galaxy"),
-    ("a red star", "is not of the form"),
-    ("a blue star on a blue background", "could not be seen"),
-])
+@pytest.mark.parametrize(
+    "caption, says",
+    [
+        ("a beautiful star in a galaxy", "does not know: beautiful, in, galaxy"),
+        ("a red star", "is not of the form"),
+        ("a blue star on a blue background", "could not be seen"),
+    ],
+)
 def test_render_rejects_what_the_world_cannot_draw(cli, caption, says):
     r = cli("toy", "render", caption, "--out", "never")
     assert r.exit_code == 2 and r.stdout == ""
@@ -234,15 +270,29 @@ def test_render_rejects_what_the_world_cannot_draw(cli, caption, says):
 
 
 def test_render_reads_captions_from_stdin(cli):
-    r = cli("toy", "render", "-", "--n", "2", "--out", "many", "--seed", "3",
-            input="a red star on a blue background\n\na purple galaxy\nan orange heart on a white background\n")
+    r = cli(
+        "toy",
+        "render",
+        "-",
+        "--n",
+        "2",
+        "--out",
+        "many",
+        "--seed",
+        "3",
+        input="a red star on a blue background\n\na purple galaxy\nan orange heart on a white background\n",
+    )
     assert r.exit_code == 2  # one bad line: reported, the others drawn
     paths = r.stdout.splitlines()
     assert len(paths) == 4 and all(Path(p).is_file() for p in paths)
     assert "star" in paths[0] and "heart" in paths[2] and "galaxy" in r.stderr
     j = cli("toy", "render", "--n", "1", "--out", "many", "--seed", "3", "--json", input="a purple galaxy\n")
     err = json.loads(j.stdout)  # the error object of genai_cli.commands.queries
-    assert j.exit_code == 2 and (err["error"], err["line"], err["query"]) == ("the toy world does not know: galaxy", 1, "a purple galaxy")
+    assert j.exit_code == 2 and (err["error"], err["line"], err["query"]) == (
+        "the toy world does not know: galaxy",
+        1,
+        "a purple galaxy",
+    )
 
 
 def test_words_command(cli):
@@ -255,8 +305,10 @@ def test_words_command(cli):
 
 
 def test_toy_help_imports_nothing_heavy():
-    code = ("import sys\nsys.argv=['genai','toy','render','--help']\nfrom genai_cli.app import app\n"
-            "try:\n    app(prog_name='genai')\nexcept SystemExit:\n    pass\nimport json\nprint(json.dumps(sorted(sys.modules)))")
+    code = (
+        "import sys\nsys.argv=['genai','toy','render','--help']\nfrom genai_cli.app import app\n"
+        "try:\n    app(prog_name='genai')\nexcept SystemExit:\n    pass\nimport json\nprint(json.dumps(sorted(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     mods = set(json.loads(out.stdout.strip().splitlines()[-1]))
     assert not [m for m in ("torch", "numpy", "PIL", "transformers", "diffusers", "accelerate") if m in mods]
@@ -266,7 +318,9 @@ def test_toy_help_imports_nothing_heavy():
 # --- train.py smoke -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(os.environ.get("GENAI_SLOW_TESTS", "") in ("", "0"), reason="20-50 s of CPU: set GENAI_SLOW_TESTS=1")
+@pytest.mark.skipif(
+    os.environ.get("GENAI_SLOW_TESTS", "") in ("", "0"), reason="20-50 s of CPU: set GENAI_SLOW_TESTS=1"
+)
 def test_train_smoke_produces_a_loadable_pipeline(tmp_path):
     import torch
     from diffusers import StableDiffusionPipeline
@@ -276,17 +330,57 @@ def test_train_smoke_produces_a_loadable_pipeline(tmp_path):
     data = D.save(D.build(1, 32, seed=0), tmp_path / "d.safetensors")
     train = toyworld_script("train")
 
-    out = train.main(["--data", str(data), "--out", str(tmp_path / "run"), "--preset", "tiny", "--vae-steps", "2",
-                      "--vae-batch", "4", "--unet-steps", "2", "--unet-batch", "4", "--threads", "1"])
+    out = train.main(
+        [
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "run"),
+            "--preset",
+            "tiny",
+            "--vae-steps",
+            "2",
+            "--vae-batch",
+            "4",
+            "--unet-steps",
+            "2",
+            "--unet-batch",
+            "4",
+            "--threads",
+            "1",
+        ]
+    )
     pipe = StableDiffusionPipeline.from_pretrained(str(out), local_files_only=True)
     assert len(pipe.tokenizer) == pipe.text_encoder.get_input_embeddings().weight.shape[0]  # private row removed
     assert V.PRIVATE_TOKEN not in pipe.tokenizer.get_vocab()
-    img = pipe("a red star on a blue background", num_inference_steps=2, generator=torch.Generator().manual_seed(0),
-               output_type="np").images
+    img = pipe(
+        "a red star on a blue background",
+        num_inference_steps=2,
+        generator=torch.Generator().manual_seed(0),
+        output_type="np",
+    ).images
     assert img.shape == (1, 32, 32, 3)
     # resuming a finished run changes nothing and trains no step
-    again = train.main(["--data", str(data), "--out", str(tmp_path / "run"), "--preset", "tiny", "--vae-steps", "2",
-                        "--vae-batch", "4", "--unet-steps", "2", "--unet-batch", "4", "--threads", "1"])
+    again = train.main(
+        [
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "run"),
+            "--preset",
+            "tiny",
+            "--vae-steps",
+            "2",
+            "--vae-batch",
+            "4",
+            "--unet-steps",
+            "2",
+            "--unet-batch",
+            "4",
+            "--threads",
+            "1",
+        ]
+    )
     assert again == out
 
 
@@ -299,13 +393,31 @@ def test_train_resumes_exactly(tmp_path):
     data = D.save(D.build(1, 32, seed=0), tmp_path / "d.safetensors")
     train = toyworld_script("train")
 
-    common = ["--data", str(data), "--preset", "tiny", "--vae-steps", "3", "--vae-batch", "4", "--unet-steps", "4",
-              "--unet-batch", "4", "--threads", "1"]
+    common = [
+        "--data",
+        str(data),
+        "--preset",
+        "tiny",
+        "--vae-steps",
+        "3",
+        "--vae-batch",
+        "4",
+        "--unet-steps",
+        "4",
+        "--unet-batch",
+        "4",
+        "--threads",
+        "1",
+    ]
     a = train.main(common + ["--out", str(tmp_path / "a")])
     assert train.main(common + ["--out", str(tmp_path / "b"), "--stop-after", "2"]) is None  # in the VAE
     assert train.main(common + ["--out", str(tmp_path / "b"), "--stop-after", "3"]) is None  # at U-Net step 2
     assert json.loads((tmp_path / "b" / "checkpoints" / "unet" / "state.json").read_text()) == {"step": 2}
     b = train.main(common + ["--out", str(tmp_path / "b")])
-    for sub in ("unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"):
+    for sub in (
+        "unet/diffusion_pytorch_model.safetensors",
+        "vae/diffusion_pytorch_model.safetensors",
+        "text_encoder/model.safetensors",
+    ):
         ta, tb = load_file(str(a / sub)), load_file(str(b / sub))
         assert ta.keys() == tb.keys() and all(bool((ta[k] == tb[k]).all()) for k in ta), sub

@@ -35,8 +35,20 @@ def test_shipped_pipeline_is_small_and_loads_offline_with_diffusers():
 def test_imagine_toy_draws_what_the_prompt_says(cli, tmp_path):
     from genai_cli.toyworld import analyzer
 
-    r = cli("imagine", "--model", "toy", "a red circle on a white background", "a green square on a black background",
-            "--n", "3", "--seed", "0", "-o", str(tmp_path), "--json")
+    r = cli(
+        "imagine",
+        "--model",
+        "toy",
+        "a red circle on a white background",
+        "a green square on a black background",
+        "--n",
+        "3",
+        "--seed",
+        "0",
+        "-o",
+        str(tmp_path),
+        "--json",
+    )
     assert r.exit_code == 0, r
     records = [json.loads(line) for line in r.stdout.splitlines()]
     assert len(records) == 6 and all(rec["width"] == 32 and rec["model"] == "toy" for rec in records)
@@ -89,8 +101,12 @@ def test_no_prompt_hint_comes_from_the_models_own_vocabulary(tmp_path, tiny):
 
     exe = Path(sys.executable).with_name("genai")  # as in a terminal: no prompt, nothing piped (stdin closed)
     for model, example in (("toy", toy_example), (str(tiny), FALLBACK_PROMPT)):
-        p = subprocess.run(["bash", "-c", f"'{exe}' imagine --model '{model}' -o '{tmp_path}/out' <&-"],
-                           capture_output=True, text=True, timeout=120)
+        p = subprocess.run(
+            ["bash", "-c", f"'{exe}' imagine --model '{model}' -o '{tmp_path}/out' <&-"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert p.returncode == 2 and p.stdout == "", p
         assert "error: no prompt given" in p.stderr and f'genai imagine "{example}"' in p.stderr, p.stderr
         assert "red fox" not in p.stderr or model != "toy"
@@ -102,8 +118,18 @@ def test_imagine_records_its_seed_on_stderr_in_json_and_in_the_png(cli, tmp_path
     from genai_cli.image.pngmeta import read_png_text
 
     def run(*args):
-        r = cli("imagine", "--model", "toy", "a red star on a blue background", "--steps", "2", "--json",
-                "-o", str(tmp_path / "out"), *args)
+        r = cli(
+            "imagine",
+            "--model",
+            "toy",
+            "a red star on a blue background",
+            "--steps",
+            "2",
+            "--json",
+            "-o",
+            str(tmp_path / "out"),
+            *args,
+        )
         assert r.exit_code == 0, r
         rec = json.loads(r.stdout)
         meta = read_png_text(Path(rec["path"]))
@@ -116,7 +142,8 @@ def test_imagine_records_its_seed_on_stderr_in_json_and_in_the_png(cli, tmp_path
     stderr, again = run("--seed", str(seed))
     assert f"seed {seed} (from --seed)" in stderr and again["seed"] == seed
     assert Path(again["path"]).read_bytes() != b"" and np.array_equal(
-        np.asarray(Image.open(again["path"])), np.asarray(Image.open(rec["path"])))
+        np.asarray(Image.open(again["path"])), np.asarray(Image.open(rec["path"]))
+    )
     cfg = tmp_path / "genai.yaml"
     cfg.write_text("image:\n  seed: 11\nruntime:\n  seed: 22\n")
     stderr, rec = run("--config", str(cfg))

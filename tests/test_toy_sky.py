@@ -62,7 +62,9 @@ def test_auto_is_the_default_for_imagine_and_invert():
 
 def test_auto_on_a_cpu_is_the_toy_model(cli, tmp_path, monkeypatch):
     _no_gpu(monkeypatch)
-    r = cli("imagine", "a red circle on a white background", "--steps", "2", "--seed", "3", "-o", str(tmp_path), "--json")
+    r = cli(
+        "imagine", "a red circle on a white background", "--steps", "2", "--seed", "3", "-o", str(tmp_path), "--json"
+    )
     assert r.exit_code == 0, r
     lines = [line for line in r.stderr.splitlines() if line.startswith("model auto:")]
     assert len(lines) == 1 and "toy" in lines[0] and "no CUDA or MPS device" in lines[0] and "--model sd15" in lines[0]
@@ -115,8 +117,17 @@ def test_invert_auto_on_a_cpu_is_the_toy_model_with_its_preset(cli, tmp_path, mo
         raise GenaiError("stopped by the test before training")
 
     monkeypatch.setattr(train, "invert", stop)
-    r = cli("invert", "--images", str(tmp_path / "moon"), "--token", "<m>", "--init-word", "circle",
-            "--out", str(tmp_path / "inv"))
+    r = cli(
+        "invert",
+        "--images",
+        str(tmp_path / "moon"),
+        "--token",
+        "<m>",
+        "--init-word",
+        "circle",
+        "--out",
+        str(tmp_path / "inv"),
+    )
     assert r.exit_code == 1 and "stopped by the test" in r.stderr
     assert "model auto: toy" in r.stderr
     (s,) = seen
@@ -127,8 +138,17 @@ def test_invert_auto_with_a_gpu_is_sd15_without_the_toy_preset(cli, tmp_path, mo
     _fake_gpu(monkeypatch, "cuda")
     asked = _sd15_not_cached(monkeypatch)
     (tmp_path / "imgs").mkdir()
-    r = cli("invert", "--images", str(tmp_path / "imgs"), "--token", "<m>", "--init-word", "cat",
-            "--out", str(tmp_path / "inv"))
+    r = cli(
+        "invert",
+        "--images",
+        str(tmp_path / "imgs"),
+        "--token",
+        "<m>",
+        "--init-word",
+        "cat",
+        "--out",
+        str(tmp_path / "inv"),
+    )
     assert r.exit_code == 1 and r.stdout == "" and asked == [SD15_ID]
     assert "model auto: sd15 (a cuda device is here" in r.stderr and not (tmp_path / "inv").exists()
 
@@ -178,8 +198,18 @@ def test_sky_vocabulary_keeps_the_shipped_words_and_tokenizer(shipped_tokenizer,
 
 
 def test_imagine_warns_with_the_closest_words_and_still_draws(cli, tmp_path):
-    r = cli("imagine", "--model", "toy", "a red circel on a whte background", "--steps", "2", "--seed", "1",
-            "-o", str(tmp_path))
+    r = cli(
+        "imagine",
+        "--model",
+        "toy",
+        "a red circel on a whte background",
+        "--steps",
+        "2",
+        "--seed",
+        "1",
+        "-o",
+        str(tmp_path),
+    )
     assert r.exit_code == 0, r
     warn = [line for line in r.stderr.splitlines() if "does not know" in line]
     assert len(warn) == 1
@@ -197,7 +227,9 @@ def test_a_prompt_with_no_known_word_warns_and_still_draws(cli, tmp_path):
 
 # --- part 2: the night sky --------------------------------------------------------------------------------
 
-SHAPES_DIGEST = "844733ade81790024cd9a6003fca50df3909ff1e5a3305494c49c6294576a4c4"  # render.py as the shipped model saw it
+SHAPES_DIGEST = (
+    "844733ade81790024cd9a6003fca50df3909ff1e5a3305494c49c6294576a4c4"  # render.py as the shipped model saw it
+)
 
 
 def test_todays_shape_renders_are_pixel_identical():
@@ -236,8 +268,13 @@ def test_sky_scenes_show_their_colour_on_a_dark_sky(family):
     from genai_cli.toyworld import render as R
     from genai_cli.toyworld import sky as S
 
-    order = {"red": ("r>g", "r>b"), "orange": ("r>g", "g>b"), "yellow": ("r>b", "g>b"),
-             "blue": ("b>r", "b>g"), "purple": ("b>g", "r>g")}
+    order = {
+        "red": ("r>g", "r>b"),
+        "orange": ("r>g", "g>b"),
+        "yellow": ("r>b", "g>b"),
+        "blue": ("b>r", "b>g"),
+        "purple": ("b>g", "r>g"),
+    }
     idx = {"r": 0, "g": 1, "b": 2}
     for colour in W.SKY_COLOURS:
         for i in range(5):
@@ -318,8 +355,10 @@ def test_the_shipped_analyzer_has_no_sky_heads():
     assert v.family is None and "family" not in v.to_json() and v.shape == "star"
 
 
-@pytest.mark.skipif(not Path(__file__).resolve().parents[1].joinpath("genai_cli/toyworld/data/analyzer-sky.safetensors").is_file(),
-                    reason="the sky analyzer is not trained yet (scripts/toyworld/train_analyzer.py --sky)")
+@pytest.mark.skipif(
+    not Path(__file__).resolve().parents[1].joinpath("genai_cli/toyworld/data/analyzer-sky.safetensors").is_file(),
+    reason="the sky analyzer is not trained yet (scripts/toyworld/train_analyzer.py --sky)",
+)
 def test_the_sky_analyzer_reads_fresh_renders():
     """Renders of a seed its training and test sets never used: the sky's family and colour, and the shapes."""
     from genai_cli.toyworld import analyzer as A
@@ -365,13 +404,33 @@ def test_train_on_shapes_and_sky_gives_a_pipeline_that_knows_the_sky_words(tmp_p
     data = D.save(D.build(1, 32, seed=0, sky_per_scene=1), tmp_path / "d.safetensors")
     train = toyworld_script("train")
 
-    out = train.main(["--data", str(data), "--out", str(tmp_path / "run"), "--preset", "tiny", "--vae-steps", "2",
-                      "--vae-batch", "4", "--unet-steps", "2", "--unet-batch", "4", "--threads", "1"])
+    out = train.main(
+        [
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "run"),
+            "--preset",
+            "tiny",
+            "--vae-steps",
+            "2",
+            "--vae-batch",
+            "4",
+            "--unet-steps",
+            "2",
+            "--unet-batch",
+            "4",
+            "--threads",
+            "1",
+        ]
+    )
     pipe = StableDiffusionPipeline.from_pretrained(str(out), local_files_only=True)
     assert V.unknown_words("a beautiful blue spiral galaxy with stars in the night sky", pipe.tokenizer) == []
     assert V.PRIVATE_TOKEN not in pipe.tokenizer.get_vocab() and "moon</w>" not in pipe.tokenizer.get_vocab()
     assert len(pipe.tokenizer) == pipe.text_encoder.get_input_embeddings().weight.shape[0]
-    img = pipe("a beautiful galaxy", num_inference_steps=2, generator=torch.Generator().manual_seed(0), output_type="np").images
+    img = pipe(
+        "a beautiful galaxy", num_inference_steps=2, generator=torch.Generator().manual_seed(0), output_type="np"
+    ).images
     assert img.shape == (1, 32, 32, 3)
 
 

@@ -31,7 +31,11 @@ DATA = Path(gensim.__file__).parent / "test" / "test_data"
 
 # file: (gensim loader, outcome, reason)
 CASES = {
-    "EN.1-10.cbow1_wind5_hs0_neg10_size300_smpl1e-05.txt": ("text", "same", "word2vec text: 300 long high-precision floats a line"),
+    "EN.1-10.cbow1_wind5_hs0_neg10_size300_smpl1e-05.txt": (
+        "text",
+        "same",
+        "word2vec text: 300 long high-precision floats a line",
+    ),
     "IT.1-10.cbow1_wind5_hs0_neg10_size300_smpl1e-05.txt": ("text", "same", "word2vec text, Italian words"),
     "lee_fasttext.bin": ("facebook", "same", "fastText .bin, older layout (no magic number)"),
     "lee_fasttext_new.bin": ("facebook", "same", "fastText .bin, new layout (magic number, pruneidx -1)"),
@@ -51,7 +55,11 @@ CASES = {
     "word2vec_old_sep": ("pickle", "same", "the same, arrays in companion .npy files"),
     "word2vec_3.3": ("pickle", "same", "gensim 3.3 Word2Vec model"),
     "word2vec_pre_kv_c": ("text", "same", "word2vec text written by the C tool"),
-    "poincare_vectors.bin": ("binary", "same", "Poincaré vectors saved as word2vec binary (cosine neighbours, as gensim's KeyedVectors)"),
+    "poincare_vectors.bin": (
+        "binary",
+        "same",
+        "Poincaré vectors saved as word2vec binary (cosine neighbours, as gensim's KeyedVectors)",
+    ),
     "euclidean_vectors.bin": ("binary", "same", "word2vec binary"),
     "high_precision.kv.bin": ("binary", "same", "word2vec binary, float32 edge values"),
     "high_precision.kv.txt": ("text", "same", "word2vec text, many digits"),
@@ -61,36 +69,113 @@ CASES = {
     "toy-model-pretrained.bin": ("facebook", "same", "fastText .bin whose vocabulary holds an empty word"),
     "crime-and-punishment.bin": ("facebook", "same", "fastText .bin, Cyrillic vocabulary"),
     "crime-and-punishment.vec": ("text", "same", "fastText .vec, Cyrillic vocabulary"),
-    "pang_lee_polarity_fasttext.vec": ("text-escaped", "same", "word2vec text with bytes that are not UTF-8 (gensim: unicode_errors='backslashreplace')"),
-    "w2v_keyedvectors_load_test.modeldata": ("text-escaped", "same", "word2vec text with a UTF-8 sequence cut inside a word"),
+    "pang_lee_polarity_fasttext.vec": (
+        "text-escaped",
+        "same",
+        "word2vec text with bytes that are not UTF-8 (gensim: unicode_errors='backslashreplace')",
+    ),
+    "w2v_keyedvectors_load_test.modeldata": (
+        "text-escaped",
+        "same",
+        "word2vec text with a UTF-8 sequence cut inside a word",
+    ),
     # gensim 4 can no longer open these (Word2Vec from before KeyedVectors: no `wv`); genai reads syn0
     "w2v-lee-v0.12.0": ("none", "genai-only", "gensim 0.12 Word2Vec pickle, vectors in syn0 on the model"),
     "word2vec_pre_kv_py2": ("none", "genai-only", "pre-KeyedVectors Word2Vec pickled by Python 2"),
     "word2vec_pre_kv_py3": ("none", "genai-only", "pre-KeyedVectors Word2Vec pickled by Python 3"),
-    "word2vec_pre_kv_py3_4": ("none", "genai-only", "pre-KeyedVectors Word2Vec pickled by Python 3.4 (UserString.defaultdict)"),
+    "word2vec_pre_kv_py3_4": (
+        "none",
+        "genai-only",
+        "pre-KeyedVectors Word2Vec pickled by Python 3.4 (UserString.defaultdict)",
+    ),
     "word2vec_pre_kv_sep_py2": ("none", "genai-only", "the same with syn0 in NAME.syn0.npy"),
     "word2vec_pre_kv_sep_py3": ("none", "genai-only", "the same with syn0 in NAME.syn0.npy"),
     "word2vec_pre_kv_sep_py3_4": ("none", "genai-only", "the same with syn0 in NAME.syn0.npy"),
     # refused, with the reason in the message
-    "pretrained.vec": ("text", "refused:promises 3 words", "the header promises 3 words, the file holds 1 (gensim: EOFError)"),
-    "pang_lee_polarity_fasttext.bin": ("facebook", "refused:supervised", "a supervised classifier (gensim: NotImplementedError)"),
-    "fasttext_old": ("pickle", "refused:before 3.8", "gensim < 3.8 FastText: another n-gram hash (gensim 4 cannot load it either)"),
+    "pretrained.vec": (
+        "text",
+        "refused:promises 3 words",
+        "the header promises 3 words, the file holds 1 (gensim: EOFError)",
+    ),
+    "pang_lee_polarity_fasttext.bin": (
+        "facebook",
+        "refused:supervised",
+        "a supervised classifier (gensim: NotImplementedError)",
+    ),
+    "fasttext_old": (
+        "pickle",
+        "refused:before 3.8",
+        "gensim < 3.8 FastText: another n-gram hash (gensim 4 cannot load it either)",
+    ),
     "fasttext_old_sep": ("pickle", "refused:before 3.8", "the same, arrays in companion files"),
-    "ft_model_2.3.0": ("pickle", "refused:gensim.models.wrappers.fasttext.FastText", "a wrapper class gensim 4 no longer has"),
-    "ft_kv_3.6.0.model.gz": ("pickle", "refused:compressed", "gzip-compressed pickle of a pre-3.8 FastText (gensim: TypeError)"),
-    "poincare_test_3.4.0": ("pickle", "refused:PoincareModel", "a Poincaré model: hyperbolic distance, not cosine word vectors"),
-    "varembed_vectors.pkl": ("pickle", "refused:cannot tell", "a protocol-0 pickle of a plain dict (gensim cannot load it)"),
+    "ft_model_2.3.0": (
+        "pickle",
+        "refused:gensim.models.wrappers.fasttext.FastText",
+        "a wrapper class gensim 4 no longer has",
+    ),
+    "ft_kv_3.6.0.model.gz": (
+        "pickle",
+        "refused:compressed",
+        "gzip-compressed pickle of a pre-3.8 FastText (gensim: TypeError)",
+    ),
+    "poincare_test_3.4.0": (
+        "pickle",
+        "refused:PoincareModel",
+        "a Poincaré model: hyperbolic distance, not cosine word vectors",
+    ),
+    "varembed_vectors.pkl": (
+        "pickle",
+        "refused:cannot tell",
+        "a protocol-0 pickle of a plain dict (gensim cannot load it)",
+    ),
 }
 
 # Files in test_data that are not word vectors (corpora, topic models, doc2vec, phrases ...).
 NOT_WORD_VECTORS_PREFIXES = (
-    "DTM", "OPUS_", "PathLineSentences", "alldata-id", "atmodel", "bgwiki", "compatible-hash-true",
-    "d2v-", "doc2vec", "dtm_", "ensemblelda", "enwiki", "fb-ngrams", "head500", "large_tag_doc",
-    "lda", "lee.cor", "lee_background", "miIslita", "mini_newsgroup", "nmf_model",
-    "old_d2v", "old_w2v_models", "pang_lee_polarity.cor", "para2para", "phrase", "poincare_cp852",
-    "poincare_hypernyms", "poincare_utf8", "pre_0_13_2", "questions-words", "reproduce.dat",
-    "similarities0-1", "simlex999", "small_tag_doc", "test_corpus", "test_mmcorpus", "testcorpus",
-    "tfidf_model", "toy-data", "varembed_lee", "varembed_morfessor", "wordsim353", "crime-and-punishment.txt",
+    "DTM",
+    "OPUS_",
+    "PathLineSentences",
+    "alldata-id",
+    "atmodel",
+    "bgwiki",
+    "compatible-hash-true",
+    "d2v-",
+    "doc2vec",
+    "dtm_",
+    "ensemblelda",
+    "enwiki",
+    "fb-ngrams",
+    "head500",
+    "large_tag_doc",
+    "lda",
+    "lee.cor",
+    "lee_background",
+    "miIslita",
+    "mini_newsgroup",
+    "nmf_model",
+    "old_d2v",
+    "old_w2v_models",
+    "pang_lee_polarity.cor",
+    "para2para",
+    "phrase",
+    "poincare_cp852",
+    "poincare_hypernyms",
+    "poincare_utf8",
+    "pre_0_13_2",
+    "questions-words",
+    "reproduce.dat",
+    "similarities0-1",
+    "simlex999",
+    "small_tag_doc",
+    "test_corpus",
+    "test_mmcorpus",
+    "testcorpus",
+    "tfidf_model",
+    "toy-data",
+    "varembed_lee",
+    "varembed_morfessor",
+    "wordsim353",
+    "crime-and-punishment.txt",
 )
 COMPANIONS = (".npy", ".vocab")  # arrays and vocabularies saved beside a main file
 NOT_WORD_VECTORS = {"lee_fasttext": "the corpus lee_fasttext.bin was trained on"}
@@ -111,7 +196,10 @@ def _gensim_kv(name: str, loader: str):
             return load_facebook_vectors(path, encoding="cp852")
         if loader in ("text", "text-escaped", "glove"):
             return KeyedVectors.load_word2vec_format(
-                path, binary=False, no_header=loader == "glove", unicode_errors="backslashreplace" if loader == "text-escaped" else "strict"
+                path,
+                binary=False,
+                no_header=loader == "glove",
+                unicode_errors="backslashreplace" if loader == "text-escaped" else "strict",
             )
         if loader == "binary":
             return KeyedVectors.load_word2vec_format(path, binary=True)
@@ -134,7 +222,9 @@ def genai_read():
 
 
 def _query_words(words: list[str], ascii_only: bool = False) -> list[str]:
-    pool = [w for w in words if w.strip() == w and w and " " not in w and (w.isascii() or not ascii_only) and "\\x" not in w]
+    pool = [
+        w for w in words if w.strip() == w and w and " " not in w and (w.isascii() or not ascii_only) and "\\x" not in w
+    ]
     picks = pool[:3] + pool[len(pool) // 2 : len(pool) // 2 + 1] + pool[-1:]
     return list(dict.fromkeys(picks))
 
@@ -203,7 +293,11 @@ GENAI_ONLY = [n for n, (_, outcome, _) in CASES.items() if outcome == "genai-onl
 def test_pre_keyedvectors_pickles(cli, genai_read, name):
     """gensim 4 fails on these (no `wv`); the vectors genai reads are the saved syn0 array."""
     words, matrix, _ = genai_read(name)
-    sep = DATA / (name.replace("_pre_kv_", "_pre_kv_sep_") + ".syn0.npy") if "_sep_" not in name else DATA / f"{name}.syn0.npy"
+    sep = (
+        DATA / (name.replace("_pre_kv_", "_pre_kv_sep_") + ".syn0.npy")
+        if "_sep_" not in name
+        else DATA / f"{name}.syn0.npy"
+    )
     if sep.exists():
         np.testing.assert_array_equal(matrix, np.load(sep, allow_pickle=False))
         _, sep_matrix, _ = genai_read(sep.name[: -len(".syn0.npy")])

@@ -7,8 +7,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from genai_cli.commands.common import (ConfigOpt, DeviceOpt, ForceFolderOpt, JsonOpt, PrecisionOpt, model_option,
-                                       out_option, seed_option)
+from genai_cli.commands.common import (
+    ConfigOpt,
+    DeviceOpt,
+    ForceFolderOpt,
+    JsonOpt,
+    PrecisionOpt,
+    model_option,
+    out_option,
+    seed_option,
+)
 
 
 def anatomy(
@@ -18,25 +26,38 @@ def anatomy(
     ] = None,
     model: Annotated[
         Optional[str],
-        model_option("toy (built in), sd15, sdxl, a hub id, a diffusers folder or a .safetensors file. Uncached "
-                     "sd15/sdxl are described from their configs.", "image.model"),
+        model_option(
+            "toy (built in), sd15, sdxl, a hub id, a diffusers folder or a .safetensors file. Uncached "
+            "sd15/sdxl are described from their configs.",
+            "image.model",
+        ),
     ] = None,
     steps: Annotated[int, typer.Option("--steps", help="Denoising steps of the prompt's pass, 1 to 1000.")] = 25,
     guidance: Annotated[float, typer.Option("--guidance", help="Classifier-free guidance scale of the pass.")] = 7.5,
     seed: Annotated[int, seed_option("Seed of the pass's starting noise.", config=None)] = 0,
     embedding: Annotated[
         Optional[list[Path]],
-        typer.Option("--embedding", "-e", help="A learned word (textual inversion file); repeatable.", show_default=False),
+        typer.Option(
+            "--embedding", "-e", help="A learned word (textual inversion file); repeatable.", show_default=False
+        ),
     ] = None,
     lora: Annotated[
         Optional[list[str]],
-        typer.Option("--lora", help="FILE[:WEIGHT] a LoRA .safetensors (diffusers or kohya/A1111), weight -10..10 "
-                     "(default 1); repeatable, at most 16.", show_default=False),
+        typer.Option(
+            "--lora",
+            help="FILE[:WEIGHT] a LoRA .safetensors (diffusers or kohya/A1111), weight -10..10 "
+            "(default 1); repeatable, at most 16.",
+            show_default=False,
+        ),
     ] = None,
     single_file_config: Annotated[
         Optional[str],
-        typer.Option("--single-file-config", help="Configs for a .safetensors checkpoint: a diffusers folder, alias or "
-                     "cached hub id. (config: image.single_file_config)", show_default=False),
+        typer.Option(
+            "--single-file-config",
+            help="Configs for a .safetensors checkpoint: a diffusers folder, alias or "
+            "cached hub id. (config: image.single_file_config)",
+            show_default=False,
+        ),
     ] = None,
     plot: Annotated[bool, typer.Option("--plot", help="Also write the diagram of the three parts as a PNG.")] = False,
     out: Annotated[Path, out_option("Folder for the image and the diagram.")] = Path("."),
@@ -137,11 +158,23 @@ def anatomy(
         run = A.run_pass(pipe, prompt, steps, guidance, seed, words)
         image, latent = run.pop("image"), run.pop("latent")
         run["loras"] = [s.to_json() for s in loras]
-        meta = {"parameters": pngmeta.format_parameters(
-            L.prompt_with_tags(prompt, loras), "",
-            {"Steps": steps, "CFG scale": guidance, "Seed": seed, "Size": f"{image.shape[1]}x{image.shape[0]}",
-             "Model": label, **L.a1111_fields(loras)})}
-        run["image_path"] = str(pngmeta.write_png(to_pil(image), out / f"anatomy-{slug(prompt, 40) or 'image'}.png", meta, force=force))
+        meta = {
+            "parameters": pngmeta.format_parameters(
+                L.prompt_with_tags(prompt, loras),
+                "",
+                {
+                    "Steps": steps,
+                    "CFG scale": guidance,
+                    "Seed": seed,
+                    "Size": f"{image.shape[1]}x{image.shape[0]}",
+                    "Model": label,
+                    **L.a1111_fields(loras),
+                },
+            )
+        }
+        run["image_path"] = str(
+            pngmeta.write_png(to_pil(image), out / f"anatomy-{slug(prompt, 40) or 'image'}.png", meta, force=force)
+        )
         result.run = run
         diagram_run = {**run, "image": image, "latent": latent}
     else:

@@ -55,8 +55,10 @@ def force_option(help: str = HELP_FORCE_FILE) -> Any:
     return typer.Option("--force", help=help)
 
 
-def seed_option(help: str = "Seed for reproducible results; unset: a fresh random seed, printed on stderr.",
-                config: Optional[str] = "runtime.seed") -> Any:
+def seed_option(
+    help: str = "Seed for reproducible results; unset: a fresh random seed, printed on stderr.",
+    config: Optional[str] = "runtime.seed",
+) -> Any:
     """--seed, 0 .. 2**32-1."""
     return typer.Option("--seed", min=0, max=MAX_SEED, help=_with_config(help, config), show_default=config is None)
 
@@ -68,8 +70,9 @@ def model_option(help: str, config: Optional[str] = None, **kw: Any) -> Any:
 
 ConfigOpt = Annotated[
     Optional[Path],
-    typer.Option("--config", "-c", help="A YAML config file, layered over the defaults and your user config.",
-                 show_default=False),
+    typer.Option(
+        "--config", "-c", help="A YAML config file, layered over the defaults and your user config.", show_default=False
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 DeviceOpt = Annotated[

@@ -10,7 +10,9 @@ import typer
 
 from genai_cli.commands.common import ConfigOpt, JsonOpt
 
-app = typer.Typer(help="Show the merged configuration and where each layer comes from.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Show the merged configuration and where each layer comes from.", no_args_is_help=True, add_completion=False
+)
 
 
 @app.command("show")
@@ -33,8 +35,11 @@ def path(
     config: ConfigOpt = None,
     all_paths: Annotated[
         bool,
-        typer.Option("--all", help="Also the built-in defaults, each config file in force and the cache directory, "
-                     "one labelled line each."),
+        typer.Option(
+            "--all",
+            help="Also the built-in defaults, each config file in force and the cache directory, "
+            "one labelled line each.",
+        ),
     ] = False,
     json_out: JsonOpt = False,
 ) -> None:

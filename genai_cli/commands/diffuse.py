@@ -66,8 +66,9 @@ def diffuse(
     if steps is not None and n is not None:
         raise UsageError("give --steps or --n, not both")
     # 1. flags over the config files, validated once (limits in genai_cli/schema.py: DiffuseConfig)
-    cfg = config.section("image.diffuse", config_file, steps=steps, n=n, schedule=schedule, size=size, seed=seed,
-                         out=out)
+    cfg = config.section(
+        "image.diffuse", config_file, steps=steps, n=n, schedule=schedule, size=size, seed=seed, out=out
+    )
     if n is not None:
         cfg["steps"] = None  # --n: n evenly spaced frames, whatever timesteps a config file names
     # 2. what needs more than the schema: the timesteps, the strip's size, the output folder; then the files are read

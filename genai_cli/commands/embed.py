@@ -13,10 +13,21 @@ from typing import Annotated, Callable, Optional
 
 import typer
 
-from genai_cli.commands.common import (ConfigOpt, DeviceOpt, ForceOpt, JsonOpt, PrecisionOpt, model_option, out_option,
-                                       refuse_existing_file, seed_option)
+from genai_cli.commands.common import (
+    ConfigOpt,
+    DeviceOpt,
+    ForceOpt,
+    JsonOpt,
+    PrecisionOpt,
+    model_option,
+    out_option,
+    refuse_existing_file,
+    seed_option,
+)
 
-app = typer.Typer(help="Word vectors: analogies, neighbours, evaluation, plots, training.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Word vectors: analogies, neighbours, evaluation, plots, training.", no_args_is_help=True, add_completion=False
+)
 
 VectorsOpt = Annotated[
     Optional[str],
@@ -29,12 +40,22 @@ VectorsOpt = Annotated[
 ]
 FormatOpt = Annotated[
     Optional[str],
-    typer.Option("--format", help="Vector file format: auto, gensim, word2vec, word2vec-binary, glove, fasttext. (config: embed.format)", show_default=False),
+    typer.Option(
+        "--format",
+        help="Vector file format: auto, gensim, word2vec, word2vec-binary, glove, fasttext. (config: embed.format)",
+        show_default=False,
+    ),
 ]
 TopnOpt = Annotated[
-    Optional[int], typer.Option("--topn", "-n", min=1, max=10000, help="How many words to list. (config: embed.topn)", show_default=False)
+    Optional[int],
+    typer.Option(
+        "--topn", "-n", min=1, max=10000, help="How many words to list. (config: embed.topn)", show_default=False
+    ),
 ]
-WordsArg = Annotated[Optional[list[str]], typer.Argument(help="Words; `-` or none (with piped stdin) reads one query per line.", show_default=False)]
+WordsArg = Annotated[
+    Optional[list[str]],
+    typer.Argument(help="Words; `-` or none (with piped stdin) reads one query per line.", show_default=False),
+]
 
 
 MAX_TITLE = 200  # characters of a plot's --title
@@ -61,7 +82,9 @@ def _open(settings: dict):
     from genai_cli import console
     from genai_cli.vectors import store
 
-    return store.load(settings["vectors"], settings["format"], notify=console.info, warn=console.warn, progress=console.progress)
+    return store.load(
+        settings["vectors"], settings["format"], notify=console.info, warn=console.warn, progress=console.progress
+    )
 
 
 def _stdin_mode(words: Optional[list[str]]) -> bool:
@@ -80,15 +103,24 @@ def _run_queries(
     from genai_cli import console
     from genai_cli.commands import queries
 
-    queries.run(words, lambda q: console.emit(*answer(q), as_json), as_json=as_json, what="words", usage=usage,
-                hint="give the words as arguments, or pipe one query per line", parse=str.split)
+    queries.run(
+        words,
+        lambda q: console.emit(*answer(q), as_json),
+        as_json=as_json,
+        what="words",
+        usage=usage,
+        hint="give the words as arguments, or pipe one query per line",
+        parse=str.split,
+    )
 
 
 def _arity(words: list[str], n: int, usage: str) -> None:
     from genai_cli.errors import UsageError, shorten
 
     if len(words) != n:
-        raise UsageError(f"expected {n} word{'s' if n > 1 else ''}, got {len(words)}: {shorten(' '.join(words))}", hint=usage)
+        raise UsageError(
+            f"expected {n} word{'s' if n > 1 else ''}, got {len(words)}: {shorten(' '.join(words))}", hint=usage
+        )
 
 
 # --- analogy ---------------------------------------------------------------------------
@@ -97,8 +129,14 @@ def _arity(words: list[str], n: int, usage: str) -> None:
 @app.command()
 def analogy(
     words: WordsArg = None,
-    method: Annotated[Optional[str], typer.Option("--method", help="add (3CosAdd) or mul (3CosMul). (config: embed.method)", show_default=False)] = None,
-    explain: Annotated[bool, typer.Option("--explain", help="Show the arithmetic: each vector, the result vector, the words nearest to it.")] = False,
+    method: Annotated[
+        Optional[str],
+        typer.Option("--method", help="add (3CosAdd) or mul (3CosMul). (config: embed.method)", show_default=False),
+    ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option("--explain", help="Show the arithmetic: each vector, the result vector, the words nearest to it."),
+    ] = False,
     vectors: VectorsOpt = None,
     fmt: FormatOpt = None,
     topn: TopnOpt = None,
@@ -251,10 +289,33 @@ def vector(
 
 @app.command()
 def evaluate(
-    restrict: Annotated[Optional[int], typer.Option("--restrict", min=1, max=10_000_000, help="Only the N most frequent words are candidates (gensim: restrict_vocab). (config: embed.restrict)", show_default=False)] = None,
-    analogies: Annotated[Optional[Path], typer.Option("--analogies", help="An analogy file in the Google format (default: questions-words.txt shipped with gensim).", show_default=False)] = None,
-    method: Annotated[Optional[str], typer.Option("--method", help="add (3CosAdd, as gensim) or mul (3CosMul). (config: embed.method)", show_default=False)] = None,
-    skip_pairs: Annotated[bool, typer.Option("--skip-pairs", help="Only the analogy test, not SimLex-999 / WordSim-353.")] = False,
+    restrict: Annotated[
+        Optional[int],
+        typer.Option(
+            "--restrict",
+            min=1,
+            max=10_000_000,
+            help="Only the N most frequent words are candidates (gensim: restrict_vocab). (config: embed.restrict)",
+            show_default=False,
+        ),
+    ] = None,
+    analogies: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--analogies",
+            help="An analogy file in the Google format (default: questions-words.txt shipped with gensim).",
+            show_default=False,
+        ),
+    ] = None,
+    method: Annotated[
+        Optional[str],
+        typer.Option(
+            "--method", help="add (3CosAdd, as gensim) or mul (3CosMul). (config: embed.method)", show_default=False
+        ),
+    ] = None,
+    skip_pairs: Annotated[
+        bool, typer.Option("--skip-pairs", help="Only the analogy test, not SimLex-999 / WordSim-353.")
+    ] = False,
     vectors: VectorsOpt = None,
     fmt: FormatOpt = None,
     json_out: JsonOpt = False,
@@ -272,8 +333,9 @@ def evaluate(
     vs = _open(s)
     t0 = time.perf_counter()
     with console.progress("analogies") as advance:
-        report = ev.evaluate_analogies(vs, analogies or ev.dataset_path("questions-words.txt"), s["restrict"],
-                                       method=s["method"], progress=advance)
+        report = ev.evaluate_analogies(
+            vs, analogies or ev.dataset_path("questions-words.txt"), s["restrict"], method=s["method"], progress=advance
+        )
     pairs = []
     if not skip_pairs:
         with console.progress("word pairs", total=len(ev.PAIR_SETS)) as advance:
@@ -282,7 +344,9 @@ def evaluate(
                 advance()
     elapsed = time.perf_counter() - t0
     if json_out:
-        console.result_json({"vectors": vs.name, "analogies": report, "word_pairs": pairs, "seconds": round(elapsed, 3)})
+        console.result_json(
+            {"vectors": vs.name, "analogies": report, "word_pairs": pairs, "seconds": round(elapsed, 3)}
+        )
         return
     console.print_table(_analogy_table(report, vs.name))
     if pairs:
@@ -327,12 +391,19 @@ def _pairs_table(pairs: list[dict]):
 @app.command()
 def plot(
     words: Annotated[list[str], typer.Argument(help="Words to place on the plane (two or more).")],
-    pairs: Annotated[bool, typer.Option("--pairs", help="Read the words as pairs (country capital country capital ...) and draw an arrow for each.")] = False,
+    pairs: Annotated[
+        bool,
+        typer.Option(
+            "--pairs", help="Read the words as pairs (country capital country capital ...) and draw an arrow for each."
+        ),
+    ] = False,
     out: Annotated[
         Optional[Path], out_option("PNG path; default: embed-plot.png in embed.plot_dir, a fresh name if it exists.")
     ] = None,
     force: ForceOpt = False,
-    title: Annotated[Optional[str], typer.Option("--title", help="Figure title (at most 200 characters).", show_default=False)] = None,
+    title: Annotated[
+        Optional[str], typer.Option("--title", help="Figure title (at most 200 characters).", show_default=False)
+    ] = None,
     vectors: VectorsOpt = None,
     fmt: FormatOpt = None,
     json_out: JsonOpt = False,
@@ -359,8 +430,22 @@ def plot(
 
 @app.command()
 def context(
-    file: Annotated[Optional[Path], typer.Argument(help="A YAML file with `contexts` (slot sentences) and `words` (a row of 0/1 per word). Default: the talk's tezgüino example.", show_default=False)] = None,
-    word: Annotated[Optional[str], typer.Option("--word", "-w", help="The word whose neighbours to show (default: the file's `target`, else its first word).", show_default=False)] = None,
+    file: Annotated[
+        Optional[Path],
+        typer.Argument(
+            help="A YAML file with `contexts` (slot sentences) and `words` (a row of 0/1 per word). Default: the talk's tezgüino example.",
+            show_default=False,
+        ),
+    ] = None,
+    word: Annotated[
+        Optional[str],
+        typer.Option(
+            "--word",
+            "-w",
+            help="The word whose neighbours to show (default: the file's `target`, else its first word).",
+            show_default=False,
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """The talk's tezgüino demonstration: words that fit the same contexts mean similar things."""
@@ -407,16 +492,64 @@ def train(
     corpus: Annotated[Path, typer.Argument(help="A text file: one sentence (or paragraph) per line.")],
     out: Annotated[Path, out_option("Where to save the vectors (usable with --vectors).")] = Path("vectors.bin"),
     force: ForceOpt = False,
-    vector_size: Annotated[Optional[int], typer.Option("--size", min=1, max=10000, help="Vector dimensions. (config: embed.train.vector_size)", show_default=False)] = None,
-    window: Annotated[Optional[int], typer.Option("--window", min=1, max=100, help="Context words on each side. (config: embed.train.window)", show_default=False)] = None,
-    min_count: Annotated[Optional[int], typer.Option("--min-count", min=1, max=1_000_000_000, help="Ignore rarer words. (config: embed.train.min_count)", show_default=False)] = None,
-    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, max=1000, help="Passes over the corpus. (config: embed.train.epochs)", show_default=False)] = None,
-    sg: Annotated[Optional[bool], typer.Option("--sg/--cbow", help="Skip-gram or CBOW. (config: embed.train.sg)", show_default=False)] = None,
-    workers: Annotated[Optional[int], typer.Option("--workers", min=1, max=256, help="Training threads. (config: embed.train.workers)", show_default=False)] = None,
-    seed: Annotated[Optional[int], seed_option(
-        "Seed of the initial vectors; a seed trains with 1 worker, so the vectors repeat; unset: a fresh random seed, "
-        "printed on stderr.", "embed.train.seed, runtime.seed")] = None,
-    out_format: Annotated[Optional[str], typer.Option("--save-format", help="word2vec-binary, word2vec (text) or gensim. (config: embed.train.format)", show_default=False)] = None,
+    vector_size: Annotated[
+        Optional[int],
+        typer.Option(
+            "--size", min=1, max=10000, help="Vector dimensions. (config: embed.train.vector_size)", show_default=False
+        ),
+    ] = None,
+    window: Annotated[
+        Optional[int],
+        typer.Option(
+            "--window",
+            min=1,
+            max=100,
+            help="Context words on each side. (config: embed.train.window)",
+            show_default=False,
+        ),
+    ] = None,
+    min_count: Annotated[
+        Optional[int],
+        typer.Option(
+            "--min-count",
+            min=1,
+            max=1_000_000_000,
+            help="Ignore rarer words. (config: embed.train.min_count)",
+            show_default=False,
+        ),
+    ] = None,
+    epochs: Annotated[
+        Optional[int],
+        typer.Option(
+            "--epochs", min=1, max=1000, help="Passes over the corpus. (config: embed.train.epochs)", show_default=False
+        ),
+    ] = None,
+    sg: Annotated[
+        Optional[bool],
+        typer.Option("--sg/--cbow", help="Skip-gram or CBOW. (config: embed.train.sg)", show_default=False),
+    ] = None,
+    workers: Annotated[
+        Optional[int],
+        typer.Option(
+            "--workers", min=1, max=256, help="Training threads. (config: embed.train.workers)", show_default=False
+        ),
+    ] = None,
+    seed: Annotated[
+        Optional[int],
+        seed_option(
+            "Seed of the initial vectors; a seed trains with 1 worker, so the vectors repeat; unset: a fresh random seed, "
+            "printed on stderr.",
+            "embed.train.seed, runtime.seed",
+        ),
+    ] = None,
+    out_format: Annotated[
+        Optional[str],
+        typer.Option(
+            "--save-format",
+            help="word2vec-binary, word2vec (text) or gensim. (config: embed.train.format)",
+            show_default=False,
+        ),
+    ] = None,
     json_out: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -427,14 +560,24 @@ def train(
 
     loaded = cfg.load(config)
     s = dict(loaded["embed"]["train"])
-    flags = dict(vector_size=vector_size, window=window, min_count=min_count, epochs=epochs, sg=sg, workers=workers, format=out_format)
+    flags = dict(
+        vector_size=vector_size,
+        window=window,
+        min_count=min_count,
+        epochs=epochs,
+        sg=sg,
+        workers=workers,
+        format=out_format,
+    )
     s.update({k: v for k, v in flags.items() if v is not None})
     refuse_existing_file(out, force)
     vtrain.check_inputs(corpus, out, force, s)
     _train_seed(s, seed, loaded["runtime"]["seed"], workers)
     with console.progress("training word2vec", total=s["epochs"]) as advance:
         info = vtrain.train(corpus, out, s, progress=advance)
-    console.info(f"{info['vocab_size']:,} words x {info['vector_size']} dims from {info['corpus_words']:,} tokens in {info['seconds']:.1f} s")
+    console.info(
+        f"{info['vocab_size']:,} words x {info['vector_size']} dims from {info['corpus_words']:,} tokens in {info['seconds']:.1f} s"
+    )
     console.emit(info, info["path"], json_out)
 
 
@@ -445,15 +588,21 @@ def _train_seed(s: dict, flag: Optional[int], runtime_seed: Optional[int], worke
 
     s["seed"], where = seeds.choose(flag, s.get("seed"), runtime_seed)
     if where == "random":
-        console.info(f"seed {s['seed']} (random; --seed {s['seed']} trains again with 1 worker, which repeats its vectors)")
+        console.info(
+            f"seed {s['seed']} (random; --seed {s['seed']} trains again with 1 worker, which repeats its vectors)"
+        )
         return
     console.info(seeds.describe(s["seed"], where))
     if workers_flag is not None and workers_flag > 1:
-        console.warn(f"--workers {workers_flag}: gensim's threads make the vectors differ from run to run even with a seed "
-                     "(--workers 1 repeats them)")
+        console.warn(
+            f"--workers {workers_flag}: gensim's threads make the vectors differ from run to run even with a seed "
+            "(--workers 1 repeats them)"
+        )
     elif s["workers"] != 1:
         s["workers"] = 1
-        console.info("training with 1 worker so that the seed repeats the vectors exactly (--workers N is faster, not repeatable)")
+        console.info(
+            "training with 1 worker so that the seed repeats the vectors exactly (--workers N is faster, not repeatable)"
+        )
 
 
 # --- math: any number of terms -------------------------------------------------------------------
@@ -461,9 +610,24 @@ def _train_seed(s: dict, flag: Optional[int], runtime_seed: Optional[int], worke
 
 @app.command("math")
 def math_expr(
-    words: Annotated[Optional[list[str]], typer.Argument(help='An expression: words joined by + and -, weights as 0.5*paris ("king - man + woman", quoted or as separate words); `-` or none (with piped stdin) reads one per line.', show_default=False)] = None,
-    keep_inputs: Annotated[bool, typer.Option("--keep-inputs", help="Let the expression's own words be answers (gensim leaves them out, and so does genai by default).")] = False,
-    explain: Annotated[bool, typer.Option("--explain", help="Show the arithmetic: each vector, the weighted sum, the words nearest to it.")] = False,
+    words: Annotated[
+        Optional[list[str]],
+        typer.Argument(
+            help='An expression: words joined by + and -, weights as 0.5*paris ("king - man + woman", quoted or as separate words); `-` or none (with piped stdin) reads one per line.',
+            show_default=False,
+        ),
+    ] = None,
+    keep_inputs: Annotated[
+        bool,
+        typer.Option(
+            "--keep-inputs",
+            help="Let the expression's own words be answers (gensim leaves them out, and so does genai by default).",
+        ),
+    ] = False,
+    explain: Annotated[
+        bool,
+        typer.Option("--explain", help="Show the arithmetic: each vector, the weighted sum, the words nearest to it."),
+    ] = False,
     vectors: VectorsOpt = None,
     fmt: FormatOpt = None,
     topn: TopnOpt = None,
@@ -505,16 +669,54 @@ def _math_explain_text(ex: dict, res, keep_inputs: bool) -> str:
 
 @app.command()
 def contextual(
-    sentences: Annotated[Optional[list[str]], typer.Argument(help="Sentences that contain WORD; `-` or none (with piped stdin) reads one per line.", show_default=False)] = None,
-    word: Annotated[str, typer.Option("--word", "-w", help="The word whose occurrences to compare (whole word, any case).", show_default=False)] = "",
-    layer: Annotated[Optional[int], typer.Option("--layer", "-l", help="Hidden state to use: 0 = token embeddings .. N = last layer, negative from the last. Default: the middle layer, N // 2.", show_default=False)] = None,
-    layers: Annotated[bool, typer.Option("--layers", help="Also show each pair's similarity at every layer, from the token embeddings to the last.")] = False,
-    plot: Annotated[bool, typer.Option("--plot", help="Draw the occurrences on a plane (PCA to 2-D) as a PNG and print its path; with --layers, also a line plot of the layers.")] = False,
-    out: Annotated[Optional[Path], out_option(
-        "PNG path of the plot (implies --plot); default: contextual-WORD.png in embed.plot_dir, a fresh name if it exists.")] = None,
+    sentences: Annotated[
+        Optional[list[str]],
+        typer.Argument(
+            help="Sentences that contain WORD; `-` or none (with piped stdin) reads one per line.", show_default=False
+        ),
+    ] = None,
+    word: Annotated[
+        str,
+        typer.Option(
+            "--word", "-w", help="The word whose occurrences to compare (whole word, any case).", show_default=False
+        ),
+    ] = "",
+    layer: Annotated[
+        Optional[int],
+        typer.Option(
+            "--layer",
+            "-l",
+            help="Hidden state to use: 0 = token embeddings .. N = last layer, negative from the last. Default: the middle layer, N // 2.",
+            show_default=False,
+        ),
+    ] = None,
+    layers: Annotated[
+        bool,
+        typer.Option(
+            "--layers", help="Also show each pair's similarity at every layer, from the token embeddings to the last."
+        ),
+    ] = False,
+    plot: Annotated[
+        bool,
+        typer.Option(
+            "--plot",
+            help="Draw the occurrences on a plane (PCA to 2-D) as a PNG and print its path; with --layers, also a line plot of the layers.",
+        ),
+    ] = False,
+    out: Annotated[
+        Optional[Path],
+        out_option(
+            "PNG path of the plot (implies --plot); default: contextual-WORD.png in embed.plot_dir, a fresh name if it exists."
+        ),
+    ] = None,
     force: ForceOpt = False,
-    model: Annotated[Optional[str], model_option(
-        "smollm2-135m-instruct (built-in), a transformers model folder or cached hub id, encoders included.", "text.model")] = None,
+    model: Annotated[
+        Optional[str],
+        model_option(
+            "smollm2-135m-instruct (built-in), a transformers model folder or cached hub id, encoders included.",
+            "text.model",
+        ),
+    ] = None,
     vectors: VectorsOpt = None,
     fmt: FormatOpt = None,
     json_out: JsonOpt = False,
@@ -536,8 +738,12 @@ def contextual(
     from genai_cli.vectors import contextual as ctx
 
     if queries.wants_stdin(sentences):  # all of them first: they are compared with each other
-        sentences = queries.read_all("sentence", max_chars=ctx.MAX_SENTENCE_CHARS, max_queries=ctx.MAX_SENTENCES,
-                                     hint="pipe one sentence per line, or give them as arguments")
+        sentences = queries.read_all(
+            "sentence",
+            max_chars=ctx.MAX_SENTENCE_CHARS,
+            max_queries=ctx.MAX_SENTENCES,
+            hint="pipe one sentence per line, or give them as arguments",
+        )
     sentences = list(sentences or [])
     ctx.check_inputs(word, sentences)
     s = _settings(config, vectors=vectors, format=fmt)
@@ -552,25 +758,50 @@ def contextual(
     encodings = ctx.tokenize(enc, sentences)
     rt = setup_runtime(config, device, precision, None)
     ctx.load(enc, rt.device, rt.dtype)
-    console.info(f"loaded {enc.name} in {enc.load_s:.1f} s ({enc.n_layers} layers, {'causal' if enc.causal else 'sees both sides'})")
+    console.info(
+        f"loaded {enc.name} in {enc.load_s:.1f} s ({enc.n_layers} layers, {'causal' if enc.causal else 'sees both sides'})"
+    )
     occs = ctx.occurrences(enc, word, sentences, encodings)
     sim = ctx.similarity(occs, li)
     static = _static_similarity(s, word)
-    causal_note = ("causal model: each occurrence's vector sees only the words before it (left of the [brackets])" if enc.causal
-                   else "this model sees the words on both sides of each occurrence")
+    causal_note = (
+        "causal model: each occurrence's vector sees only the words before it (left of the [brackets])"
+        if enc.causal
+        else "this model sees the words on both sides of each occurrence"
+    )
     obj: dict = {
-        "word": word.strip(), "model": enc.name, "model_path": str(enc.path), "layer": li, "n_layers": enc.n_layers,
-        "causal": enc.causal, "note": causal_note,
-        "occurrences": [{"label": o.label, "sentence": o.sentence, "text": o.text, "start": o.start, "end": o.end,
-                         "tokens": o.tokens, "context_seen": o.before() if enc.causal else o.text} for o in occs],
+        "word": word.strip(),
+        "model": enc.name,
+        "model_path": str(enc.path),
+        "layer": li,
+        "n_layers": enc.n_layers,
+        "causal": enc.causal,
+        "note": causal_note,
+        "occurrences": [
+            {
+                "label": o.label,
+                "sentence": o.sentence,
+                "text": o.text,
+                "start": o.start,
+                "end": o.end,
+                "tokens": o.tokens,
+                "context_seen": o.before() if enc.causal else o.text,
+            }
+            for o in occs
+        ],
         "similarity": sim.round(6).tolist(),
         "static": static,
     }
     pairs = table = None
     if layers:
         pairs, table = ctx.by_layer(occs)
-        obj["layers"] = [{"layer": n, "pairs": {f"{occs[i].label}-{occs[j].label}": round(float(v), 6) for (i, j), v in zip(pairs, row)}}
-                         for n, row in enumerate(table)]
+        obj["layers"] = [
+            {
+                "layer": n,
+                "pairs": {f"{occs[i].label}-{occs[j].label}": round(float(v), 6) for (i, j), v in zip(pairs, row)},
+            }
+            for n, row in enumerate(table)
+        ]
     if plot:
         title = f"'{word.strip()}' in {len(sentences)} sentences: {enc.name}, layer {li} of {enc.n_layers} (PCA to 2-D)"
         info = ctx.plot_pca(occs, li, target, force, title)
@@ -579,7 +810,9 @@ def contextual(
         obj["plot"] = info
         if layers:  # and the table as a picture: one line per pair, layer by layer
             lt = target.with_name(f"{target.stem}-layers.png")
-            linfo = ctx.plot_layers(occs, pairs, table, li, lt, force, f"'{word.strip()}': similarity of each pair by layer, {enc.name}")
+            linfo = ctx.plot_layers(
+                occs, pairs, table, li, lt, force, f"'{word.strip()}': similarity of each pair by layer, {enc.name}"
+            )
             if Path(linfo["path"]) != lt:
                 console.warn(f"{lt} exists: wrote {linfo['path']} instead (--force overwrites)")
             obj["layers_plot"] = linfo
@@ -620,8 +853,10 @@ def _print_contextual(obj: dict, occs, sim, enc, li: int) -> None:
 
     from genai_cli import console
 
-    t = Table(title=f"{obj['word']!r} in context: cosine similarity of its vectors, {enc.name}, layer {li} of 0-{enc.n_layers}",
-              title_justify="left")
+    t = Table(
+        title=f"{obj['word']!r} in context: cosine similarity of its vectors, {enc.name}, layer {li} of 0-{enc.n_layers}",
+        title_justify="left",
+    )
     t.add_column("")
     t.add_column("sentence")
     for o in occs:
@@ -629,8 +864,11 @@ def _print_contextual(obj: dict, occs, sim, enc, li: int) -> None:
     for o, row in zip(occs, sim):
         t.add_row(o.label, escape(o.marked()), *[f"{v:.4f}" for v in row])
     st = obj["static"]
-    static = (f"static {st['vectors']}: {st['similarity']:.4f} for every pair (one vector per word, whatever the sentence)"
-              if st["in_vocabulary"] else f"static {st['vectors']}: {obj['word']!r} is not in its vocabulary")
+    static = (
+        f"static {st['vectors']}: {st['similarity']:.4f} for every pair (one vector per word, whatever the sentence)"
+        if st["in_vocabulary"]
+        else f"static {st['vectors']}: {obj['word']!r} is not in its vocabulary"
+    )
     t.caption = escape(f"{static}\n{obj['note']}")
     t.caption_justify = "left"
     console.print_table(t)
@@ -649,6 +887,8 @@ def _layers_table(occs, pairs, table, li: int):
     for n, row in enumerate(table):
         label = f"{n} *" if n == li else str(n)
         t.add_row(label, *[f"{v:.4f}" for v in row[: len(shown)]])
-    t.caption = "* the layer used above" + (f"; the first {MAX_TABLE_PAIRS} of {len(pairs)} pairs (--json has all)" if len(pairs) > len(shown) else "")
+    t.caption = "* the layer used above" + (
+        f"; the first {MAX_TABLE_PAIRS} of {len(pairs)} pairs (--json has all)" if len(pairs) > len(shown) else ""
+    )
     t.caption_justify = "left"
     return t

@@ -39,8 +39,14 @@ def _read_lines(stream, what: str) -> list[str]:
     from genai_cli.commands import queries
     from genai_cli.image.settings import MAX_PROMPT_CHARS, MAX_PROMPTS
 
-    return queries.read_all("prompt", stream=stream, source=what, max_chars=MAX_PROMPT_CHARS, max_queries=MAX_PROMPTS,
-                            hint="pipe one prompt per line, or give them as arguments")
+    return queries.read_all(
+        "prompt",
+        stream=stream,
+        source=what,
+        max_chars=MAX_PROMPT_CHARS,
+        max_queries=MAX_PROMPTS,
+        hint="pipe one prompt per line, or give them as arguments",
+    )
 
 
 def _read_prompts(prompts: list[str], prompts_file: Optional[Path]) -> list[str]:
@@ -91,7 +97,8 @@ def imagine(
         ),
     ] = None,
     steps: Annotated[
-        Optional[int], typer.Option("--steps", help="Denoising steps, 1 to 1000. (config: image.steps)", show_default=False)
+        Optional[int],
+        typer.Option("--steps", help="Denoising steps, 1 to 1000. (config: image.steps)", show_default=False),
     ] = None,
     guidance: Annotated[
         Optional[float],
@@ -116,8 +123,10 @@ def imagine(
     n: Annotated[Optional[int], n_option("Images per prompt, 1 to 10000.", "image.n")] = None,
     seed: Annotated[
         Optional[int],
-        seed_option("Seed of the first image; image k gets seed+k; unset: a fresh random seed, printed on stderr.",
-                    "image.seed, runtime.seed"),
+        seed_option(
+            "Seed of the first image; image k gets seed+k; unset: a fresh random seed, printed on stderr.",
+            "image.seed, runtime.seed",
+        ),
     ] = None,
     scheduler: Annotated[
         Optional[str],
@@ -244,8 +253,19 @@ def imagine(
     if recipe is not None:  # under the flags, over the config files (genai_cli/image/recipes.py)
         from genai_cli.image import recipes
 
-        given = {k for k, v in dict(negative=negative, steps=steps, guidance=guidance, width=width, height=height,
-                                    seed=seed, scheduler=scheduler).items() if v is not None}
+        given = {
+            k
+            for k, v in dict(
+                negative=negative,
+                steps=steps,
+                guidance=guidance,
+                width=width,
+                height=height,
+                seed=seed,
+                scheduler=scheduler,
+            ).items()
+            if v is not None
+        }
         before = cfg["seed"]
         text = recipes.for_imagine(recipe, cfg, given, model is not None)
         prompts = prompts if prompts or prompts_file else [text]
@@ -273,11 +293,20 @@ def imagine(
             bar[0](n)
 
         try:
-            for r in run_imagine(s, read_prompts=(lambda: _read_prompts(prompts or [], prompts_file)) if from_stdin
-                                 else None, embeddings=cfg["embeddings"], loras=lora or [], init_image=init_image,
-                                 strength=strength, device=rt["device"], precision=rt["precision"],
-                                 seed_source=seed_from if where == "config" else where,
-                                 on_info=console.info, on_warn=console.warn, on_progress=on_progress):
+            for r in run_imagine(
+                s,
+                read_prompts=(lambda: _read_prompts(prompts or [], prompts_file)) if from_stdin else None,
+                embeddings=cfg["embeddings"],
+                loras=lora or [],
+                init_image=init_image,
+                strength=strength,
+                device=rt["device"],
+                precision=rt["precision"],
+                seed_source=seed_from if where == "config" else where,
+                on_info=console.info,
+                on_warn=console.warn,
+                on_progress=on_progress,
+            ):
                 written += 1
                 _report(r, s, json_out)
         except KeyboardInterrupt:

@@ -14,10 +14,13 @@ MAX_FOLDER_FILES = 100_000  # files looked at under the folders given (a photo l
 
 def info(
     files: Annotated[
-        list[Path], typer.Argument(help="Images (PNG, JPEG, WEBP), safetensors files, or folders of images.", show_default=False)
+        list[Path],
+        typer.Argument(help="Images (PNG, JPEG, WEBP), safetensors files, or folders of images.", show_default=False),
     ],
     json_out: JsonOpt = False,
-    raw: Annotated[bool, typer.Option("--raw", help="Also show the raw metadata chunks the recipe was read from.")] = False,
+    raw: Annotated[
+        bool, typer.Option("--raw", help="Also show the raw metadata chunks the recipe was read from.")
+    ] = False,
 ) -> None:
     """Show an image's recipe (prompt, seed, steps, sampler ... as written by genai, AUTOMATIC1111,
     ComfyUI, Fooocus, InvokeAI or NovelAI) or a safetensors file's tensors and metadata.
@@ -85,7 +88,5 @@ def _walk(paths: list[Path]):
                     continue
                 found.append((f, False))
                 if len(found) > MAX_FOLDER_FILES:
-                    raise UsageError(
-                        f"{escape(p)}: more than {MAX_FOLDER_FILES:,} files", hint="name a smaller folder"
-                    )
+                    raise UsageError(f"{escape(p)}: more than {MAX_FOLDER_FILES:,} files", hint="name a smaller folder")
     return found

@@ -8,8 +8,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from genai_cli.commands.common import (ConfigOpt, DeviceOpt, JsonOpt, PrecisionOpt, force_option, model_option,
-                                       out_option, seed_option)
+from genai_cli.commands.common import (
+    ConfigOpt,
+    DeviceOpt,
+    JsonOpt,
+    PrecisionOpt,
+    force_option,
+    model_option,
+    out_option,
+    seed_option,
+)
 
 PRESETS = ("toy-cpu", "sd15-gpu")  # configs/invert-<name>.yaml
 
@@ -19,34 +27,92 @@ def _opt(flag: str, help: str, **kw):
 
 
 def invert(
-    images: Annotated[Optional[Path], _opt("--images", "Folder of 3-5 images of the concept. (config: invert.images)")] = None,
+    images: Annotated[
+        Optional[Path], _opt("--images", "Folder of 3-5 images of the concept. (config: invert.images)")
+    ] = None,
     token: Annotated[Optional[str], _opt("--token", "The new word, e.g. '<my-cat>'. (config: invert.token)")] = None,
-    init_word: Annotated[Optional[str], _opt("--init-word", "An existing one-token word to start from, e.g. cat. (config: invert.init_word)")] = None,
-    model: Annotated[Optional[str], model_option(
-        "auto (sd15 on a CUDA or MPS device, else toy), toy, sd15, sd21, a hub id, a diffusers folder or a .safetensors "
-        "file.", "invert.model")] = None,
-    preset: Annotated[Optional[str], _opt("--preset", "Settings for a model and machine: toy-cpu or sd15-gpu (configs/invert-*.yaml). Default: toy-cpu when the model is toy.")] = None,
+    init_word: Annotated[
+        Optional[str],
+        _opt("--init-word", "An existing one-token word to start from, e.g. cat. (config: invert.init_word)"),
+    ] = None,
+    model: Annotated[
+        Optional[str],
+        model_option(
+            "auto (sd15 on a CUDA or MPS device, else toy), toy, sd15, sd21, a hub id, a diffusers folder or a .safetensors "
+            "file.",
+            "invert.model",
+        ),
+    ] = None,
+    preset: Annotated[
+        Optional[str],
+        _opt(
+            "--preset",
+            "Settings for a model and machine: toy-cpu or sd15-gpu (configs/invert-*.yaml). Default: toy-cpu when the model is toy.",
+        ),
+    ] = None,
     out: Annotated[Optional[Path], out_option("Output folder (default ./invert-<token>).", "invert.out")] = None,
-    property_: Annotated[Optional[str], _opt("--property", "object or style: which prompt templates. (config: invert.property)")] = None,
-    num_vectors: Annotated[Optional[int], _opt("--num-vectors", "Vectors the new word spans. (config: invert.num_vectors)")] = None,
+    property_: Annotated[
+        Optional[str], _opt("--property", "object or style: which prompt templates. (config: invert.property)")
+    ] = None,
+    num_vectors: Annotated[
+        Optional[int], _opt("--num-vectors", "Vectors the new word spans. (config: invert.num_vectors)")
+    ] = None,
     steps: Annotated[Optional[int], _opt("--steps", "Optimiser steps in all. (config: invert.steps)")] = None,
     lr: Annotated[Optional[float], _opt("--lr", "Learning rate (AdamW, constant). (config: invert.lr)")] = None,
-    batch_size: Annotated[Optional[int], _opt("--batch-size", "Images per micro-batch, per process. (config: invert.batch_size)")] = None,
-    grad_accum: Annotated[Optional[int], _opt("--grad-accum", "Micro-batches per optimiser step. (config: invert.grad_accum)")] = None,
-    resolution: Annotated[Optional[int], _opt("--resolution", "Training image side in pixels (default: the model's). (config: invert.resolution)")] = None,
-    flip: Annotated[Optional[float], _opt("--flip", "Probability of a horizontal flip of a training image. (config: invert.flip)", min=0.0, max=1.0)] = None,
-    repeats: Annotated[Optional[int], _opt("--repeats", "Times each image appears per epoch. (config: invert.repeats)")] = None,
-    seed: Annotated[Optional[int], seed_option(
-        "Seed of every random draw; unset: a fresh random seed, printed on stderr (--resume keeps the run's).",
-        "invert.seed, runtime.seed")] = None,
-    format_: Annotated[Optional[str], _opt("--format", "diffusers, or a1111 to also write AUTOMATIC1111's .pt. (config: invert.format)")] = None,
-    save_every: Annotated[Optional[int], _opt("--save-every", "Snapshot the embedding every N steps (0: off). (config: invert.save_every)")] = None,
-    checkpoint_every: Annotated[Optional[int], _opt("--checkpoint-every", "Checkpoint every N steps (0: only at the end and on Ctrl-C). (config: invert.checkpoint_every)")] = None,
-    validate_every: Annotated[Optional[int], _opt("--validate-every", "Validation grid every N steps (0: at the end only). (config: invert.validate_every)")] = None,
-    validation_prompt: Annotated[Optional[str], _opt("--validation-prompt", "Prompt of the validation grid, with {} or the token. (config: invert.validation_prompt)")] = None,
+    batch_size: Annotated[
+        Optional[int], _opt("--batch-size", "Images per micro-batch, per process. (config: invert.batch_size)")
+    ] = None,
+    grad_accum: Annotated[
+        Optional[int], _opt("--grad-accum", "Micro-batches per optimiser step. (config: invert.grad_accum)")
+    ] = None,
+    resolution: Annotated[
+        Optional[int],
+        _opt("--resolution", "Training image side in pixels (default: the model's). (config: invert.resolution)"),
+    ] = None,
+    flip: Annotated[
+        Optional[float],
+        _opt("--flip", "Probability of a horizontal flip of a training image. (config: invert.flip)", min=0.0, max=1.0),
+    ] = None,
+    repeats: Annotated[
+        Optional[int], _opt("--repeats", "Times each image appears per epoch. (config: invert.repeats)")
+    ] = None,
+    seed: Annotated[
+        Optional[int],
+        seed_option(
+            "Seed of every random draw; unset: a fresh random seed, printed on stderr (--resume keeps the run's).",
+            "invert.seed, runtime.seed",
+        ),
+    ] = None,
+    format_: Annotated[
+        Optional[str],
+        _opt("--format", "diffusers, or a1111 to also write AUTOMATIC1111's .pt. (config: invert.format)"),
+    ] = None,
+    save_every: Annotated[
+        Optional[int],
+        _opt("--save-every", "Snapshot the embedding every N steps (0: off). (config: invert.save_every)"),
+    ] = None,
+    checkpoint_every: Annotated[
+        Optional[int],
+        _opt(
+            "--checkpoint-every",
+            "Checkpoint every N steps (0: only at the end and on Ctrl-C). (config: invert.checkpoint_every)",
+        ),
+    ] = None,
+    validate_every: Annotated[
+        Optional[int],
+        _opt("--validate-every", "Validation grid every N steps (0: at the end only). (config: invert.validate_every)"),
+    ] = None,
+    validation_prompt: Annotated[
+        Optional[str],
+        _opt(
+            "--validation-prompt",
+            "Prompt of the validation grid, with {} or the token. (config: invert.validation_prompt)",
+        ),
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")] = False,
-    force: Annotated[bool, force_option(
-        "Start again in an --out that holds a run (its checkpoint and embedding are replaced).")] = False,
+    force: Annotated[
+        bool, force_option("Start again in an --out that holds a run (its checkpoint and embedding are replaced).")
+    ] = False,
     config_file: ConfigOpt = None,
     json_out: JsonOpt = False,
     device: DeviceOpt = None,
@@ -67,11 +133,28 @@ def invert(
     from genai_cli.invert import data as D
     from genai_cli.invert.settings import InvertSettings, check_model, check_settings, example_words
 
-    flags = dict(images=images, token=token, init_word=init_word, model=model, out=out, property=property_,
-                 num_vectors=num_vectors, steps=steps, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
-                 resolution=resolution, flip=flip, repeats=repeats, seed=seed, format=format_, save_every=save_every,
-                 checkpoint_every=checkpoint_every, validate_every=validate_every,
-                 validation_prompt=validation_prompt)
+    flags = dict(
+        images=images,
+        token=token,
+        init_word=init_word,
+        model=model,
+        out=out,
+        property=property_,
+        num_vectors=num_vectors,
+        steps=steps,
+        lr=lr,
+        batch_size=batch_size,
+        grad_accum=grad_accum,
+        resolution=resolution,
+        flip=flip,
+        repeats=repeats,
+        seed=seed,
+        format=format_,
+        save_every=save_every,
+        checkpoint_every=checkpoint_every,
+        validate_every=validate_every,
+        validation_prompt=validation_prompt,
+    )
     # 1. the configuration, loaded once: the files (and --preset) say which model (auto: sd15 on a GPU, else toy);
     #    without a --preset the toy model brings its own (toy-cpu, under --config), and only then is it loaded again
     merged = config.load(_layers(preset, config_file))
@@ -87,13 +170,17 @@ def invert(
     for key, flag in (("images", "--images"), ("token", "--token"), ("init_word", "--init-word")):
         if not cfg[key]:
             word = next(iter(example_words(source)), "cat")  # a word this model reads as one token
-            raise UsageError(f"missing {flag}", hint=f"e.g. genai invert --model {shlex.quote(str(cfg['model']))} "
-                             f"--images ./photos --token '<my-thing>' --init-word {word}")
+            raise UsageError(
+                f"missing {flag}",
+                hint=f"e.g. genai invert --model {shlex.quote(str(cfg['model']))} "
+                f"--images ./photos --token '<my-thing>' --init-word {word}",
+            )
 
     # 3. the settings, built from the validated section and checked once, with the seed policy's seed
     used_seed, where = seeds.choose(seed, merged["invert"]["seed"], merged["runtime"]["seed"])
-    s = InvertSettings.from_section(cfg, seed=used_seed, resume=resume, force=force,
-                                    single_file_config=merged["image"]["single_file_config"])
+    s = InvertSettings.from_section(
+        cfg, seed=used_seed, resume=resume, force=force, single_file_config=merged["image"]["single_file_config"]
+    )
     s = check_settings(s, examples=lambda: example_words(source))
     if resume and where == "random":  # no seed chosen: the run continues with its own
         recorded = C.find(s.out)[1]["settings"].get("seed")
@@ -111,8 +198,10 @@ def invert(
         for path, why in folder.skipped:
             console.warn(f"skipped {path.name}: {why}")
         captioned = sum(1 for ex in folder.examples if ex.caption)
-        console.info(f"{len(folder.examples)} image(s) from {s.images}"
-                     + (f", {captioned} with caption files" if captioned else ""))
+        console.info(
+            f"{len(folder.examples)} image(s) from {s.images}"
+            + (f", {captioned} with caption files" if captioned else "")
+        )
 
     from genai_cli.invert.train import invert as run_invert
 
@@ -122,8 +211,10 @@ def invert(
         console.info(rt.describe())
         console.info(seeds.describe(s.seed, where))
     if main:
-        console.info(f"learning {s.token} (from {s.init_word!r}) on {s.model}: {s.steps} steps of "
-                     f"{s.batch_size}x{s.grad_accum} image(s), lr {s.lr:g}")
+        console.info(
+            f"learning {s.token} (from {s.init_word!r}) on {s.model}: {s.steps} steps of "
+            f"{s.batch_size}x{s.grad_accum} image(s), lr {s.lr:g}"
+        )
 
     from contextlib import ExitStack
 
@@ -131,6 +222,7 @@ def invert(
     advance = None
     try:
         with bars:
+
             def on_start(first: int, total: int) -> None:
                 nonlocal advance
                 if main:
@@ -147,8 +239,9 @@ def invert(
                 if kind == "validation":
                     console.info(f"validation grid: {path}")
 
-            result = run_invert(s, rt, folder=folder, source=source, on_start=on_start, on_step=on_step,
-                                on_file=on_file)
+            result = run_invert(
+                s, rt, folder=folder, source=source, on_start=on_start, on_step=on_step, on_file=on_file
+            )
     except KeyboardInterrupt:
         if main:
             console.warn(f"interrupted: checkpoint kept in {s.out}; continue with the same command and --resume")
@@ -159,11 +252,20 @@ def invert(
         console.info(f"the {result.processes} processes ended with the same embedding (checked)")
     loss = f", final loss {result.final_loss:.4f}" if result.final_loss is not None else ""
     console.info(f"{result.steps} steps, {result.seconds:.1f} s ({result.seconds_per_step:.3f} s/step){loss}")
-    record = {"path": str(result.embedding), "a1111": str(result.a1111) if result.a1111 else None, "token": result.token,
-              "steps": result.steps, "resumed_from": result.first_step, "seconds": round(result.seconds, 2),
-              "seconds_per_step": round(result.seconds_per_step, 4), "final_loss": result.final_loss,
-              "processes": result.processes, "seed": s.seed, "validation": [str(p) for p in result.validation],
-              "out": str(result.out)}
+    record = {
+        "path": str(result.embedding),
+        "a1111": str(result.a1111) if result.a1111 else None,
+        "token": result.token,
+        "steps": result.steps,
+        "resumed_from": result.first_step,
+        "seconds": round(result.seconds, 2),
+        "seconds_per_step": round(result.seconds_per_step, 4),
+        "final_loss": result.final_loss,
+        "processes": result.processes,
+        "seed": s.seed,
+        "validation": [str(p) for p in result.validation],
+        "out": str(result.out),
+    }
     text = str(result.embedding) + (f"\n{result.a1111}" if result.a1111 else "")
     console.emit(record, text, json_out)
 

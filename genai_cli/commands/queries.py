@@ -98,8 +98,17 @@ class Queries:
     and `finish()` at the end: it raises the empty-input error, or exit 2 when a line failed.
     """
 
-    def __init__(self, what: str, as_json: bool, *, stream=None, source: str = "stdin", hint: str = "",
-                 max_chars: int = MAX_LINE_CHARS, max_queries: int = MAX_QUERIES):
+    def __init__(
+        self,
+        what: str,
+        as_json: bool,
+        *,
+        stream=None,
+        source: str = "stdin",
+        hint: str = "",
+        max_chars: int = MAX_LINE_CHARS,
+        max_queries: int = MAX_QUERIES,
+    ):
         from genai_cli.errors import UsageError
 
         if stream is None:
@@ -122,8 +131,9 @@ class Queries:
                 continue
             self.read += 1
             if self.read > self.max_queries:
-                raise UsageError(f"{self.source}: more than {self.max_queries:,} {self.what}s",
-                                 hint="split them between runs")
+                raise UsageError(
+                    f"{self.source}: more than {self.max_queries:,} {self.what}s", hint="split them between runs"
+                )
             yield number, text
 
     def fail(self, line: int, query: Any, error) -> None:
@@ -142,9 +152,18 @@ class Queries:
             raise typer.Exit(EXIT_USAGE)
 
 
-def run(args: Args, answer: Callable[[Any], None], *, as_json: bool, what: str, usage: str = "", hint: str = "",
-        parse: Callable[[str], Any] = lambda line: line, max_chars: int = MAX_LINE_CHARS,
-        max_queries: int = MAX_QUERIES) -> None:
+def run(
+    args: Args,
+    answer: Callable[[Any], None],
+    *,
+    as_json: bool,
+    what: str,
+    usage: str = "",
+    hint: str = "",
+    parse: Callable[[str], Any] = lambda line: line,
+    max_chars: int = MAX_LINE_CHARS,
+    max_queries: int = MAX_QUERIES,
+) -> None:
     """Answer the query on the command line, or each line of stdin (see the module's docstring).
 
     `answer(query)` prints its own result and raises UsageError for a query it refuses; `parse(line)` turns a
@@ -172,8 +191,15 @@ def run(args: Args, answer: Callable[[Any], None], *, as_json: bool, what: str, 
     q.finish()
 
 
-def read_all(what: str, *, stream=None, source: str = "stdin", hint: str = "", max_chars: int = MAX_LINE_CHARS,
-             max_queries: int = MAX_QUERIES) -> list[str]:
+def read_all(
+    what: str,
+    *,
+    stream=None,
+    source: str = "stdin",
+    hint: str = "",
+    max_chars: int = MAX_LINE_CHARS,
+    max_queries: int = MAX_QUERIES,
+) -> list[str]:
     """Every query of stdin (or of a file opened in binary mode), stripped, blank lines skipped: for a command
     that must know them all before it starts. Nothing has been answered yet, so the first bad line refuses the
     whole input (one `error:` line naming the source and the line, exit 2), as does an empty or closed stdin."""
@@ -186,8 +212,9 @@ def read_all(what: str, *, stream=None, source: str = "stdin", hint: str = "", m
     texts: list[str] = []
     for number, text, problem in _lines(stream, max_chars):
         if problem is not None:
-            raise UsageError(f"{source}: line {number} is {problem}",
-                             hint="nothing was done: fix that line and run again")
+            raise UsageError(
+                f"{source}: line {number} is {problem}", hint="nothing was done: fix that line and run again"
+            )
         if text.strip():
             texts.append(text.strip())
             if len(texts) > max_queries:

@@ -12,28 +12,98 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from genai_cli.commands.common import (ConfigOpt, DeviceOpt, ForceOpt, JsonOpt, PrecisionOpt, SeedOpt, model_option,
-                                       out_option)
+from genai_cli.commands.common import (
+    ConfigOpt,
+    DeviceOpt,
+    ForceOpt,
+    JsonOpt,
+    PrecisionOpt,
+    SeedOpt,
+    model_option,
+    out_option,
+)
 
 ModelOpt = Annotated[
     Optional[str], model_option("smollm2-135m-instruct (built-in), a hub id or a local model folder.", "text.model")
 ]
 SpeedupOpt = Annotated[
     Optional[str],
-    typer.Option("--speedup", help="none (exact) or int8 (dynamic int8 Linear layers, cpu; changes the text). (config: text.speedup)", show_default=False),
+    typer.Option(
+        "--speedup",
+        help="none (exact) or int8 (dynamic int8 Linear layers, cpu; changes the text). (config: text.speedup)",
+        show_default=False,
+    ),
 ]
-MaxTokensOpt = Annotated[Optional[int], typer.Option("--max-tokens", "-n", help="New tokens at most. (config: text.max_tokens)", show_default=False)]
-TemperatureOpt = Annotated[Optional[float], typer.Option("--temperature", "-t", help="Sampling temperature; 0 = greedy. (config: text.temperature)", show_default=False)]
-TopPOpt = Annotated[Optional[float], typer.Option("--top-p", help="Nucleus sampling mass, 1 = off. (config: text.top_p)", show_default=False)]
-TopKOpt = Annotated[Optional[int], typer.Option("--top-k", help="Sample among the k likeliest tokens, 0 = off. (config: text.top_k)", show_default=False)]
-RepPenOpt = Annotated[Optional[float], typer.Option("--repetition-penalty", help=">1 discourages repeats, 1 = off. (config: text.repetition_penalty)", show_default=False)]
-GreedyOpt = Annotated[Optional[bool], typer.Option("--greedy/--sample", help="Always take the likeliest token. (config: text.greedy)", show_default=False)]
-StopOpt = Annotated[Optional[list[str]], typer.Option("--stop", help="Stop before this string (repeatable). (config: text.stop)", show_default=False)]
-SystemOpt = Annotated[Optional[str], typer.Option("--system", help="System prompt for chat models. (config: text.system)", show_default=False)]
-RawOpt = Annotated[Optional[bool], typer.Option("--raw/--template", help="Plain text, without the chat template. (config: text.raw)", show_default=False)]
-EngineOpt = Annotated[Optional[str], typer.Option("--engine", help="auto (llama.cpp for a GGUF model on the cpu), llama.cpp or transformers. (config: text.engine)", show_default=False)]
-ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="CPU threads, 1-1024; default: the physical cores. (config: text.threads)", show_default=False)]
-TruncateOpt = Annotated[Optional[bool], typer.Option("--truncate/--no-truncate", help="Drop the oldest prompt tokens that do not fit. (config: text.truncate)", show_default=False)]
+MaxTokensOpt = Annotated[
+    Optional[int],
+    typer.Option("--max-tokens", "-n", help="New tokens at most. (config: text.max_tokens)", show_default=False),
+]
+TemperatureOpt = Annotated[
+    Optional[float],
+    typer.Option(
+        "--temperature", "-t", help="Sampling temperature; 0 = greedy. (config: text.temperature)", show_default=False
+    ),
+]
+TopPOpt = Annotated[
+    Optional[float],
+    typer.Option("--top-p", help="Nucleus sampling mass, 1 = off. (config: text.top_p)", show_default=False),
+]
+TopKOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        "--top-k", help="Sample among the k likeliest tokens, 0 = off. (config: text.top_k)", show_default=False
+    ),
+]
+RepPenOpt = Annotated[
+    Optional[float],
+    typer.Option(
+        "--repetition-penalty",
+        help=">1 discourages repeats, 1 = off. (config: text.repetition_penalty)",
+        show_default=False,
+    ),
+]
+GreedyOpt = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--greedy/--sample", help="Always take the likeliest token. (config: text.greedy)", show_default=False
+    ),
+]
+StopOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--stop", help="Stop before this string (repeatable). (config: text.stop)", show_default=False),
+]
+SystemOpt = Annotated[
+    Optional[str],
+    typer.Option("--system", help="System prompt for chat models. (config: text.system)", show_default=False),
+]
+RawOpt = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--raw/--template", help="Plain text, without the chat template. (config: text.raw)", show_default=False
+    ),
+]
+EngineOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--engine",
+        help="auto (llama.cpp for a GGUF model on the cpu), llama.cpp or transformers. (config: text.engine)",
+        show_default=False,
+    ),
+]
+ThreadsOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        "--threads", help="CPU threads, 1-1024; default: the physical cores. (config: text.threads)", show_default=False
+    ),
+]
+TruncateOpt = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--truncate/--no-truncate",
+        help="Drop the oldest prompt tokens that do not fit. (config: text.truncate)",
+        show_default=False,
+    ),
+]
 
 
 # --- shared steps --------------------------------------------------------------------------
@@ -59,8 +129,14 @@ def _settings(cfg: dict[str, Any], seed: Optional[int]):
     if cfg["speedup"] not in SPEEDUPS:
         raise UsageError(f"--speedup {cfg['speedup']!r} is not one of: {', '.join(SPEEDUPS)}")
     s = SamplingSettings(
-        max_tokens=cfg["max_tokens"], temperature=cfg["temperature"], top_p=cfg["top_p"], top_k=cfg["top_k"],
-        repetition_penalty=cfg["repetition_penalty"], greedy=bool(cfg["greedy"]), stop=list(cfg["stop"] or []), seed=seed,
+        max_tokens=cfg["max_tokens"],
+        temperature=cfg["temperature"],
+        top_p=cfg["top_p"],
+        top_k=cfg["top_k"],
+        repetition_penalty=cfg["repetition_penalty"],
+        greedy=bool(cfg["greedy"]),
+        stop=list(cfg["stop"] or []),
+        seed=seed,
     )
     check_settings(s)
     return s
@@ -94,8 +170,15 @@ def _load(cfg: dict[str, Any], rt, attn: Optional[str] = None, path: Optional[Pa
     from genai_cli import console
     from genai_cli.text.model import load_model
 
-    lm = load_model(cfg["model"], rt.device, rt.dtype, speedup=cfg["speedup"], attn_implementation=attn,
-                    on_info=console.info, path=path)
+    lm = load_model(
+        cfg["model"],
+        rt.device,
+        rt.dtype,
+        speedup=cfg["speedup"],
+        attn_implementation=attn,
+        on_info=console.info,
+        path=path,
+    )
     extra = ", int8 Linear layers" if lm.speedup == "int8" else ""
     console.info(f"loaded {lm.name} in {lm.load_s:.1f} s ({lm.path.name}{extra})")
     return lm
@@ -124,8 +207,15 @@ def _plan(cfg: dict[str, Any], config: Optional[Path], device: Optional[str], pr
     return plan(cfg["model"], cfg["engine"], rtc["device"])
 
 
-def _start(p, cfg: dict[str, Any], config: Optional[Path], device: Optional[str], precision: Optional[str],
-           seed: Optional[int], n_ctx: int):
+def _start(
+    p,
+    cfg: dict[str, Any],
+    config: Optional[Path],
+    device: Optional[str],
+    precision: Optional[str],
+    seed: Optional[int],
+    n_ctx: int,
+):
     """Runtime + model for the chosen engine, with one device line on stderr saying which ran and why."""
     from genai_cli import config as cfgmod
     from genai_cli import console
@@ -137,10 +227,16 @@ def _start(p, cfg: dict[str, Any], config: Optional[Path], device: Optional[str]
 
         rtc = cfgmod.section("runtime", config, precision=precision, seed=seed)
         gpu = p.gpu_layers != 0
-        extra = "" if rtc["precision"] == "auto" else f"; --precision {rtc['precision']} does not apply: the GGUF file's own types are used"
+        extra = (
+            ""
+            if rtc["precision"] == "auto"
+            else f"; --precision {rtc['precision']} does not apply: the GGUF file's own types are used"
+        )
         lm = LlamaLM(info=p.gguf, name=cfg["model"], threads=cfg["threads"], gpu_layers=p.gpu_layers)
         lm.load(n_ctx)  # grows when a prompt needs more; a file llama.cpp cannot load is exit 2 here
-        console.info(f"using {'the GPU' if gpu else 'cpu'}, llama.cpp engine ({p.reason}), {cfg['threads']} threads{extra}")
+        console.info(
+            f"using {'the GPU' if gpu else 'cpu'}, llama.cpp engine ({p.reason}), {cfg['threads']} threads{extra}"
+        )
         if cfg["speedup"] != "none":
             console.info("--speedup applies to the transformers engine only: the GGUF file is already quantized")
         console.info(f"loaded {lm.name} in {lm.load_s:.2f} s ({lm.path.name}, memory-mapped)")
@@ -173,10 +269,19 @@ def _record(g, prompt: str, lm, rt, s, cfg: dict[str, Any]) -> dict[str, Any]:
         "timings": {**g.timings(), "load_s": round(lm.load_s, 4)},
         "cached_prompt_tokens": getattr(lm, "reused_tokens", 0),  # llama.cpp: prompt tokens the KV cache already held
         "settings": {
-            **s.resolved(), "seed": g.seed, "model": lm.name, "model_path": str(lm.path), "device": str(rt.device),
-            "precision": rt.precision, "speedup": lm.speedup, "system": cfg["system"], "raw": bool(cfg["raw"]),
-            "truncate": bool(cfg["truncate"]), "chat_template": lm.has_chat_template and not cfg["raw"],
-            "engine": getattr(lm, "engine", "transformers"), "threads": cfg.get("threads"),
+            **s.resolved(),
+            "seed": g.seed,
+            "model": lm.name,
+            "model_path": str(lm.path),
+            "device": str(rt.device),
+            "precision": rt.precision,
+            "speedup": lm.speedup,
+            "system": cfg["system"],
+            "raw": bool(cfg["raw"]),
+            "truncate": bool(cfg["truncate"]),
+            "chat_template": lm.has_chat_template and not cfg["raw"],
+            "engine": getattr(lm, "engine", "transformers"),
+            "threads": cfg.get("threads"),
         },
     }
 
@@ -194,7 +299,10 @@ def _interrupted() -> None:
 
 
 def generate(
-    prompt: Annotated[Optional[str], typer.Argument(help="The prompt; '-' or a pipe reads one prompt per line of stdin.", show_default=False)] = None,
+    prompt: Annotated[
+        Optional[str],
+        typer.Argument(help="The prompt; '-' or a pipe reads one prompt per line of stdin.", show_default=False),
+    ] = None,
     model: ModelOpt = None,
     max_tokens: MaxTokensOpt = None,
     temperature: TemperatureOpt = None,
@@ -224,9 +332,24 @@ def generate(
     from genai_cli import console
     from genai_cli.text.generate import chat_ids, fit_context, generate as run
 
-    cfg = cfgmod.section("text", config, model=model, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
-                         top_k=top_k, repetition_penalty=repetition_penalty, greedy=greedy, stop=stop or None,
-                         system=system, raw=raw, truncate=truncate, speedup=speedup, engine=engine, threads=threads)
+    cfg = cfgmod.section(
+        "text",
+        config,
+        model=model,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        repetition_penalty=repetition_penalty,
+        greedy=greedy,
+        stop=stop or None,
+        system=system,
+        raw=raw,
+        truncate=truncate,
+        speedup=speedup,
+        engine=engine,
+        threads=threads,
+    )
     from genai_cli import seeds
     from genai_cli.commands import queries
     from genai_cli.text.generate import check_prompt
@@ -245,8 +368,12 @@ def generate(
             state["lm"], state["rt"] = _start(plan, cfg, config, device, precision, s.seed, n_ctx=s.max_tokens + 256)
             console.info(seeds.describe(s.seed, where))
         lm, rt = state["lm"], state["rt"]
-        messages = ([{"role": "system", "content": cfg["system"]}] if cfg["system"] else []) + [{"role": "user", "content": text}]
-        ids = fit_context(chat_ids(lm, messages, raw=cfg["raw"]), lm.context_length, s.max_tokens, cfg["truncate"], console.warn)
+        messages = ([{"role": "system", "content": cfg["system"]}] if cfg["system"] else []) + [
+            {"role": "user", "content": text}
+        ]
+        ids = fit_context(
+            chat_ids(lm, messages, raw=cfg["raw"]), lm.context_length, s.max_tokens, cfg["truncate"], console.warn
+        )
         if state["answers"] and not json_out:
             _write(ANSWER_SEPARATOR)  # a blank line between two answers
         state["answers"] += 1
@@ -256,13 +383,22 @@ def generate(
             console.result_json(_record(g, text, lm, rt, s, cfg))
         else:
             _write("\n")
-        console.info(f"{g.new_tokens} tokens ({g.finish_reason}), first after {g.first_token_s:.2f} s, "
-                     f"{g.decode_tokens_per_s:.1f} tokens/s, seed {g.seed}")
+        console.info(
+            f"{g.new_tokens} tokens ({g.finish_reason}), first after {g.first_token_s:.2f} s, "
+            f"{g.decode_tokens_per_s:.1f} tokens/s, seed {g.seed}"
+        )
         if g.finish_reason == "interrupted":
             _interrupted()
 
-    queries.run(prompt, answer, as_json=json_out, what="prompt", hint="pass the prompt as an argument, or pipe it on stdin",
-                max_chars=MAX_PROMPT_CHARS, max_queries=MAX_PROMPT_LINES)
+    queries.run(
+        prompt,
+        answer,
+        as_json=json_out,
+        what="prompt",
+        hint="pass the prompt as an argument, or pipe it on stdin",
+        max_chars=MAX_PROMPT_CHARS,
+        max_queries=MAX_PROMPT_LINES,
+    )
 
 
 # --- chat ----------------------------------------------------------------------------------
@@ -298,9 +434,24 @@ def chat(
     from genai_cli import console
     from genai_cli.text.chat import Conversation
 
-    cfg = cfgmod.section("text", config, model=model, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
-                         top_k=top_k, repetition_penalty=repetition_penalty, greedy=greedy, stop=stop or None,
-                         system=system, raw=raw, truncate=truncate, speedup=speedup, engine=engine, threads=threads)
+    cfg = cfgmod.section(
+        "text",
+        config,
+        model=model,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        repetition_penalty=repetition_penalty,
+        greedy=greedy,
+        stop=stop or None,
+        system=system,
+        raw=raw,
+        truncate=truncate,
+        speedup=speedup,
+        engine=engine,
+        threads=threads,
+    )
     import itertools
 
     from genai_cli import seeds
@@ -314,8 +465,13 @@ def chat(
     interactive = sys.stdin is not None and not stdin_has_input()
     piped = lines = None
     if not interactive:  # piped: genai_cli.commands.queries reads the turns; at least one, read before loading
-        piped = queries.Queries("message", json_out, hint="type messages in a terminal, or pipe one per line on stdin",
-                                max_chars=MAX_PROMPT_CHARS, max_queries=MAX_PROMPT_LINES)
+        piped = queries.Queries(
+            "message",
+            json_out,
+            hint="type messages in a terminal, or pipe one per line on stdin",
+            max_chars=MAX_PROMPT_CHARS,
+            max_queries=MAX_PROMPT_LINES,
+        )
         lines = iter(piped)
         first = next(lines, None)
         if first is None:
@@ -380,10 +536,25 @@ def chat(
 
 
 def next_token(
-    text: Annotated[Optional[str], typer.Argument(help="The text to continue; '-' or a pipe reads one per line of stdin.", show_default=False)] = None,
-    top_k: Annotated[Optional[int], typer.Option("--top-k", "-k", help="How many candidates to list. (config: text.next.top_k)", show_default=False)] = None,
-    steps: Annotated[Optional[int], typer.Option("--steps", "-s", help="Greedy steps to show, one token each. (config: text.next.steps)", show_default=False)] = None,
-    chat_template: Annotated[bool, typer.Option("--chat", help="Wrap the text in the model's chat template first (as `generate` does).")] = False,
+    text: Annotated[
+        Optional[str],
+        typer.Argument(help="The text to continue; '-' or a pipe reads one per line of stdin.", show_default=False),
+    ] = None,
+    top_k: Annotated[
+        Optional[int],
+        typer.Option(
+            "--top-k", "-k", help="How many candidates to list. (config: text.next.top_k)", show_default=False
+        ),
+    ] = None,
+    steps: Annotated[
+        Optional[int],
+        typer.Option(
+            "--steps", "-s", help="Greedy steps to show, one token each. (config: text.next.steps)", show_default=False
+        ),
+    ] = None,
+    chat_template: Annotated[
+        bool, typer.Option("--chat", help="Wrap the text in the model's chat template first (as `generate` does).")
+    ] = False,
     model: ModelOpt = None,
     json_out: JsonOpt = False,
     config: ConfigOpt = None,
@@ -402,9 +573,13 @@ def next_token(
     cfg = cfgmod.section("text", config, model=model)
     ncfg = {**cfg["next"], **{k: v for k, v in {"top_k": top_k, "steps": steps}.items() if v is not None}}
     if not 1 <= ncfg["top_k"] <= 1000:
-        raise UsageError(f"--top-k must be from 1 to 1000 (got {ncfg['top_k']})", hint="the same value is config key text.next.top_k")
+        raise UsageError(
+            f"--top-k must be from 1 to 1000 (got {ncfg['top_k']})", hint="the same value is config key text.next.top_k"
+        )
     if not 1 <= ncfg["steps"] <= 1000:
-        raise UsageError(f"--steps must be from 1 to 1000 (got {ncfg['steps']})", hint="the same value is config key text.next.steps")
+        raise UsageError(
+            f"--steps must be from 1 to 1000 (got {ncfg['steps']})", hint="the same value is config key text.next.steps"
+        )
     from genai_cli.commands import queries
     from genai_cli.text.generate import check_prompt
 
@@ -422,19 +597,40 @@ def next_token(
         lm = state["lm"]
         ids = chat_ids(lm, [{"role": "user", "content": t}], raw=not chat_template)
         if len(ids) + ncfg["steps"] > lm.context_length:
-            raise UsageError(f"the text is {len(ids)} tokens; with --steps {ncfg['steps']} it does not fit the context of {lm.context_length}")
+            raise UsageError(
+                f"the text is {len(ids)} tokens; with --steps {ncfg['steps']} it does not fit the context of {lm.context_length}"
+            )
         result = next_tokens(lm, ids, ncfg["top_k"], ncfg["steps"])
         if json_out:
-            console.result_json({
-                "text": t, "prompt_tokens": len(ids), "model": lm.name,
-                "steps": [{"step": i + 1, "context": st.context, "chosen": st.chosen.as_dict(), "top_k_mass": st.top_k_mass,
-                           "candidates": [c.as_dict() for c in st.candidates]} for i, st in enumerate(result)],
-            })
+            console.result_json(
+                {
+                    "text": t,
+                    "prompt_tokens": len(ids),
+                    "model": lm.name,
+                    "steps": [
+                        {
+                            "step": i + 1,
+                            "context": st.context,
+                            "chosen": st.chosen.as_dict(),
+                            "top_k_mass": st.top_k_mass,
+                            "candidates": [c.as_dict() for c in st.candidates],
+                        }
+                        for i, st in enumerate(result)
+                    ],
+                }
+            )
         else:
             _print_next(t, result)
 
-    queries.run(text, answer, as_json=json_out, what="text", hint="pass the text as an argument, or pipe it on stdin",
-                max_chars=MAX_PROMPT_CHARS, max_queries=MAX_PROMPT_LINES)
+    queries.run(
+        text,
+        answer,
+        as_json=json_out,
+        what="text",
+        hint="pass the text as an argument, or pipe it on stdin",
+        max_chars=MAX_PROMPT_CHARS,
+        max_queries=MAX_PROMPT_LINES,
+    )
 
 
 def _show(token: str) -> str:
@@ -457,7 +653,13 @@ def _print_next(text: str, steps) -> None:
         table.add_column("probability", justify="right")
         table.add_column("")
         for r, c in enumerate(st.candidates, 1):
-            table.add_row(str(r), _show(c.token), str(c.token_id), f"{c.prob:.4f}", "█" * max(1, round(c.prob * 40)) if c.prob >= 0.0125 else "▏")
+            table.add_row(
+                str(r),
+                _show(c.token),
+                str(c.token_id),
+                f"{c.prob:.4f}",
+                "█" * max(1, round(c.prob * 40)) if c.prob >= 0.0125 else "▏",
+            )
         table.caption = f"the top {len(st.candidates)} hold {st.top_k_mass:.1%} of the probability"
         console.print_table(table)
         return
@@ -478,12 +680,31 @@ def _print_next(text: str, steps) -> None:
 
 def attention(
     text: Annotated[str, typer.Argument(help="The text whose attention to draw.", show_default=False)],
-    layer: Annotated[Optional[int], typer.Option("--layer", "-l", min=-1000, max=1000, help="Layer index; negative counts from the last. (config: text.attention.layer)", show_default=False)] = None,
-    head: Annotated[Optional[str], typer.Option("--head", help="Head index, or mean. (config: text.attention.head)", show_default=False)] = None,
-    out: Annotated[Optional[Path], out_option(
-        "PNG path; default: attention-LLAYER-HHEAD.png in text.attention.plot_dir, a fresh name if it exists.")] = None,
+    layer: Annotated[
+        Optional[int],
+        typer.Option(
+            "--layer",
+            "-l",
+            min=-1000,
+            max=1000,
+            help="Layer index; negative counts from the last. (config: text.attention.layer)",
+            show_default=False,
+        ),
+    ] = None,
+    head: Annotated[
+        Optional[str],
+        typer.Option("--head", help="Head index, or mean. (config: text.attention.head)", show_default=False),
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        out_option(
+            "PNG path; default: attention-LLAYER-HHEAD.png in text.attention.plot_dir, a fresh name if it exists."
+        ),
+    ] = None,
     force: ForceOpt = False,
-    chat_template: Annotated[bool, typer.Option("--chat", help="Wrap the text in the model's chat template first.")] = False,
+    chat_template: Annotated[
+        bool, typer.Option("--chat", help="Wrap the text in the model's chat template first.")
+    ] = False,
     model: ModelOpt = None,
     json_out: JsonOpt = False,
     config: ConfigOpt = None,
@@ -515,22 +736,34 @@ def attention(
     li, hi = resolve_layer_head(lm, int(acfg["layer"]), acfg["head"])
     ids = chat_ids(lm, [{"role": "user", "content": text}], raw=not chat_template)
     if len(ids) > acfg["max_tokens"]:
-        raise UsageError(f"the text is {len(ids)} tokens; a heatmap of more than {acfg['max_tokens']} is unreadable",
-                         hint="shorten the text, or raise text.attention.max_tokens in a config file")
+        raise UsageError(
+            f"the text is {len(ids)} tokens; a heatmap of more than {acfg['max_tokens']} is unreadable",
+            hint="shorten the text, or raise text.attention.max_tokens in a config file",
+        )
     weights = attention_map(lm, ids, li, hi)  # [T, T]
     tokens = [token_text(lm.tokenizer, i) for i in ids]
     head_label = "mean" if hi is None else str(hi)
     default = Path(acfg["plot_dir"]).expanduser() / f"attention-L{li}-H{head_label}.png"
     target = out.expanduser() if out is not None else default
     n_layers, n_heads = lm.model.config.num_hidden_layers, lm.model.config.num_attention_heads
-    title = (f"{lm.name}: layer {li} of 0-{n_layers - 1}, "
-             + (f"mean of {n_heads} heads" if hi is None else f"head {hi} of 0-{n_heads - 1}"))
-    recipe = {"command": "attention", "model": lm.name, "layer": li, "head": head_label, "tokens": len(ids),
-              "chat_template": chat_template, "text": text}
+    title = f"{lm.name}: layer {li} of 0-{n_layers - 1}, " + (
+        f"mean of {n_heads} heads" if hi is None else f"head {hi} of 0-{n_heads - 1}"
+    )
+    recipe = {
+        "command": "attention",
+        "model": lm.name,
+        "layer": li,
+        "head": head_label,
+        "tokens": len(ids),
+        "chat_template": chat_template,
+        "text": text,
+    }
     path = heatmap(weights, tokens, title, target, recipe, force)
     if path != target:
         console.warn(f"{target} exists: wrote {path} instead (--force overwrites)")
     if json_out:
-        console.result_json({**recipe, "path": str(path), "token_strings": tokens, "weights": weights.round(6).tolist()})
+        console.result_json(
+            {**recipe, "path": str(path), "token_strings": tokens, "weights": weights.round(6).tolist()}
+        )
     else:
         console.result(str(path))

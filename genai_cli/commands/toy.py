@@ -13,30 +13,48 @@ import typer
 
 from genai_cli.commands.common import ConfigOpt, ForceFolderOpt, JsonOpt, SeedOpt, n_option, out_option
 
-app = typer.Typer(help="The toy world of the built-in image model: one coloured shape on a coloured background.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="The toy world of the built-in image model: one coloured shape on a coloured background.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
 
 def _caption_error(e) -> "Exception":
     from genai_cli.errors import UsageError
     from genai_cli.toyworld import world as W
 
-    hint = (f"a caption looks like 'a red star on a blue background'; shapes: {', '.join(W.ALL_SHAPES)}; "
-            f"colours: {', '.join(W.COLOURS)}; backgrounds: {', '.join(W.BACKGROUNDS)}")
+    hint = (
+        f"a caption looks like 'a red star on a blue background'; shapes: {', '.join(W.ALL_SHAPES)}; "
+        f"colours: {', '.join(W.COLOURS)}; backgrounds: {', '.join(W.BACKGROUNDS)}"
+    )
     return UsageError(str(e), hint=hint)
 
 
 @app.command()
 def render(
-    caption: Annotated[Optional[str], typer.Argument(
-        help="What to draw: 'a <colour> <shape> on a <background> background'. '-' (or none, with a piped stdin): one caption per line.",
-        show_default=False)] = None,
+    caption: Annotated[
+        Optional[str],
+        typer.Argument(
+            help="What to draw: 'a <colour> <shape> on a <background> background'. '-' (or none, with a piped stdin): one caption per line.",
+            show_default=False,
+        ),
+    ] = None,
     n: Annotated[Optional[int], n_option("How many images.", "toy.n", min=1, max=100000)] = None,
     out: Annotated[Optional[Path], out_option("Folder for the PNGs (created if missing).", "toy.out")] = None,
-    size: Annotated[Optional[int], typer.Option("--size", min=8, max=1024, help="Image side in pixels. (config: toy.size)", show_default=False)] = None,
+    size: Annotated[
+        Optional[int],
+        typer.Option("--size", min=8, max=1024, help="Image side in pixels. (config: toy.size)", show_default=False),
+    ] = None,
     seed: SeedOpt = None,
     force: ForceFolderOpt = False,
-    captions: Annotated[bool, typer.Option("--captions", help="Also write NAME.txt beside each PNG: its caption with {} for the shape (for genai invert).")] = False,
+    captions: Annotated[
+        bool,
+        typer.Option(
+            "--captions",
+            help="Also write NAME.txt beside each PNG: its caption with {} for the shape (for genai invert).",
+        ),
+    ] = False,
     config_file: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -71,17 +89,27 @@ def render(
         if not said:  # the seed line comes with the first answer (an empty stdin says only that it is empty)
             console.info(seeds.describe(seed, where))
             said = True
-        paths = files.write_renders(scene, values["n"], Path(values["out"]), values["size"], seed, force=force,
-                                    caption_files=captions)
+        paths = files.write_renders(
+            scene, values["n"], Path(values["out"]), values["size"], seed, force=force, caption_files=captions
+        )
         for i, p in enumerate(paths):
             if as_json:
-                console.result_json({"path": str(p), "caption": scene.caption, "seed": seed, "index": i, "size": values["size"]})
+                console.result_json(
+                    {"path": str(p), "caption": scene.caption, "seed": seed, "index": i, "size": values["size"]}
+                )
             else:
                 console.result(str(p))
 
-    queries.run(caption, draw, as_json=as_json, what="caption", max_chars=MAX_CAPTION_CHARS, max_queries=MAX_CAPTIONS,
-                usage="give a CAPTION, e.g. 'a red star on a blue background' (or '-' to read captions from stdin)",
-                hint="pipe one caption per line, e.g. 'a red star on a blue background'")
+    queries.run(
+        caption,
+        draw,
+        as_json=as_json,
+        what="caption",
+        max_chars=MAX_CAPTION_CHARS,
+        max_queries=MAX_CAPTIONS,
+        usage="give a CAPTION, e.g. 'a red star on a blue background' (or '-' to read captions from stdin)",
+        hint="pipe one caption per line, e.g. 'a red star on a blue background'",
+    )
 
 
 MAX_CAPTION_CHARS = 1000  # one caption line read from stdin (a real one is ~40 characters)
@@ -95,12 +123,21 @@ def words(as_json: JsonOpt = False) -> None:
     from genai_cli.toyworld import world as W
 
     if as_json:
-        console.result_json({"shapes": list(W.SHAPES), "held_out": W.HELD_OUT, "colours": list(W.COLOURS),
-                             "backgrounds": list(W.BACKGROUNDS), "template": "a <colour> <shape> on a <background> background"})
+        console.result_json(
+            {
+                "shapes": list(W.SHAPES),
+                "held_out": W.HELD_OUT,
+                "colours": list(W.COLOURS),
+                "backgrounds": list(W.BACKGROUNDS),
+                "template": "a <colour> <shape> on a <background> background",
+            }
+        )
         return
     console.result("shapes: " + " ".join(W.SHAPES))
     console.result(f"held out: {W.HELD_OUT}")
     console.result("colours: " + " ".join(W.COLOURS))
     console.result("backgrounds: " + " ".join(W.BACKGROUNDS))
-    console.info(f"captions look like 'a red star on a blue background'; {W.HELD_OUT} is drawn in the training images "
-                 "but the built-in model has no word for it (learn it with textual inversion)")
+    console.info(
+        f"captions look like 'a red star on a blue background'; {W.HELD_OUT} is drawn in the training images "
+        "but the built-in model has no word for it (learn it with textual inversion)"
+    )

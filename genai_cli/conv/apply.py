@@ -49,25 +49,49 @@ class Convolution:
 
     def recipe(self, dpi: int) -> dict[str, Any]:
         """What the figure's PNG records (enough to make it again)."""
-        return {"command": "genai conv apply", "image": self.image, "kernel": self.label,
-                "kernel_values": self.kernel.tolist(), "stride": self.stride, "padding": self.padding,
-                "pool": self.pool, "pool_size": self.pool_size, "channels": self.channels, "dpi": dpi}
+        return {
+            "command": "genai conv apply",
+            "image": self.image,
+            "kernel": self.label,
+            "kernel_values": self.kernel.tolist(),
+            "stride": self.stride,
+            "padding": self.padding,
+            "pool": self.pool,
+            "pool_size": self.pool_size,
+            "channels": self.channels,
+            "dpi": dpi,
+        }
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "image": self.image, "channels": self.names, "input_shape": list(self.planes.shape[1:]),
-            "kernel": self.label, "kernel_values": self.kernel.tolist(), "stride": self.stride,
-            "padding": self.padding, "feature_shape": list(self.features[0].shape),
+            "image": self.image,
+            "channels": self.names,
+            "input_shape": list(self.planes.shape[1:]),
+            "kernel": self.label,
+            "kernel_values": self.kernel.tolist(),
+            "stride": self.stride,
+            "padding": self.padding,
+            "feature_shape": list(self.features[0].shape),
             "feature_min": float(min(f.min() for f in self.features)),
             "feature_max": float(max(f.max() for f in self.features)),
-            "pool": self.pool, "pool_size": self.pool_size,
+            "pool": self.pool,
+            "pool_size": self.pool_size,
             "pooled_shape": list(self.pooled[0].shape) if self.pooled is not None else None,
             "sizes": [s.text() for s in self.sizes],
         }
 
 
-def convolve(image: Path | None, kernel: str | None, kernel_values: str | None = None, *, channels: str = "gray",
-             stride: int = 1, padding: int = 0, pool: str = "none", pool_size: int = 2) -> Convolution:
+def convolve(
+    image: Path | None,
+    kernel: str | None,
+    kernel_values: str | None = None,
+    *,
+    channels: str = "gray",
+    stride: int = 1,
+    padding: int = 0,
+    pool: str = "none",
+    pool_size: int = 2,
+) -> Convolution:
     """Convolve `image` (None: the built-in sample photo) with a named kernel, a kernel file or `kernel_values`
     ("1,0,-1;..."), each channel on its own, then pool. Raises UsageError naming a bad value, before the image
     is read where the value needs no image."""
@@ -87,16 +111,32 @@ def convolve(image: Path | None, kernel: str | None, kernel_values: str | None =
     pooled = [ops.pool2d(f, pool_size, pool) for f in features] if pool != "none" else None  # C x (H'', W'')
     # 4. how each output size follows from the formula
     h, w = planes.shape[1:]
-    sizes = [ops.SizeExplanation("conv height", h, k.shape[0], padding, stride),
-             ops.SizeExplanation("conv width", w, k.shape[1], padding, stride)]
+    sizes = [
+        ops.SizeExplanation("conv height", h, k.shape[0], padding, stride),
+        ops.SizeExplanation("conv width", w, k.shape[1], padding, stride),
+    ]
     if pooled is not None:
         fh, fw = features[0].shape
-        sizes += [ops.SizeExplanation("pool height", fh, pool_size, 0, pool_size),
-                  ops.SizeExplanation("pool width", fw, pool_size, 0, pool_size)]
+        sizes += [
+            ops.SizeExplanation("pool height", fh, pool_size, 0, pool_size),
+            ops.SizeExplanation("pool width", fw, pool_size, 0, pool_size),
+        ]
     return Convolution(
-        image=str(image) if image else f"sample:{images.SAMPLE_NAME}", image_name=name, pixels=pixels,
-        planes=planes, names=names, kernel=k, label=label, stride=stride, padding=padding, pool=pool,
-        pool_size=pool_size, channels=channels, features=features, pooled=pooled, sizes=sizes,
+        image=str(image) if image else f"sample:{images.SAMPLE_NAME}",
+        image_name=name,
+        pixels=pixels,
+        planes=planes,
+        names=names,
+        kernel=k,
+        label=label,
+        stride=stride,
+        padding=padding,
+        pool=pool,
+        pool_size=pool_size,
+        channels=channels,
+        features=features,
+        pooled=pooled,
+        sizes=sizes,
     )
 
 
@@ -104,6 +144,17 @@ def figure(c: Convolution):
     """The figure of a convolution: a row per channel; input, kernel, feature map, pooled map."""
     from genai_cli.conv import figures
 
-    return figures.apply_figure(c.planes, c.names, c.kernel, c.label, c.features, c.pooled, image_name=c.image_name,
-                                stride=c.stride, padding=c.padding, pool=c.pool, pool_size=c.pool_size,
-                                rgb=c.pixels if c.pixels.ndim == 3 else None)
+    return figures.apply_figure(
+        c.planes,
+        c.names,
+        c.kernel,
+        c.label,
+        c.features,
+        c.pooled,
+        image_name=c.image_name,
+        stride=c.stride,
+        padding=c.padding,
+        pool=c.pool,
+        pool_size=c.pool_size,
+        rgb=c.pixels if c.pixels.ndim == 3 else None,
+    )

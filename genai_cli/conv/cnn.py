@@ -56,9 +56,9 @@ class CNN:
         """A softmax over each head's slice of the output -> (num_outputs,)."""
         out, start = np.empty_like(logits), 0
         for labels in self.heads.values():
-            z = logits[start:start + len(labels)]
+            z = logits[start : start + len(labels)]
             e = np.exp(z - z.max())
-            out[start:start + len(labels)] = e / e.sum()
+            out[start : start + len(labels)] = e / e.sum()
             start += len(labels)
         return out
 
@@ -66,7 +66,7 @@ class CNN:
         """("star, red, blue", the lowest of the heads' top probabilities)."""
         probs, start, names, confidence = self.probabilities(logits), 0, [], 1.0
         for labels in self.heads.values():
-            k = int(np.argmax(probs[start:start + len(labels)]))
+            k = int(np.argmax(probs[start : start + len(labels)]))
             names.append(labels[k])
             confidence = min(confidence, float(probs[start + k]))
             start += len(labels)
@@ -88,8 +88,10 @@ def resolve_path(name: str) -> Path:
         from genai_cli.files import require_regular_file
 
         require_regular_file(path, "CNN")
-    raise UsageError(f"unknown CNN {shorten(name)}: not a built-in name and not a file",
-                     hint="built-in: " + ", ".join(REGISTRY) + "; or the path of a genai CNN .safetensors file")
+    raise UsageError(
+        f"unknown CNN {shorten(name)}: not a built-in name and not a file",
+        hint="built-in: " + ", ".join(REGISTRY) + "; or the path of a genai CNN .safetensors file",
+    )
 
 
 def torch_module(layers: list[dict]):
@@ -103,7 +105,9 @@ def torch_module(layers: list[dict]):
     for i, spec in enumerate(layers):
         kind = spec["type"]
         if kind == "conv2d":
-            mods[spec["name"]] = nn.Conv2d(spec["in"], spec["out"], spec["kernel"], spec.get("stride", 1), spec.get("padding", 0))
+            mods[spec["name"]] = nn.Conv2d(
+                spec["in"], spec["out"], spec["kernel"], spec.get("stride", 1), spec.get("padding", 0)
+            )
         elif kind == "linear":
             mods[spec["name"]] = nn.Linear(spec["in"], spec["out"])
         elif kind == "relu":
@@ -139,8 +143,10 @@ def load(name: str) -> CNN:
             slices = {key: f.get_slice(key) for key in f.keys()}
             shapes = {key: (tuple(sl.get_shape()), sl.get_dtype()) for key, sl in slices.items()}
             if meta.get("genai.kind") != "cnn" or "genai.layers" not in meta:
-                raise UsageError(f"{path} is not a genai CNN file (its metadata has no genai.layers)",
-                                 hint="scripts/train_digits_cnn.py shows how one is written")
+                raise UsageError(
+                    f"{path} is not a genai CNN file (its metadata has no genai.layers)",
+                    hint="scripts/train_digits_cnn.py shows how one is written",
+                )
             spec = check_file(path, meta, shapes)  # before any tensor is read
             tensors = {key: f.get_tensor(key) for key in f.keys()}
     except (SafetensorError, OSError, ValueError, TypeError) as e:
@@ -181,8 +187,9 @@ def check_file(path: Path, meta: dict[str, str], shapes: dict[str, tuple[tuple[i
         raise UsageError(f"{path}: {message}", hint="a genai CNN file is written by scripts/train_digits_cnn.py")
 
     def json_value(key: str, default: str, kind: type):
-        value = load_json_limited(meta.get(key, default), f"{path}: {key}", L.MAX_CNN_METADATA_DEPTH,
-                                  L.MAX_CNN_METADATA_BYTES)
+        value = load_json_limited(
+            meta.get(key, default), f"{path}: {key}", L.MAX_CNN_METADATA_DEPTH, L.MAX_CNN_METADATA_BYTES
+        )
         if not isinstance(value, kind):
             bad(f"{key} must be a JSON {'list' if kind is list else 'object'}")
         return value
@@ -273,16 +280,26 @@ def check_file(path: Path, meta: dict[str, str], shapes: dict[str, tuple[tuple[i
     if not labels or len(labels) != flat or not all(isinstance(t, str) for t in labels):
         bad(f"genai.labels must list {flat} strings, one per output of the network")
     if heads:
-        if not all(isinstance(v, list) and v and all(isinstance(t, str) for t in v) for v in heads.values()) \
-                or sum(len(v) for v in heads.values()) != flat:
+        if (
+            not all(isinstance(v, list) and v and all(isinstance(t, str) for t in v) for v in heads.values())
+            or sum(len(v) for v in heads.values()) != flat
+        ):
             bad(f"genai.heads must split the {flat} outputs into named, non-empty lists of labels")
     if "samples" in shapes:
         (shape, dtype) = shapes["samples"]
-        if len(shape) != 4 or shape[1:] != (inp.get("channels", 1), inp["height"], inp["width"]) \
-                or not 1 <= shape[0] <= L.MAX_CNN_SAMPLES or dtype not in _FLOATS:
-            bad(f"tensor samples has shape {list(shape)} ({dtype}); it must be float (N, C, H, W) matching genai.input,"
-                f" with N from 1 to {L.MAX_CNN_SAMPLES}")
-        if "sample_labels" in shapes and (shapes["sample_labels"][0] != (shape[0],) or shapes["sample_labels"][1] not in _INTS):
+        if (
+            len(shape) != 4
+            or shape[1:] != (inp.get("channels", 1), inp["height"], inp["width"])
+            or not 1 <= shape[0] <= L.MAX_CNN_SAMPLES
+            or dtype not in _FLOATS
+        ):
+            bad(
+                f"tensor samples has shape {list(shape)} ({dtype}); it must be float (N, C, H, W) matching genai.input,"
+                f" with N from 1 to {L.MAX_CNN_SAMPLES}"
+            )
+        if "sample_labels" in shapes and (
+            shapes["sample_labels"][0] != (shape[0],) or shapes["sample_labels"][1] not in _INTS
+        ):
             bad(f"tensor sample_labels must be {shape[0]} integers, one per sample")
     elif "sample_labels" in shapes:
         bad("tensor sample_labels has no samples")
@@ -329,8 +346,13 @@ def forward(cnn: CNN, x: np.ndarray) -> Trace:
         kind = spec["type"]
         if kind == "conv2d":
             name = spec["name"]
-            x = ops.conv2d(x, cnn.params[f"{name}.weight"], cnn.params[f"{name}.bias"],
-                           stride=spec.get("stride", 1), padding=spec.get("padding", 0))  # (C_out, H', W')
+            x = ops.conv2d(
+                x,
+                cnn.params[f"{name}.weight"],
+                cnn.params[f"{name}.bias"],
+                stride=spec.get("stride", 1),
+                padding=spec.get("padding", 0),
+            )  # (C_out, H', W')
             conv_outputs.append(x)
         elif kind == "relu":
             x = ops.relu(x)

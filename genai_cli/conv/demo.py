@@ -62,8 +62,14 @@ class DemoResult:
         }
 
 
-def run(stride: int = 1, padding: int = 0, pool: str = "max", pool_size: int = 2,
-        image: np.ndarray | None = None, kernel: np.ndarray | None = None) -> DemoResult:
+def run(
+    stride: int = 1,
+    padding: int = 0,
+    pool: str = "max",
+    pool_size: int = 2,
+    image: np.ndarray | None = None,
+    kernel: np.ndarray | None = None,
+) -> DemoResult:
     image = TALK_GRID if image is None else image
     kernel = named(TALK_KERNEL) if kernel is None else kernel
     feature = ops.correlate2d(image, kernel, stride=stride, padding=padding)  # (4, 4) for the talk
@@ -88,8 +94,14 @@ class CellExplanation:
 
     def to_json(self) -> dict:
         as_list = lambda a: [[_num(v) for v in row] for row in a]  # noqa: E731
-        return {"row": self.row, "col": self.col, "window": as_list(self.window), "kernel": as_list(self.kernel),
-                "products": as_list(self.products), "sum": _num(self.total)}
+        return {
+            "row": self.row,
+            "col": self.col,
+            "window": as_list(self.window),
+            "kernel": as_list(self.kernel),
+            "products": as_list(self.products),
+            "sum": _num(self.total),
+        }
 
 
 def explain_cell(result: DemoResult, row: int, col: int) -> CellExplanation:
@@ -97,8 +109,10 @@ def explain_cell(result: DemoResult, row: int, col: int) -> CellExplanation:
 
     oh, ow = result.feature.shape
     if not (0 <= row < oh and 0 <= col < ow):
-        raise UsageError(f"--explain {row} {col} is outside the {oh}x{ow} output",
-                         hint=f"rows 0..{oh - 1}, columns 0..{ow - 1} (counted from 0)")
+        raise UsageError(
+            f"--explain {row} {col} is outside the {oh}x{ow} output",
+            hint=f"rows 0..{oh - 1}, columns 0..{ow - 1} (counted from 0)",
+        )
     win = ops.window(result.image, result.kernel.shape, row, col, result.stride, result.padding)
     products = win * result.kernel
     return CellExplanation(row, col, win, result.kernel, products, float(products.sum()))

@@ -28,8 +28,13 @@ def save(fig, path: Path, force: bool, recipe: dict) -> Path:
     made: list[Path] = []
     try:
         _make_folders(path.parent, made)
-        return save_figure(fig, path, force, dpi=recipe.get("dpi", 110),
-                           metadata={"Software": "genai", "parameters": json.dumps(recipe, default=str)})
+        return save_figure(
+            fig,
+            path,
+            force,
+            dpi=recipe.get("dpi", 110),
+            metadata={"Software": "genai", "parameters": json.dumps(recipe, default=str)},
+        )
     except BaseException as e:
         import matplotlib.pyplot as plt
 
@@ -80,8 +85,9 @@ def colour_limit(maps: list[np.ndarray], clip_percentile: float = CLIP_PERCENTIL
     return lim, lim < top
 
 
-def _show_map(fig, ax, data: np.ndarray, title: str, signed: bool | None = None, vmax: float | None = None,
-              clipped: bool = False):
+def _show_map(
+    fig, ax, data: np.ndarray, title: str, signed: bool | None = None, vmax: float | None = None, clipped: bool = False
+):
     """One 2-D map with a colour bar; diverging around 0 when it has negative values.
     clipped: values beyond +-vmax exist (the colour bar gets arrows)."""
     signed = bool((data < 0).any()) if signed is None else signed
@@ -89,8 +95,13 @@ def _show_map(fig, ax, data: np.ndarray, title: str, signed: bool | None = None,
         lim = vmax if vmax is not None else float(np.abs(data).max()) or 1.0
         im = ax.imshow(data, cmap=DIVERGING, vmin=-lim, vmax=lim, interpolation="nearest")
     else:
-        im = ax.imshow(data, cmap=SEQUENTIAL, vmin=min(0.0, float(data.min())),
-                       vmax=vmax if vmax is not None else (float(data.max()) or 1.0), interpolation="nearest")
+        im = ax.imshow(
+            data,
+            cmap=SEQUENTIAL,
+            vmin=min(0.0, float(data.min())),
+            vmax=vmax if vmax is not None else (float(data.max()) or 1.0),
+            interpolation="nearest",
+        )
     ax.set_title(title, fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -109,17 +120,36 @@ def _show_kernel(fig, ax, kernel: np.ndarray, title: str, annotate: bool = True)
     im = ax.imshow(kernel, cmap=DIVERGING, vmin=-lim, vmax=lim, interpolation="nearest")
     if annotate and max(kernel.shape) <= 7:
         for (r, c), v in np.ndenumerate(kernel):
-            ax.text(c, r, _fmt(v), ha="center", va="center", fontsize=11 if max(kernel.shape) <= 3 else 8,
-                    color="white" if abs(v) > 0.6 * lim else "black")
+            ax.text(
+                c,
+                r,
+                _fmt(v),
+                ha="center",
+                va="center",
+                fontsize=11 if max(kernel.shape) <= 3 else 8,
+                color="white" if abs(v) > 0.6 * lim else "black",
+            )
     ax.set_title(title, fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
 
 
-def apply_figure(pixels: np.ndarray, channel_names: list[str], kernel: np.ndarray, kernel_label: str,
-                 features: list[np.ndarray], pooled: list[np.ndarray] | None, *, image_name: str,
-                 stride: int, padding: int, pool: str | None, pool_size: int, rgb: np.ndarray | None = None):
+def apply_figure(
+    pixels: np.ndarray,
+    channel_names: list[str],
+    kernel: np.ndarray,
+    kernel_label: str,
+    features: list[np.ndarray],
+    pooled: list[np.ndarray] | None,
+    *,
+    image_name: str,
+    stride: int,
+    padding: int,
+    pool: str | None,
+    pool_size: int,
+    rgb: np.ndarray | None = None,
+):
     """Rows: one per channel. Columns: input, kernel, feature map, pooled map (if any).
 
     pixels: (C, H, W) grey levels; features: C maps (H', W'); pooled: C maps (H'', W'')."""
@@ -128,8 +158,14 @@ def apply_figure(pixels: np.ndarray, channel_names: list[str], kernel: np.ndarra
     nrows = len(features)
     h, w = pixels.shape[1:]
     panel = 3.6 * min(1.6, max(0.6, w / h))  # panel width in inches, following the image's aspect
-    fig, axes = plt.subplots(nrows, ncols, figsize=(panel * (ncols - 1) + 3.0, 3.3 * nrows + 0.6),
-                             width_ratios=[1.0, 0.55] + [1.0] * (ncols - 2), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(panel * (ncols - 1) + 3.0, 3.3 * nrows + 0.6),
+        width_ratios=[1.0, 0.55] + [1.0] * (ncols - 2),
+        squeeze=False,
+        layout="constrained",
+    )
     signed = any((f < 0).any() for f in features)
     # one colour scale for every channel and the pooled maps
     if signed:
@@ -150,12 +186,26 @@ def apply_figure(pixels: np.ndarray, channel_names: list[str], kernel: np.ndarra
         else:
             axes[i, 1].axis("off")
         f = features[i]
-        _show_map(fig, axes[i, 2], f, f"feature map {_shape(f)}\nstride {stride}, padding {padding}",
-                  signed=signed, vmax=lim, clipped=clipped)
+        _show_map(
+            fig,
+            axes[i, 2],
+            f,
+            f"feature map {_shape(f)}\nstride {stride}, padding {padding}",
+            signed=signed,
+            vmax=lim,
+            clipped=clipped,
+        )
         if pooled is not None:
             p = pooled[i]
-            _show_map(fig, axes[i, 3], p, f"{pool} pool {pool_size}×{pool_size} → {_shape(p)}",
-                      signed=signed, vmax=lim, clipped=clipped)
+            _show_map(
+                fig,
+                axes[i, 3],
+                p,
+                f"{pool} pool {pool_size}×{pool_size} → {_shape(p)}",
+                signed=signed,
+                vmax=lim,
+                clipped=clipped,
+            )
     what = "cross-correlation (as torch conv2d)" + ("; blue < 0 < red" if signed else "")
     if clipped:
         what += f"; colours saturate at ±{lim:.0f} ({CLIP_PERCENTILE}th percentile of |value|)"
@@ -163,9 +213,19 @@ def apply_figure(pixels: np.ndarray, channel_names: list[str], kernel: np.ndarra
     return fig
 
 
-def layers_figure(cnn_name: str, x: np.ndarray, input_title: str, filters: np.ndarray, layer_index: int,
-                  maps: np.ndarray, probabilities: np.ndarray, labels: list[str], accuracy: dict,
-                  prediction: str, confidence: float):
+def layers_figure(
+    cnn_name: str,
+    x: np.ndarray,
+    input_title: str,
+    filters: np.ndarray,
+    layer_index: int,
+    maps: np.ndarray,
+    probabilities: np.ndarray,
+    labels: list[str],
+    accuracy: dict,
+    prediction: str,
+    confidence: float,
+):
     """Top: the input and the class probabilities; middle: the first layer's filters; bottom: the chosen layer's maps.
 
     x: (C, H, W) input in 0..1; filters: (C_out, C_in, kh, kw) of conv layer 1; maps: (C, H', W') of the chosen layer."""
@@ -193,8 +253,12 @@ def layers_figure(cnn_name: str, x: np.ndarray, input_title: str, filters: np.nd
     winners = [max(idx, key=lambda i: probabilities[i]) for idx in groups.values()]
     ax_p.bar(winners, probabilities[winners], color="tab:red")
     ticks = labels or [str(i) for i in range(len(probabilities))]
-    ax_p.set_xticks(range(len(probabilities)), [t.split(":")[-1] for t in ticks],
-                    rotation=90 if len(ticks) > 10 else 0, fontsize=8 if len(ticks) > 10 else 10)
+    ax_p.set_xticks(
+        range(len(probabilities)),
+        [t.split(":")[-1] for t in ticks],
+        rotation=90 if len(ticks) > 10 else 0,
+        fontsize=8 if len(ticks) > 10 else 10,
+    )
     ax_p.set_ylim(0, 1)
     ax_p.set_ylabel("probability" + (" (per head)" if any(":" in t for t in ticks) else ""))
     test = accuracy.get("test")
@@ -210,12 +274,20 @@ def layers_figure(cnn_name: str, x: np.ndarray, input_title: str, filters: np.nd
         if i >= n_filters:
             ax.axis("off")
             continue
-        im = ax.imshow(filters[i].sum(axis=0) if filters.shape[1] > 1 else filters[i, 0], cmap=DIVERGING,
-                       vmin=-lim, vmax=lim, interpolation="nearest")
+        im = ax.imshow(
+            filters[i].sum(axis=0) if filters.shape[1] > 1 else filters[i, 0],
+            cmap=DIVERGING,
+            vmin=-lim,
+            vmax=lim,
+            interpolation="nearest",
+        )
         ax.set_title(f"filter {i}", fontsize=9)
     mid.colorbar(im, ax=axes, fraction=0.02, pad=0.01)
-    mid.suptitle(f"layer 1: {n_filters} learned filters, {filters.shape[2]}×{filters.shape[3]} each "
-                 f"(weights {_shape(filters)}; blue < 0 < red)", fontsize=11)
+    mid.suptitle(
+        f"layer 1: {n_filters} learned filters, {filters.shape[2]}×{filters.shape[3]} each "
+        f"(weights {_shape(filters)}; blue < 0 < red)",
+        fontsize=11,
+    )
 
     lim = float(np.abs(maps).max()) or 1.0
     axes = bottom.subplots(mrows, cols, squeeze=False)
@@ -228,6 +300,9 @@ def layers_figure(cnn_name: str, x: np.ndarray, input_title: str, filters: np.nd
         im = ax.imshow(maps[i], cmap=DIVERGING, vmin=-lim, vmax=lim, interpolation="nearest")
         ax.set_title(f"map {i}", fontsize=9)
     bottom.colorbar(im, ax=axes, fraction=0.02, pad=0.01)
-    bottom.suptitle(f"layer {layer_index}: {n_maps} feature maps {_shape(maps[0])} "
-                    f"(output {_shape(maps)}, before ReLU; blue < 0 < red)", fontsize=11)
+    bottom.suptitle(
+        f"layer {layer_index}: {n_maps} feature maps {_shape(maps[0])} "
+        f"(output {_shape(maps)}, before ReLU; blue < 0 < red)",
+        fontsize=11,
+    )
     return fig

@@ -22,8 +22,10 @@ def sample_photo_path() -> Path:
 
     path = models.package_file("sklearn", f"datasets/images/{SAMPLE_NAME}")
     if path is None:
-        raise GenaiError("the built-in sample photo comes with scikit-learn, which is not installed",
-                         hint="pip install scikit-learn, or give an IMAGE")
+        raise GenaiError(
+            "the built-in sample photo comes with scikit-learn, which is not installed",
+            hint="pip install scikit-learn, or give an IMAGE",
+        )
     if not path.is_file():
         raise GenaiError(f"the sample photo is missing from scikit-learn: {path}", hint="give an IMAGE")
     return path
@@ -44,7 +46,9 @@ def load(path: Path | None, channels: str = "gray") -> tuple[np.ndarray, str]:
     im = open_image(path, "image")
     w, h = im.size
     if w * h > MAX_IMAGE_PIXELS:
-        raise UsageError(f"{path}: image {w}x{h} is over conv's limit of {MAX_IMAGE_PIXELS // (1024 * 1024)} megapixels",
-                         hint="resize it first (4096x4096 fits)")
+        raise UsageError(
+            f"{path}: image {w}x{h} is over conv's limit of {MAX_IMAGE_PIXELS // (1024 * 1024)} megapixels",
+            hint="resize it first (4096x4096 fits)",
+        )
     im = im.convert("L" if channels == "gray" else "RGB")
     return np.asarray(im, dtype=np.float32), name

@@ -20,10 +20,16 @@ KERNELS: dict[str, tuple[list[list[float]], str]] = {
     "horizontal-edges": ([[1, 1, 1], [0, 0, 0], [-1, -1, -1]], "bright above, dark below is positive"),
     "sobel-x": ([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], "horizontal derivative: brighter to the right is positive"),
     "sobel-y": ([[-1, -2, -1], [0, 0, 0], [1, 2, 1]], "vertical derivative: brighter downwards is positive"),
-    "laplacian": ([[0, 1, 0], [1, -4, 1], [0, 1, 0]], "second derivative: edges in every direction, zero on flat areas"),
+    "laplacian": (
+        [[0, 1, 0], [1, -4, 1], [0, 1, 0]],
+        "second derivative: edges in every direction, zero on flat areas",
+    ),
     "sharpen": ([[0, -1, 0], [-1, 5, -1], [0, -1, 0]], "the image plus its negative Laplacian"),
     "box-blur": ([[1 / 9] * 3] * 3, "mean of the 3x3 neighbourhood"),
-    "gaussian-blur": ([[1 / 16, 2 / 16, 1 / 16], [2 / 16, 4 / 16, 2 / 16], [1 / 16, 2 / 16, 1 / 16]], "binomial 3x3 approximation of a Gaussian"),
+    "gaussian-blur": (
+        [[1 / 16, 2 / 16, 1 / 16], [2 / 16, 4 / 16, 2 / 16], [1 / 16, 2 / 16, 1 / 16]],
+        "binomial 3x3 approximation of a Gaussian",
+    ),
     "emboss": ([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], "relief lit from the top left"),
 }
 
@@ -45,7 +51,7 @@ def named(name: str) -> np.ndarray:
 
 
 def parse_values(text: str, source: str = "--kernel-values") -> np.ndarray:
-    """"1,0,-1;1,0,-1;1,0,-1" (rows separated by ';' or newlines, values by ',' or spaces) -> (kh, kw)."""
+    """ "1,0,-1;1,0,-1;1,0,-1" (rows separated by ';' or newlines, values by ',' or spaces) -> (kh, kw)."""
     rows = [r for r in (part.strip() for part in text.replace("\n", ";").split(";")) if r]
     table = [[v for v in row.replace(",", " ").split()] for row in rows]
     return _to_kernel(table, source)
@@ -114,12 +120,16 @@ def _to_kernel(table: list, source: str) -> np.ndarray:
     from genai_cli.conv.limits import MAX_KERNEL_SIDE
 
     if len(table) > MAX_KERNEL_SIDE or max(widths) > MAX_KERNEL_SIDE:
-        raise UsageError(f"kernel from {source} is {len(table)}x{max(widths)}: a kernel has at most"
-                         f" {MAX_KERNEL_SIDE} rows and columns")
+        raise UsageError(
+            f"kernel from {source} is {len(table)}x{max(widths)}: a kernel has at most"
+            f" {MAX_KERNEL_SIDE} rows and columns"
+        )
     if len(widths) != 1:
         lengths = ", ".join(str(len(row)) for row in table)
-        raise UsageError(f"kernel from {source} is not rectangular: its rows have {lengths} values",
-                         hint="every row needs the same number of values")
+        raise UsageError(
+            f"kernel from {source} is not rectangular: its rows have {lengths} values",
+            hint="every row needs the same number of values",
+        )
     out = np.empty((len(table), widths.pop()), dtype=np.float64)
     for i, row in enumerate(table):
         for j, value in enumerate(row):
@@ -128,6 +138,8 @@ def _to_kernel(table: list, source: str) -> np.ndarray:
             except (TypeError, ValueError):
                 number = math.nan
             if not math.isfinite(number):
-                raise UsageError(f"kernel from {source}: {shorten(value)} (row {i + 1}, column {j + 1}) is not a finite number")
+                raise UsageError(
+                    f"kernel from {source}: {shorten(value)} (row {i + 1}, column {j + 1}) is not a finite number"
+                )
             out[i, j] = number
     return out

@@ -39,18 +39,20 @@ class SizeExplanation:
         return output_size(self.n, self.k, self.padding, self.stride)
 
     def text(self) -> str:
-        return (f"{self.axis}: floor(({self.n} + 2*{self.padding} - {self.k}) / {self.stride}) + 1"
-                f" = {self.out}")
+        return f"{self.axis}: floor(({self.n} + 2*{self.padding} - {self.k}) / {self.stride}) + 1 = {self.out}"
 
 
 def check_conv_args(shape: tuple[int, int], kernel_shape: tuple[int, int], stride: int, padding: int) -> None:
     """Validate before computing; every error names the bad value (exit code 2)."""
     if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or not 1 <= stride <= MAX_STRIDE:
-        raise UsageError(f"stride must be an integer from 1 to {MAX_STRIDE}, got {stride!r}",
-                         hint=f"use --stride 1 to {MAX_STRIDE}")
+        raise UsageError(
+            f"stride must be an integer from 1 to {MAX_STRIDE}, got {stride!r}", hint=f"use --stride 1 to {MAX_STRIDE}"
+        )
     if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or not 0 <= padding <= MAX_PADDING:
-        raise UsageError(f"padding must be an integer from 0 to {MAX_PADDING}, got {padding!r}",
-                         hint=f"use --padding 0 to {MAX_PADDING}")
+        raise UsageError(
+            f"padding must be an integer from 0 to {MAX_PADDING}, got {padding!r}",
+            hint=f"use --padding 0 to {MAX_PADDING}",
+        )
     kh, kw = kernel_shape
     check_kernel_shape(kh, kw)
     h, w = shape
@@ -84,8 +86,9 @@ def check_work(channels: int, shape: tuple[int, int], kernel_shape: tuple[int, i
 
 def check_pool_args(shape: tuple[int, int], size: int) -> None:
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 1 <= size <= MAX_POOL_SIZE:
-        raise UsageError(f"pool size must be an integer from 1 to {MAX_POOL_SIZE}, got {size!r}",
-                         hint="use --pool-size 2")
+        raise UsageError(
+            f"pool size must be an integer from 1 to {MAX_POOL_SIZE}, got {size!r}", hint="use --pool-size 2"
+        )
     if size > shape[0] or size > shape[1]:
         raise UsageError(
             f"pool size {size} is larger than the feature map {shape[0]}x{shape[1]}",
@@ -137,7 +140,9 @@ def correlate2d(image: np.ndarray, kernel: np.ndarray, stride: int = 1, padding:
     return out
 
 
-def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, stride: int = 1, padding: int = 0) -> np.ndarray:
+def conv2d(
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, stride: int = 1, padding: int = 0
+) -> np.ndarray:
     """A convolution layer: x (C_in, H, W), weight (C_out, C_in, kh, kw), bias (C_out,) -> (C_out, H', W').
 
     Same shifted-view scheme as correlate2d; each kernel offset is one (C_out, C_in) x (C_in, H'*W') product.
@@ -180,7 +185,9 @@ def relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0)
 
 
-def window(image: np.ndarray, kernel_shape: tuple[int, int], row: int, col: int, stride: int = 1, padding: int = 0) -> np.ndarray:
+def window(
+    image: np.ndarray, kernel_shape: tuple[int, int], row: int, col: int, stride: int = 1, padding: int = 0
+) -> np.ndarray:
     """The (padded) input window under output cell (row, col): (kh, kw)."""
     x = pad2d(np.asarray(image), padding)
     kh, kw = kernel_shape

@@ -172,7 +172,9 @@ def _shape(*dims: int) -> str:
     return "x".join(str(d) for d in dims)
 
 
-def describe(model: str, path: str | None, configs: dict[str, Any], sizes: dict[str, int | None], weights: bool) -> Anatomy:
+def describe(
+    model: str, path: str | None, configs: dict[str, Any], sizes: dict[str, int | None], weights: bool
+) -> Anatomy:
     """Classes, parameter counts, sizes and shapes at the native resolution, from configs alone."""
     counts = _count(configs)
     unet, vae, sched = configs["unet"], configs["vae"], configs.get("scheduler", {})
@@ -185,20 +187,46 @@ def describe(model: str, path: str | None, configs: dict[str, Any], sizes: dict[
         if name in configs:
             tokens = configs[name].get("max_position_embeddings", 77)
             widths.append(configs[name]["hidden_size"])
-            parts.append(Part("text encoder" + (" 2" if name.endswith("_2") else ""), name, _class(configs, name),
-                              *counts[name], sizes.get(name), f"{_shape(1, tokens)} tokens",
-                              f"{_shape(1, tokens, widths[-1])} text vectors"))
+            parts.append(
+                Part(
+                    "text encoder" + (" 2" if name.endswith("_2") else ""),
+                    name,
+                    _class(configs, name),
+                    *counts[name],
+                    sizes.get(name),
+                    f"{_shape(1, tokens)} tokens",
+                    f"{_shape(1, tokens, widths[-1])} text vectors",
+                )
+            )
     text = f"{_shape(1, tokens, unet.get('cross_attention_dim', sum(widths)))} text vectors"
     if unet.get("addition_embed_type") == "text_time":  # SDXL: the pooled prompt and the image size go in too
         text += f" + 1x{unet.get('projection_class_embeddings_input_dim', 0) - 6 * unet.get('addition_time_embed_dim', 0)} pooled + 1x6 size ids"
     prediction = sched.get("prediction_type", "epsilon")
-    predicted = {"epsilon": "noise", "v_prediction": "velocity (v)", "sample": "clean latent"}.get(prediction, prediction)
-    parts.append(Part("U-Net", "unet", _class(configs, "unet"), *counts["unet"], sizes.get("unet"),
-                      f"{latent} latents + timestep + {text}",
-                      f"{_shape(1, unet.get('out_channels', 4), sample, sample)} {predicted}"))
-    parts.append(Part("VAE decoder", "vae", _class(configs, "vae"), *counts["vae"], sizes.get("vae"),
-                      f"{_shape(1, vae.get('latent_channels', 4), sample, sample)} latents",
-                      f"{_shape(1, vae.get('out_channels', 3), sample * factor, sample * factor)} pixels"))
+    predicted = {"epsilon": "noise", "v_prediction": "velocity (v)", "sample": "clean latent"}.get(
+        prediction, prediction
+    )
+    parts.append(
+        Part(
+            "U-Net",
+            "unet",
+            _class(configs, "unet"),
+            *counts["unet"],
+            sizes.get("unet"),
+            f"{latent} latents + timestep + {text}",
+            f"{_shape(1, unet.get('out_channels', 4), sample, sample)} {predicted}",
+        )
+    )
+    parts.append(
+        Part(
+            "VAE decoder",
+            "vae",
+            _class(configs, "vae"),
+            *counts["vae"],
+            sizes.get("vae"),
+            f"{_shape(1, vae.get('latent_channels', 4), sample, sample)} latents",
+            f"{_shape(1, vae.get('out_channels', 3), sample * factor, sample * factor)} pixels",
+        )
+    )
     return Anatomy(
         model=model,
         path=path,
@@ -262,7 +290,9 @@ def run_pass(pipe: Any, prompt: str, steps: int, guidance: float, seed: int, lea
         "steps": steps,
         "guidance": guidance,
         "seed": seed,
-        "tokens": [{"id": i, "token": t, "learned": t in learned, "norm": round(n, 4)} for i, t, n in zip(ids, tokens, norms)],
+        "tokens": [
+            {"id": i, "token": t, "learned": t in learned, "norm": round(n, 4)} for i, t, n in zip(ids, tokens, norms)
+        ],
         "token_length": length,
         "text_vectors_shape": list(vectors.shape),
         "latent_shape": list(latents.shape),
@@ -285,7 +315,15 @@ def need_weights(model: str, hub_id: str | None) -> GenaiError:
 
 
 def human_count(n: int) -> str:
-    return f"{n / 1e9:.2f} B" if n >= 1e9 else f"{n / 1e6:.1f} M" if n >= 1e6 else f"{n / 1e3:.1f} K" if n >= 1e3 else str(n)
+    return (
+        f"{n / 1e9:.2f} B"
+        if n >= 1e9
+        else f"{n / 1e6:.1f} M"
+        if n >= 1e6
+        else f"{n / 1e3:.1f} K"
+        if n >= 1e3
+        else str(n)
+    )
 
 
 def human_bytes(n: int | None) -> str:
@@ -296,16 +334,23 @@ def human_bytes(n: int | None) -> str:
 
 def text_report(a: Anatomy) -> str:
     """The text printed on stdout."""
-    lines = [f"model          {a.model} ({a.pipeline}" + (f", {a.path}" if a.path else "")
-             + ("" if a.weights else ", described from its configs: no weights on this machine") + ")"]
+    lines = [
+        f"model          {a.model} ({a.pipeline}"
+        + (f", {a.path}" if a.path else "")
+        + ("" if a.weights else ", described from its configs: no weights on this machine")
+        + ")"
+    ]
     for p in a.parts:
         size = human_bytes(p.bytes_on_disk)
         params = f"{human_count(p.params)} parameters" + (
-            f" ({human_count(p.part_params)} in the decoder)" if p.params != p.part_params else "")
+            f" ({human_count(p.part_params)} in the decoder)" if p.params != p.part_params else ""
+        )
         lines.append(f"{p.role:<15}{p.cls}: {params}, {size}")
         lines.append(f"{'':<15}{p.input} -> {p.output}")
-    lines.append(f"{'scheduler':<15}{a.scheduler}: {a.train_timesteps} training timesteps, predicts {a.prediction}; "
-                 f"native size {a.native}x{a.native}")
+    lines.append(
+        f"{'scheduler':<15}{a.scheduler}: {a.train_timesteps} training timesteps, predicts {a.prediction}; "
+        f"native size {a.native}x{a.native}"
+    )
     r = a.run
     if r:
         shown = " ".join(f"[{t['token']}]" if t["learned"] else t["token"] for t in r["tokens"])
@@ -315,8 +360,10 @@ def text_report(a: Anatomy) -> str:
         for key, label in (("latent_first_step", "step 1"), ("latent_last_step", f"step {r['steps']}")):
             st = r[key]
             if st:
-                lines.append(f"{'latent ' + label:<15}mean {st['mean']:+.3f}  std {st['std']:.3f}  "
-                             f"min {st['min']:+.3f}  max {st['max']:+.3f}  ({_shape(*r['latent_shape'])})")
+                lines.append(
+                    f"{'latent ' + label:<15}mean {st['mean']:+.3f}  std {st['std']:.3f}  "
+                    f"min {st['min']:+.3f}  max {st['max']:+.3f}  ({_shape(*r['latent_shape'])})"
+                )
         if r.get("loras"):
             lines.append(f"{'LoRA':<15}" + ", ".join(f"{x['name']} (weight {x['weight']:g})" for x in r["loras"]))
         lines.append(f"{'image':<15}{r['image_path']}  ({_shape(*r['image_shape'])})")
@@ -351,8 +398,17 @@ def plot(a: Anatomy, path: Path, force: bool = False) -> Path:
     y0, y1 = 14, 43
 
     def box(x: tuple[float, float], parts: list[Part], colour: str, heading: str) -> None:
-        ax.add_patch(FancyBboxPatch((x[0], y0), x[1] - x[0], y1 - y0, boxstyle="round,pad=0.4,rounding_size=1.5",
-                                    fc=colour, ec="#444444", lw=1.4))
+        ax.add_patch(
+            FancyBboxPatch(
+                (x[0], y0),
+                x[1] - x[0],
+                y1 - y0,
+                boxstyle="round,pad=0.4,rounding_size=1.5",
+                fc=colour,
+                ec="#444444",
+                lw=1.4,
+            )
+        )
         cx = (x[0] + x[1]) / 2
         ax.text(cx, y1 - 2.2, heading, ha="center", va="top", fontsize=12.5, weight="bold")
         lines: list[str] = []
@@ -361,8 +417,10 @@ def plot(a: Anatomy, path: Path, force: bool = False) -> Path:
             lines += [p.cls, f"{human_count(p.part_params)} parameters", size, ""]
         p = parts[-1]
         out = "\n  + ".join(q.output.split()[0] for q in parts) if len(parts) > 1 else p.output
-        lines += ["in: " + p.input.replace(" + ", "\n  + ") if heading == "U-Net" else "in: " + parts[0].input,
-                  "out: " + out]
+        lines += [
+            "in: " + p.input.replace(" + ", "\n  + ") if heading == "U-Net" else "in: " + parts[0].input,
+            "out: " + out,
+        ]
         ax.text(cx, y1 - 6.5, "\n".join(lines), ha="center", va="top", fontsize=10, linespacing=1.4)
 
     names = " + ".join(p.cls for p in text_parts)
@@ -385,17 +443,36 @@ def plot(a: Anatomy, path: Path, force: bool = False) -> Path:
     arrow(80.6, 93.4, mid, "clean latent")
     arrow(118.6, 124, mid)
     # the denoising loop over the U-Net
-    ax.annotate("", xy=(61, y1 + 0.6), xytext=(73, y1 + 0.6),
-                arrowprops=dict(arrowstyle="-|>", lw=1.6, color="#b35900", connectionstyle="arc3,rad=0.9"))
+    ax.annotate(
+        "",
+        xy=(61, y1 + 0.6),
+        xytext=(73, y1 + 0.6),
+        arrowprops=dict(arrowstyle="-|>", lw=1.6, color="#b35900", connectionstyle="arc3,rad=0.9"),
+    )
     steps = f"x {r['steps']} steps" if r else "step by step"
-    ax.text(67, y1 + 6.2, f"{steps}: each step removes some of the predicted noise", ha="center", va="bottom", fontsize=10,
-            color="#b35900")
+    ax.text(
+        67,
+        y1 + 6.2,
+        f"{steps}: each step removes some of the predicted noise",
+        ha="center",
+        va="bottom",
+        fontsize=10,
+        color="#b35900",
+    )
     noise_shape = unet.input.split(" ")[0]
-    ax.text(60, y0 - 2.4, f"starts from random noise {noise_shape}\n{a.scheduler}\n{a.train_timesteps} training timesteps",
-            ha="center", va="top", fontsize=9.5, color="#333333")
+    ax.text(
+        60,
+        y0 - 2.4,
+        f"starts from random noise {noise_shape}\n{a.scheduler}\n{a.train_timesteps} training timesteps",
+        ha="center",
+        va="top",
+        fontsize=9.5,
+        color="#333333",
+    )
 
     if r:
         img = np.asarray(r["image"])
+
         def square(cx: float, cy: float, side: float):  # centre in axis units, side in inches
             return fig.add_axes((cx / 10 / 15 - side / 30, cy / 10 / 5.6 - side / 11.2, side / 15, side / 5.6))
 
@@ -413,7 +490,7 @@ def plot(a: Anatomy, path: Path, force: bool = False) -> Path:
             ch = lat[k]
             ch = (ch - ch.min()) / (ch.max() - ch.min() + 1e-8)
             rr, cc = divmod(k, cols)
-            grid[rr * (h + 1): rr * (h + 1) + h, cc * (w + 1): cc * (w + 1) + w] = ch
+            grid[rr * (h + 1) : rr * (h + 1) + h, cc * (w + 1) : cc * (w + 1) + w] = ch
         la = square(88, 6.5, 1.0)
         la.imshow(np.ma.masked_invalid(grid), cmap="gray", interpolation="nearest")
         la.set_xticks([])

@@ -93,7 +93,9 @@ def _alphas_cumprod_diffusers(config: dict[str, Any], source: str):
     try:
         sched = DDPMScheduler(**{k: config[k] for k in keys if k in config and config[k] is not None})
     except (NotImplementedError, ValueError, TypeError) as e:
-        raise UsageError(f"{source}: a bad scheduler JSON (no noise schedule from it: {shorten(str(e), 100)})") from None
+        raise UsageError(
+            f"{source}: a bad scheduler JSON (no noise schedule from it: {shorten(str(e), 100)})"
+        ) from None
     return np.asarray(sched.alphas_cumprod, dtype=np.float64)
 
 

@@ -141,7 +141,9 @@ def _decode(pipe: Any, latents: Any) -> Any:
     """Latents (B, 4, h, w) -> images (B, H, W, 3) in [0, 1], numpy."""
     import torch
 
-    vae = pipe.vae  # with model CPU offload vae.device is the cpu between calls: the hook moves it to the execution device
+    vae = (
+        pipe.vae
+    )  # with model CPU offload vae.device is the cpu between calls: the hook moves it to the execution device
     with torch.no_grad():
         x = vae.decode(latents.to(pipe._execution_device, vae.dtype) / vae.config.scaling_factor).sample
     return (x / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()

@@ -37,19 +37,33 @@ class InitImage:
     how: str = ""  # "resized" | "cropped and resized" | "used as is"
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.path.name, "path": str(self.path), "sha256": self.sha256, "strength": self.strength,
-                "size": list(self.image.size), "fitted": self.how}
+        return {
+            "name": self.path.name,
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "strength": self.strength,
+            "size": list(self.image.size),
+            "fitted": self.how,
+        }
 
 
 def check_strength(strength: Any, steps: int) -> float:
     """S in (0, 1], and at least one denoising step (diffusers runs int(steps x S) of them)."""
-    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not math.isfinite(strength) \
-            or not 0 < strength <= 1:
-        raise UsageError(f"--strength must be a number in (0, 1], got {shorten(strength)}",
-                         hint="how far toward noise the picture goes first: 0.3 keeps it close, 1.0 is text to image")
+    if (
+        isinstance(strength, bool)
+        or not isinstance(strength, (int, float))
+        or not math.isfinite(strength)
+        or not 0 < strength <= 1
+    ):
+        raise UsageError(
+            f"--strength must be a number in (0, 1], got {shorten(strength)}",
+            hint="how far toward noise the picture goes first: 0.3 keeps it close, 1.0 is text to image",
+        )
     if steps_run(steps, strength) < 1:
-        raise UsageError(f"--strength {strength:g} with --steps {steps} runs no denoising step (int(steps x strength) = 0)",
-                         hint=f"use --steps {math.ceil(1 / strength)} or more")
+        raise UsageError(
+            f"--strength {strength:g} with --steps {steps} runs no denoising step (int(steps x strength) = 0)",
+            hint=f"use --steps {math.ceil(1 / strength)} or more",
+        )
     return float(strength)
 
 
@@ -89,7 +103,9 @@ def fit(init: InitImage, width: int, height: int) -> str:
         else:
             init.how = "resized"
         init.fitted = im.resize((width, height), Image.LANCZOS)
-    return f"init image {init.path.name}: {w}x{h}, {init.how}" + ("" if init.how == "used as is" else f" to {width}x{height}")
+    return f"init image {init.path.name}: {w}x{h}, {init.how}" + (
+        "" if init.how == "used as is" else f" to {width}x{height}"
+    )
 
 
 def pipeline(pipe: Any) -> Any:

@@ -40,7 +40,7 @@ def escape(value: Any) -> str:
 
 
 def sniff(path: Path) -> str | None:
-    """"png", "jpeg", "webp", "safetensors" or None, from the first bytes (the file must be regular)."""
+    """ "png", "jpeg", "webp", "safetensors" or None, from the first bytes (the file must be regular)."""
     with open(path, "rb") as f:
         head = f.read(16)
     if head.startswith(PNG_MAGIC):
@@ -162,7 +162,9 @@ def describe_image(path: Path, raw: bool = False) -> dict[str, Any]:
     if fmt != "png":
         used = ("EXIF UserComment",) if recipe else ()
     # raw chunks: all of them with --raw; otherwise those the recipe was not read from
-    out["text"] = dict(chunks) if raw else {k: v for k, v in chunks.items() if k not in used and k not in ("parameters", "genai")}
+    out["text"] = (
+        dict(chunks) if raw else {k: v for k, v in chunks.items() if k not in used and k not in ("parameters", "genai")}
+    )
     return out
 
 
@@ -176,9 +178,13 @@ def describe_safetensors(path: Path) -> dict[str, Any]:
     with open(path, "rb") as f:
         (n,) = struct.unpack("<Q", f.read(8).ljust(8, b"\0"))
         if n > MAX_SAFETENSORS_HEADER:
-            raise UsageError(f"{name}: safetensors header too large ({n:,} bytes; the limit is {MAX_SAFETENSORS_HEADER:,})")
+            raise UsageError(
+                f"{name}: safetensors header too large ({n:,} bytes; the limit is {MAX_SAFETENSORS_HEADER:,})"
+            )
         if 8 + n > size:
-            raise UsageError(f"{name}: not a valid safetensors file (its header says {n:,} bytes; the file is {size:,})")
+            raise UsageError(
+                f"{name}: not a valid safetensors file (its header says {n:,} bytes; the file is {size:,})"
+            )
         header = f.read(n)
     try:
         text = header.decode("utf-8")
@@ -218,10 +224,15 @@ def as_text(info: dict[str, Any]) -> str:
         width = max((len(escape(t["name"])) for t in info["tensors"]), default=0)
         lines += [f"{escape(t['name']):<{width}}  {t['dtype']:<5}  {tuple(t['shape'])}" for t in info["tensors"]]
         return "\n".join(lines)
-    lines.append(f"size: {info['width']}x{info['height']}" + ("" if info["type"] == "png" else f" ({info['type'].upper()})"))
+    lines.append(
+        f"size: {info['width']}x{info['height']}" + ("" if info["type"] == "png" else f" ({info['type'].upper()})")
+    )
     recipe, params = info.get("recipe"), info.get("parameters")
     if recipe is None:
-        lines.append("recipe: none" + (f" ({escape(info['problem'])})" if info.get("problem") else " (no recipe in its metadata)"))
+        lines.append(
+            "recipe: none"
+            + (f" ({escape(info['problem'])})" if info.get("problem") else " (no recipe in its metadata)")
+        )
     else:
         lines.append(f"generator: {escape(recipe['generator'])}")
         lines.append(f"prompt: {escape(recipe['prompt'])}")
@@ -247,10 +258,22 @@ LINE_COLUMNS = ("file", "generator", "seed", "steps", "guidance", "sampler", "si
 def as_line(info: dict[str, Any]) -> str:
     """One tab-separated line (LINE_COLUMNS; `-` where unknown), for grep, cut and awk."""
     if info["type"] == "safetensors":
-        cols = [info["file"], "safetensors", "-", "-", "-", "-", "-", "-", f"{len(info['tensors'])} tensor" + ("" if len(info["tensors"]) == 1 else "s")]
+        cols = [
+            info["file"],
+            "safetensors",
+            "-",
+            "-",
+            "-",
+            "-",
+            "-",
+            "-",
+            f"{len(info['tensors'])} tensor" + ("" if len(info["tensors"]) == 1 else "s"),
+        ]
     else:
         r = info.get("recipe") or {}
-        size = f"{r['width']}x{r['height']}" if r.get("width") and r.get("height") else f"{info['width']}x{info['height']}"
+        size = (
+            f"{r['width']}x{r['height']}" if r.get("width") and r.get("height") else f"{info['width']}x{info['height']}"
+        )
         cols = [info["file"], r.get("generator") or "no-recipe"]
         cols += [r.get(k) for k in ("seed", "steps", "guidance", "sampler")] + [size, r.get("model"), r.get("prompt")]
     return "\t".join("-" if c is None or c == "" else escape(c) for c in cols)

@@ -35,7 +35,9 @@ HUB_PATTERNS = HUB_CONFIG_PATTERNS + HUB_WEIGHT_PATTERNS  # a full-precision sna
 FP16 = "fp16"  # the variant name diffusers and the hub use
 PICKLED = (".ckpt", ".bin", ".pt", ".pth", ".pkl")
 LDM_UNET = "model.diffusion_model."  # the U-Net's tensors in every original-layout (LDM) SD checkpoint
-MAX_CONFIG_BYTES = 1024 * 1024  # a model folder's JSON configs (model_index.json, */config.json ...): real ones are < 10 KB
+MAX_CONFIG_BYTES = (
+    1024 * 1024
+)  # a model folder's JSON configs (model_index.json, */config.json ...): real ones are < 10 KB
 MAX_TRAIN_TIMESTEPS = 100_000  # scheduler_config.json num_train_timesteps / trained_betas (Stable Diffusion: 1000)
 # libraries a model_index.json entry may name: anything else is a module of the folder's own (custom code)
 LIBRARIES = ("diffusers", "transformers")
@@ -74,8 +76,11 @@ def locate(name: str) -> ModelSource:
     if path is not None:
         return _local(name, path)
     known = ", ".join(sorted(models.aliases("image")))
-    target = models.hub_id(name, "image", hint=f"aliases: {known}; or a local diffusers folder, or a .safetensors "
-                                               "checkpoint; or the built-in model: toy")
+    target = models.hub_id(
+        name,
+        "image",
+        hint=f"aliases: {known}; or a local diffusers folder, or a .safetensors checkpoint; or the built-in model: toy",
+    )
     shown = name if name == target else f"{name} ({target})"
     folder = _hub_snapshot(target, HUB_CONFIG_PATTERNS, name)  # the weights come with fetch_weights
     if not (folder / "model_index.json").is_file():
@@ -107,9 +112,14 @@ def _hub_snapshot(target: str, patterns: list[str], label: str, revision: str | 
 def _weight_components(folder: Path) -> list[Path]:
     """The component folders of a diffusers pipeline that hold weights (those with a model config.json)."""
     index = read_config_json(folder / "model_index.json", "model_index")
-    return [folder / c for c, entry in index.items()
-            if not c.startswith("_") and isinstance(entry, list) and entry[:1] != [None]
-            and (folder / c / "config.json").is_file()]
+    return [
+        folder / c
+        for c, entry in index.items()
+        if not c.startswith("_")
+        and isinstance(entry, list)
+        and entry[:1] != [None]
+        and (folder / c / "config.json").is_file()
+    ]
 
 
 def _has_weights(folder: Path, variant: str | None) -> bool:
@@ -183,11 +193,15 @@ def choose_auto(device: str = "auto") -> tuple[str, str]:
     """-> (the model `auto` stands for on `device`, one line saying which, why, and how to choose another)."""
     found = accelerator(device)
     if found:
-        return AUTO_ACCELERATED, (f"model auto: {AUTO_ACCELERATED} (a {found} device is here; downloaded once, then "
-                                  "used from the cache); --model toy for the built-in toy model")
+        return AUTO_ACCELERATED, (
+            f"model auto: {AUTO_ACCELERATED} (a {found} device is here; downloaded once, then "
+            "used from the cache); --model toy for the built-in toy model"
+        )
     why = "no CUDA or MPS device here" if (device or "auto").strip().lower() == "auto" else f"device {device}"
-    return TOY, (f"model auto: toy, the built-in 32x32 toy-world model ({why}); "
-                 f"--model {AUTO_ACCELERATED} runs Stable Diffusion 1.5 on a CPU too, slowly")
+    return TOY, (
+        f"model auto: toy, the built-in 32x32 toy-world model ({why}); "
+        f"--model {AUTO_ACCELERATED} runs Stable Diffusion 1.5 on a CPU too, slowly"
+    )
 
 
 def resolve_auto(name: str, device: str = "auto", say: Any = None) -> str:
@@ -323,7 +337,10 @@ def vet_folder(path: Path) -> None:
         if not (isinstance(library, str) and isinstance(class_name, str) and class_name.isidentifier()):
             raise refuse(index_file, f"component {shorten(component)} names {shorten(entry)}")
         if library not in LIBRARIES and not _diffusers_pipeline_module(library):
-            raise refuse(index_file, f"component {shorten(component)} comes from module {shorten(library)}, not diffusers or transformers")
+            raise refuse(
+                index_file,
+                f"component {shorten(component)} comes from module {shorten(library)}, not diffusers or transformers",
+            )
         folder = path / component
         for name in ("config.json", "tokenizer_config.json", "preprocessor_config.json"):
             if (folder / name).exists():
@@ -362,7 +379,9 @@ def load_tokenizer(source: ModelSource):
             str(source.path / "tokenizer"), local_files_only=True, trust_remote_code=False
         )
     except (OSError, ValueError, AttributeError) as e:
-        raise GenaiError(f"cannot load the tokenizer in {source.path / 'tokenizer'}: {str(e).splitlines()[0][:200]}") from None
+        raise GenaiError(
+            f"cannot load the tokenizer in {source.path / 'tokenizer'}: {str(e).splitlines()[0][:200]}"
+        ) from None
 
 
 def _tensor_names(path: Path) -> list[str]:
@@ -520,8 +539,7 @@ def load_pipeline(source: ModelSource, dtype: Any, single_file_config: str | Non
                 f"from the configs of the base model it recognises ({base or 'unknown'}), and they are not in "
                 "your Hugging Face cache",
                 hint="pass --single-file-config (config: image.single_file_config) a diffusers folder of the same "
-                "architecture, or a cached alias / hub id such as sd15"
-                + (fetch if base else ""),
+                "architecture, or a cached alias / hub id such as sd15" + (fetch if base else ""),
             ) from None
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
         raise GenaiError(

@@ -62,11 +62,15 @@ def parse_spec(spec: str) -> LoraSpec:
     except ValueError:
         if Path(spec).expanduser().exists():  # a file name with a colon in it
             return LoraSpec(Path(spec).expanduser())
-        raise UsageError(f"--lora {shorten(spec)}: the weight {shorten(tail)} is not a number",
-                         hint="--lora FILE[:WEIGHT], like --lora style.safetensors:0.8") from None
+        raise UsageError(
+            f"--lora {shorten(spec)}: the weight {shorten(tail)} is not a number",
+            hint="--lora FILE[:WEIGHT], like --lora style.safetensors:0.8",
+        ) from None
     if not math.isfinite(weight) or abs(weight) > MAX_WEIGHT:
-        raise UsageError(f"--lora {shorten(spec)}: the weight must be a finite number in -{MAX_WEIGHT:g}..{MAX_WEIGHT:g}, "
-                         f"got {shorten(tail)}")
+        raise UsageError(
+            f"--lora {shorten(spec)}: the weight must be a finite number in -{MAX_WEIGHT:g}..{MAX_WEIGHT:g}, "
+            f"got {shorten(tail)}"
+        )
     return LoraSpec(Path(head).expanduser(), weight)
 
 
@@ -80,16 +84,20 @@ def check_file(spec: LoraSpec) -> LoraSpec:
     path = spec.path
     require_regular_file(path, "--lora")
     if path.suffix.lower() in PICKLED:
-        raise UsageError(f"--lora {path.name}: pickled LoRA files are refused (loading them can run arbitrary code)",
-                         hint="use the .safetensors version of this LoRA")
+        raise UsageError(
+            f"--lora {path.name}: pickled LoRA files are refused (loading them can run arbitrary code)",
+            hint="use the .safetensors version of this LoRA",
+        )
     if path.suffix.lower() != ".safetensors":
         raise UsageError(f"--lora {path.name}: expected a .safetensors LoRA file")
     if path.stat().st_size > MAX_LORA_BYTES:
         raise UsageError(f"--lora {path.name}: over {MAX_LORA_BYTES // 2**30} GiB, larger than any LoRA")
     names = _tensor_names(path)
     if not any("lora" in k.lower() for k in names):
-        raise UsageError(f"--lora {path.name}: not a LoRA file (none of its {len(names)} tensors is a lora_* matrix)",
-                         hint="a LoRA .safetensors from diffusers, kohya-ss or AUTOMATIC1111")
+        raise UsageError(
+            f"--lora {path.name}: not a LoRA file (none of its {len(names)} tensors is a lora_* matrix)",
+            hint="a LoRA .safetensors from diffusers, kohya-ss or AUTOMATIC1111",
+        )
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -123,11 +131,15 @@ def load_into(pipe: Any, specs: list[LoraSpec]) -> None:
             with _quiet():
                 pipe.load_lora_weights(str(spec.path), adapter_name=adapter)
         except Exception as e:  # diffusers / peft raise ValueError, RuntimeError (size mismatch), KeyError ...
-            raise UsageError(f"--lora {spec.path.name}: not a LoRA for this model ({_reason(e)})",
-                             hint="a LoRA works only with the model family it was trained on (SD 1.x, SD 2.x, SDXL)") from None
+            raise UsageError(
+                f"--lora {spec.path.name}: not a LoRA for this model ({_reason(e)})",
+                hint="a LoRA works only with the model family it was trained on (SD 1.x, SD 2.x, SDXL)",
+            ) from None
         if adapter not in _adapters(pipe) - before:
-            raise UsageError(f"--lora {spec.path.name}: not a LoRA for this model (none of its layers exist here)",
-                             hint="a LoRA works only with the model family it was trained on (SD 1.x, SD 2.x, SDXL)")
+            raise UsageError(
+                f"--lora {spec.path.name}: not a LoRA for this model (none of its layers exist here)",
+                hint="a LoRA works only with the model family it was trained on (SD 1.x, SD 2.x, SDXL)",
+            )
         names.append(adapter)
     pipe.set_adapters(names, adapter_weights=[s.weight for s in specs])
 

@@ -138,7 +138,9 @@ def _from_a1111(text: str) -> dict[str, Any]:
     rest = {k: v for k, v in p.items() if k not in ("prompt", "negative_prompt")}
     width, height = _size(rest.pop("Size", None))
     version = str(rest.get("Version", ""))
-    generator = "genai" if version.startswith("genai") else "Fooocus" if version.startswith("Fooocus") else "AUTOMATIC1111"
+    generator = (
+        "genai" if version.startswith("genai") else "Fooocus" if version.startswith("Fooocus") else "AUTOMATIC1111"
+    )
     return {
         "generator": generator,
         "prompt": p["prompt"],
@@ -176,8 +178,12 @@ def _comfyui(text: dict[str, str], where: str) -> tuple[dict[str, Any] | None, s
     recipe, problem = _with_parser("ComfyUI", params, where)
     if recipe is not None and not isinstance(recipe["model"], str):
         # sd-parsers stops at the first `model` input, which may be a link (a LoraLoader's): take the checkpoint
-        names = [n["inputs"].get(k) for n in graph.values() if isinstance(n, dict) and isinstance(n.get("inputs"), dict)
-                 for k in ("ckpt_name", "unet_name")]
+        names = [
+            n["inputs"].get(k)
+            for n in graph.values()
+            if isinstance(n, dict) and isinstance(n.get("inputs"), dict)
+            for k in ("ckpt_name", "unet_name")
+        ]
         recipe["model"] = next((x for x in names if isinstance(x, str)), None)
     return recipe, problem
 
@@ -297,8 +303,16 @@ SAMPLERS = {
 PLAIN_SCHEDULES = {"", "normal", "automatic", "default", "native", "uniform"}
 # ComfyUI nodes that a plain text-to-image run has; any other node is a graph feature genai does not reproduce
 COMFY_BASIC = {
-    "KSampler", "KSamplerAdvanced", "CheckpointLoaderSimple", "CLIPTextEncode", "EmptyLatentImage",
-    "VAEDecode", "SaveImage", "PreviewImage", "Reroute", "Note",
+    "KSampler",
+    "KSamplerAdvanced",
+    "CheckpointLoaderSimple",
+    "CLIPTextEncode",
+    "EmptyLatentImage",
+    "VAEDecode",
+    "SaveImage",
+    "PreviewImage",
+    "Reroute",
+    "Note",
 }
 # A1111 fields that do not change the image
 A1111_HARMLESS = {"Version", "Model hash", "VAE hash", "Hashes", "TI hashes", "Lora hashes", "Emphasis"}
@@ -348,8 +362,10 @@ def for_imagine(path: Any, cfg: dict[str, Any], given: set[str], model_given: bo
     name = inspect.escape(path)
     recipe = info.get("recipe") if info["type"] != "safetensors" else None
     if recipe is None:
-        raise UsageError(f"{name}: no recipe in this file ({info.get('problem') or 'no generation metadata'})",
-                         hint="genai info FILE shows what a file holds")
+        raise UsageError(
+            f"{name}: no recipe in this file ({info.get('problem') or 'no generation metadata'})",
+            hint="genai info FILE shows what a file holds",
+        )
     ignored: list[str] = []
     values: dict[str, Any] = {k: recipe.get(k) for k in ("negative", "steps", "guidance", "seed", "width", "height")}
     values["scheduler"], problems = scheduler_for(recipe)
@@ -376,7 +392,9 @@ def for_imagine(path: Any, cfg: dict[str, Any], given: set[str], model_given: bo
             cfg[key] = value
     if recipe.get("model"):
         if not model_given:
-            console.info(f"the recipe's model is {inspect.escape(recipe['model'])}; using {cfg['model']} (choose one with --model)")
+            console.info(
+                f"the recipe's model is {inspect.escape(recipe['model'])}; using {cfg['model']} (choose one with --model)"
+            )
         elif str(recipe["model"]) != str(cfg["model"]):
             ignored.append(f"model {recipe['model']!r} (using --model {cfg['model']})")
     ignored += _features(recipe, info.get("text", {}))
@@ -392,7 +410,11 @@ def _features(recipe: dict[str, Any], chunks: dict[str, str]) -> list[str]:
     extras = recipe.get("extras") or {}
     if recipe["generator"] == "ComfyUI":
         graph = _json_or_none(chunks.get("prompt"))
-        kinds = sorted({str(n.get("class_type")) for n in graph.values() if isinstance(n, dict)} - COMFY_BASIC) if isinstance(graph, dict) else []
+        kinds = (
+            sorted({str(n.get("class_type")) for n in graph.values() if isinstance(n, dict)} - COMFY_BASIC)
+            if isinstance(graph, dict)
+            else []
+        )
         return [f"ComfyUI nodes {', '.join(kinds)}"] if kinds else []
     if recipe["generator"] == "AUTOMATIC1111":
         keys = [k for k in extras if k not in A1111_HARMLESS]

@@ -71,10 +71,16 @@ def imagine(
     learned = [sdxl.read_any(Path(p)) for p in embeddings]  # unreadable files fail here, before the model loads
     lora_specs = [L.check_file(spec) for spec in L.parse_specs(list(loras))]  # bad weights, pickles: refused now
     if strength is not None and init_image is None:
-        raise UsageError("--strength needs --init-image",
-                         hint="genai imagine --init-image photo.png --strength 0.6 PROMPT")
-    init = None if init_image is None else img2img.read(
-        init_image, img2img.check_strength(img2img.DEFAULT_STRENGTH if strength is None else strength, s.steps))
+        raise UsageError(
+            "--strength needs --init-image", hint="genai imagine --init-image photo.png --strength 0.6 PROMPT"
+        )
+    init = (
+        None
+        if init_image is None
+        else img2img.read(
+            init_image, img2img.check_strength(img2img.DEFAULT_STRENGTH if strength is None else strength, s.steps)
+        )
+    )
     limits = loading.size_limits(source)  # from the folder's configs; None for a single file
     size = check_size(s, limits)
     tokenizer = loading.load_tokenizer(source) if learned else None  # None for a single file: checked after loading
@@ -121,10 +127,14 @@ def imagine(
         fitted = img2img.fit(init, size[0], size[1])
         if info:
             info(fitted)
-    run_info = {"model_path": str(source.path), "device": str(rt.device), "precision": rt.precision,
-                "embeddings": [{"token": e.token, "path": str(e.source)} for e in learned],
-                "loras": [spec.to_json() for spec in lora_specs],
-                "init_image": init.to_json() if init is not None else None}
+    run_info = {
+        "model_path": str(source.path),
+        "device": str(rt.device),
+        "precision": rt.precision,
+        "embeddings": [{"token": e.token, "path": str(e.source)} for e in learned],
+        "loras": [spec.to_json() for spec in lora_specs],
+        "init_image": init.to_json() if init is not None else None,
+    }
 
     # 4. generate: every image written, then yielded
     per_image = img2img.steps_run(s.steps, init.strength) if init is not None else s.steps
@@ -161,8 +171,10 @@ def unknown_word_warnings(tokenizer: Any, prompts: list[str]) -> list[str]:
     for prompt in dict.fromkeys(p for p in prompts if p):
         unknown = vocab.unknown_words(prompt, tokenizer)
         if unknown:
-            lines.append(f"{vocab.unknown_message(unknown, tokenizer=tokenizer, suggest=True)} (in {shorten(prompt)}); "
-                         "`genai toy words` lists the words it knows")
+            lines.append(
+                f"{vocab.unknown_message(unknown, tokenizer=tokenizer, suggest=True)} (in {shorten(prompt)}); "
+                "`genai toy words` lists the words it knows"
+            )
     return lines
 
 

@@ -82,7 +82,9 @@ def read_embedding(path: Path) -> SDXLEmbedding | None:
 
     for name, t in (("clip_l", l), ("clip_g", g)):
         if t.ndim not in (1, 2) or not t.is_floating_point() or not torch.isfinite(t).all():
-            raise UsageError(f"--embedding {path.name}: its {name} tensor is not a finite float tensor of shape (n, dim)")
+            raise UsageError(
+                f"--embedding {path.name}: its {name} tensor is not a finite float tensor of shape (n, dim)"
+            )
     l, g = (t.float()[None] if t.ndim == 1 else t.float() for t in (l, g))
     if l.shape[0] != g.shape[0]:
         raise UsageError(f"--embedding {path.name}: clip_l has {l.shape[0]} vectors, clip_g {g.shape[0]}")
@@ -94,14 +96,20 @@ def add_embedding(pipe: Any, emb: SDXLEmbedding) -> None:
     from genai_cli.invert import embeddings as E
 
     if getattr(pipe, "text_encoder_2", None) is None:
-        raise UsageError(f"--embedding {emb.source.name}: an SDXL embedding (clip_l + clip_g), and this model is not SDXL")
+        raise UsageError(
+            f"--embedding {emb.source.name}: an SDXL embedding (clip_l + clip_g), and this model is not SDXL"
+        )
     E.check_new_word(pipe.tokenizer, emb)
-    for vectors, encoder, tokenizer, name in ((emb.vectors, pipe.text_encoder, pipe.tokenizer, "clip_l"),
-                                              (emb.vectors_g, pipe.text_encoder_2, pipe.tokenizer_2, "clip_g")):
+    for vectors, encoder, tokenizer, name in (
+        (emb.vectors, pipe.text_encoder, pipe.tokenizer, "clip_l"),
+        (emb.vectors_g, pipe.text_encoder_2, pipe.tokenizer_2, "clip_g"),
+    ):
         width = encoder.get_input_embeddings().weight.shape[-1]
         if vectors.shape[-1] != width:
-            raise UsageError(f"--embedding {emb.source.name}: its {name} vectors are {vectors.shape[-1]} wide, this "
-                             f"model's encoder takes {width}")
+            raise UsageError(
+                f"--embedding {emb.source.name}: its {name} vectors are {vectors.shape[-1]} wide, this "
+                f"model's encoder takes {width}"
+            )
         pipe.load_textual_inversion(vectors, token=emb.token, text_encoder=encoder, tokenizer=tokenizer)
 
 
@@ -118,8 +126,10 @@ def add_any(pipe: Any, emb: Any) -> None:
     if isinstance(emb, SDXLEmbedding):
         add_embedding(pipe, emb)
     elif getattr(pipe, "text_encoder_2", None) is not None:
-        raise UsageError(f"--embedding {emb.source.name}: an SD 1.x embedding (one tensor); SDXL needs clip_l and clip_g",
-                         hint="use an SDXL textual-inversion file (two tensors, clip_l and clip_g)")
+        raise UsageError(
+            f"--embedding {emb.source.name}: an SD 1.x embedding (one tensor); SDXL needs clip_l and clip_g",
+            hint="use an SDXL textual-inversion file (two tensors, clip_l and clip_g)",
+        )
     else:
         E.add_to_pipeline(pipe, emb)
 
@@ -156,8 +166,9 @@ def make_tiny_sdxl_pipeline(seed: int = 0, scratch: Path | None = None):
         cross_attention_dim=64,  # 32 + 32: both encoders' vectors side by side
         norm_num_groups=2,
     )
-    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                       steps_offset=1, timestep_spacing="leading")
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1, timestep_spacing="leading"
+    )
     torch.manual_seed(seed)
     vae = AutoencoderKL(
         block_out_channels=[4, 8],
@@ -169,9 +180,20 @@ def make_tiny_sdxl_pipeline(seed: int = 0, scratch: Path | None = None):
         norm_num_groups=2,
         sample_size=64,
     )
-    config = dict(bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32, intermediate_size=37,
-                  layer_norm_eps=1e-05, num_attention_heads=4, num_hidden_layers=3, max_position_embeddings=77,
-                  vocab_size=1000, hidden_act="gelu", projection_dim=32)
+    config = dict(
+        bos_token_id=0,
+        eos_token_id=1,
+        pad_token_id=1,
+        hidden_size=32,
+        intermediate_size=37,
+        layer_norm_eps=1e-05,
+        num_attention_heads=4,
+        num_hidden_layers=3,
+        max_position_embeddings=77,
+        vocab_size=1000,
+        hidden_act="gelu",
+        projection_dim=32,
+    )
     torch.manual_seed(seed)
     text_encoder = CLIPTextModel(CLIPTextConfig(**config))
     torch.manual_seed(seed + 1)

@@ -70,9 +70,7 @@ def check_prompts(prompts: list[str], example: str = "a red fox in the snow") ->
     """The prompts: at least one, none empty, at most MAX_PROMPTS of at most MAX_PROMPT_CHARS each.
     `example`: the prompt the hint suggests (one the model understands: genai_cli.image.run.example_prompt)."""
     if not prompts:
-        raise UsageError(
-            "no prompt given", hint=f'genai imagine "{example}" (or prompts on stdin, or --prompts-file)'
-        )
+        raise UsageError("no prompt given", hint=f'genai imagine "{example}" (or prompts on stdin, or --prompts-file)')
     if len(prompts) > MAX_PROMPTS:
         raise UsageError(f"{len(prompts)} prompts: at most {MAX_PROMPTS} in one run", hint="split them between runs")
     for i, p in enumerate(prompts):
@@ -104,7 +102,9 @@ def check_options(s: ImagineSettings) -> ImagineSettings:
     whole("--batch-size", s.batch_size, 1, MAX_BATCH_SIZE)
     whole("step_frames", s.step_frames, 2, MAX_STEP_FRAMES)
     if isinstance(s.guidance, bool) or not isinstance(s.guidance, (int, float)) or not math.isfinite(s.guidance):
-        raise UsageError(f"--guidance must be a finite number, got {shorten(s.guidance)}", hint="7.5 is usual; 0 turns guidance off")
+        raise UsageError(
+            f"--guidance must be a finite number, got {shorten(s.guidance)}", hint="7.5 is usual; 0 turns guidance off"
+        )
     if s.guidance < 0:
         raise UsageError(f"--guidance must be 0 or more, got {s.guidance}")
     if s.seed is not None and not 0 <= s.seed < 2**32:
@@ -152,5 +152,7 @@ def check_out_dir(out: Path, flag: str = "--out") -> Path:
         with tempfile.NamedTemporaryFile(dir=existing, prefix=".genai-probe-"):
             pass
     except OSError as e:
-        raise UsageError(f"{flag} {out} is not writable ({e.strerror or e})", hint="choose a folder you can write to") from None
+        raise UsageError(
+            f"{flag} {out} is not writable ({e.strerror or e})", hint="choose a folder you can write to"
+        ) from None
     return out

@@ -33,8 +33,19 @@ MAX_FILE_BYTES = 64 * 1024 * 1024  # vectors and optimiser moments of at most 64
 
 # what must match for --resume to continue a run (steps may grow, outputs may change): settings of the run, then
 # what the run found (the model's label, the images' fingerprint, the number of processes)
-RESUME_SETTINGS = ("token", "init_word", "property", "num_vectors", "lr", "batch_size", "grad_accum", "resolution",
-                   "repeats", "flip", "seed")
+RESUME_SETTINGS = (
+    "token",
+    "init_word",
+    "property",
+    "num_vectors",
+    "lr",
+    "batch_size",
+    "grad_accum",
+    "resolution",
+    "repeats",
+    "flip",
+    "seed",
+)
 RESUME_KEYS = (*RESUME_SETTINGS, "model", "images_fingerprint", "processes")
 
 
@@ -65,8 +76,10 @@ def compare(out: Path, mine: dict[str, Any]) -> dict[str, Any]:
     diff = [k for k in RESUME_KEYS if k in mine and state["settings"].get(k) != mine[k]]
     if diff:
         shown = ", ".join(f"{k}: {state['settings'].get(k)!r} then, {mine[k]!r} now" for k in diff)
-        raise UsageError(f"--resume: the run in {out} was made with other settings ({shown})",
-                         hint="resume with the same settings (only --steps and the outputs may change)")
+        raise UsageError(
+            f"--resume: the run in {out} was made with other settings ({shown})",
+            hint="resume with the same settings (only --steps and the outputs may change)",
+        )
     return state
 
 
@@ -90,12 +103,20 @@ def _state(folder: Path) -> dict[str, Any] | None:
             raise ValueError(f"{path.stat().st_size} bytes")
         state = json.loads(path.read_text(encoding="utf-8"))
         step = state["step"]
-        if (not isinstance(state, dict) or isinstance(step, bool) or not isinstance(step, int) or step < 0
-                or not isinstance(state.get("settings"), dict) or not isinstance(state.get("files", {}), dict)):
+        if (
+            not isinstance(state, dict)
+            or isinstance(step, bool)
+            or not isinstance(step, int)
+            or step < 0
+            or not isinstance(state.get("settings"), dict)
+            or not isinstance(state.get("files", {}), dict)
+        ):
             raise ValueError("not a genai checkpoint state")
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise UsageError(f"damaged checkpoint file {path} ({str(e).splitlines()[0][:80] if str(e) else 'unreadable'})",
-                         hint="resume from another copy of the run, or start again with --force") from None
+        raise UsageError(
+            f"damaged checkpoint file {path} ({str(e).splitlines()[0][:80] if str(e) else 'unreadable'})",
+            hint="resume from another copy of the run, or start again with --force",
+        ) from None
     return state
 
 
@@ -110,7 +131,9 @@ def find(out: Path) -> tuple[Path, dict[str, Any]]:
     """The newest complete checkpoint in `out` -> (folder, state); a UsageError naming `out` if there is none."""
     found = candidates(out) if out.is_dir() else []
     if not found:
-        raise UsageError(f"--resume: no checkpoint in {out}", hint="start without --resume, or give the --out of the run")
+        raise UsageError(
+            f"--resume: no checkpoint in {out}", hint="start without --resume, or give the --out of the run"
+        )
     return found[0]
 
 
@@ -157,8 +180,9 @@ def settle(out: Path) -> None:
         _fsync(out)
 
 
-def save(out: Path, step: int, vectors: Any, optimizer_state: dict | None, settings: dict[str, Any],
-         version: str) -> Path:
+def save(
+    out: Path, step: int, vectors: Any, optimizer_state: dict | None, settings: dict[str, Any], version: str
+) -> Path:
     """Write a checkpoint of `step` and make it the current one -> OUT/checkpoint."""
     import torch
     from safetensors.torch import save_file
@@ -197,8 +221,10 @@ def _check_size(folder: Path, name: str, state: dict[str, Any]) -> Path:
     want = state.get("files", {}).get(name)
     if size > MAX_FILE_BYTES or (isinstance(want, int) and size != want):
         shown = f"{size} bytes, the checkpoint recorded {want}" if isinstance(want, int) else f"{size} bytes"
-        raise UsageError(f"damaged checkpoint file {path} ({shown})",
-                         hint="resume from another copy of the run, or start again with --force")
+        raise UsageError(
+            f"damaged checkpoint file {path} ({shown})",
+            hint="resume from another copy of the run, or start again with --force",
+        )
     return path
 
 
@@ -230,13 +256,17 @@ def load(folder: Path, state: dict[str, Any], shape: tuple[int, int | None]) -> 
         data = load_file(str(path))
         vectors = data["vectors"]
     except Exception as e:  # safetensors raises its own error type for damaged files; KeyError for a foreign one
-        raise UsageError(f"damaged checkpoint file {path} ({str(e).splitlines()[0][:100] if str(e) else type(e).__name__})",
-                         hint="resume from another copy of the run, or start again with --force") from None
+        raise UsageError(
+            f"damaged checkpoint file {path} ({str(e).splitlines()[0][:100] if str(e) else type(e).__name__})",
+            hint="resume from another copy of the run, or start again with --force",
+        ) from None
     fits = vectors.ndim == 2 and all(want is None or got == want for got, want in zip(vectors.shape, shape))
     if set(data) != {"vectors"} or not vectors.is_floating_point() or not fits:
         shown = "x".join("dim" if n is None else str(n) for n in shape)
-        raise UsageError(f"checkpoint file {path} holds {', '.join(f'{k} {tuple(v.shape)}' for k, v in data.items())}, "
-                         f"not vectors of shape {shown}")
+        raise UsageError(
+            f"checkpoint file {path} holds {', '.join(f'{k} {tuple(v.shape)}' for k, v in data.items())}, "
+            f"not vectors of shape {shown}"
+        )
     bad = _non_finite(vectors)
     if bad:
         raise UsageError(f"checkpoint file {path}: its vectors hold {bad}", hint="start again with --force")
@@ -246,8 +276,10 @@ def load(folder: Path, state: dict[str, Any], shape: tuple[int, int | None]) -> 
         try:
             optimizer_state = torch.load(opt, map_location="cpu", weights_only=True)  # tensors and numbers only
         except Exception as e:  # a damaged file, or a pickle that is more than tensors (it runs nothing)
-            raise UsageError(f"damaged or unsafe checkpoint file {opt} ({str(e).splitlines()[0][:100] if str(e) else type(e).__name__})",
-                             hint="resume from another copy of the run, or start again with --force") from None
+            raise UsageError(
+                f"damaged or unsafe checkpoint file {opt} ({str(e).splitlines()[0][:100] if str(e) else type(e).__name__})",
+                hint="resume from another copy of the run, or start again with --force",
+            ) from None
         if not isinstance(optimizer_state, dict) or not {"state", "param_groups"} <= set(optimizer_state):
             raise UsageError(f"checkpoint file {opt} is not an optimiser state")
         bad = _non_finite(optimizer_state)

@@ -21,21 +21,52 @@ MAX_CAPTION_BYTES = 4096  # a caption sidecar NAME.txt (one short line)
 
 # The prompt templates of the textual-inversion paper (ImageNet-style), as in diffusers' example script.
 OBJECT_TEMPLATES = [
-    "a photo of a {}", "a rendering of a {}", "a cropped photo of the {}", "the photo of a {}",
-    "a photo of a clean {}", "a photo of a dirty {}", "a dark photo of the {}", "a photo of my {}",
-    "a photo of the cool {}", "a close-up photo of a {}", "a bright photo of the {}", "a cropped photo of a {}",
-    "a photo of the {}", "a good photo of the {}", "a photo of one {}", "a close-up photo of the {}",
-    "a rendition of the {}", "a photo of the clean {}", "a rendition of a {}", "a photo of a nice {}",
-    "a good photo of a {}", "a photo of the nice {}", "a photo of the small {}", "a photo of the weird {}",
-    "a photo of the large {}", "a photo of a cool {}", "a photo of a small {}",
+    "a photo of a {}",
+    "a rendering of a {}",
+    "a cropped photo of the {}",
+    "the photo of a {}",
+    "a photo of a clean {}",
+    "a photo of a dirty {}",
+    "a dark photo of the {}",
+    "a photo of my {}",
+    "a photo of the cool {}",
+    "a close-up photo of a {}",
+    "a bright photo of the {}",
+    "a cropped photo of a {}",
+    "a photo of the {}",
+    "a good photo of the {}",
+    "a photo of one {}",
+    "a close-up photo of the {}",
+    "a rendition of the {}",
+    "a photo of the clean {}",
+    "a rendition of a {}",
+    "a photo of a nice {}",
+    "a good photo of a {}",
+    "a photo of the nice {}",
+    "a photo of the small {}",
+    "a photo of the weird {}",
+    "a photo of the large {}",
+    "a photo of a cool {}",
+    "a photo of a small {}",
 ]
 STYLE_TEMPLATES = [
-    "a painting in the style of {}", "a rendering in the style of {}", "a cropped painting in the style of {}",
-    "the painting in the style of {}", "a clean painting in the style of {}", "a dirty painting in the style of {}",
-    "a dark painting in the style of {}", "a picture in the style of {}", "a cool painting in the style of {}",
-    "a close-up painting in the style of {}", "a bright painting in the style of {}", "a good painting in the style of {}",
-    "a rendition in the style of {}", "a nice painting in the style of {}", "a small painting in the style of {}",
-    "a weird painting in the style of {}", "a large painting in the style of {}",
+    "a painting in the style of {}",
+    "a rendering in the style of {}",
+    "a cropped painting in the style of {}",
+    "the painting in the style of {}",
+    "a clean painting in the style of {}",
+    "a dirty painting in the style of {}",
+    "a dark painting in the style of {}",
+    "a picture in the style of {}",
+    "a cool painting in the style of {}",
+    "a close-up painting in the style of {}",
+    "a bright painting in the style of {}",
+    "a good painting in the style of {}",
+    "a rendition in the style of {}",
+    "a nice painting in the style of {}",
+    "a small painting in the style of {}",
+    "a weird painting in the style of {}",
+    "a large painting in the style of {}",
 ]
 TEMPLATES = {"object": OBJECT_TEMPLATES, "style": STYLE_TEMPLATES}
 
@@ -102,8 +133,10 @@ def load_folder(folder: Path, resolution: int | None = None) -> ImageFolder:
         files.append(path)
     candidates = [p for p in files if p.suffix.lower() != CAPTION_SUFFIX]
     if len(candidates) > MAX_IMAGES:
-        raise UsageError(f"--images {folder}: {len(candidates)} files, at most {MAX_IMAGES} images are read",
-                         hint="textual inversion needs 3-5 images (a style a few dozen); use a smaller folder")
+        raise UsageError(
+            f"--images {folder}: {len(candidates)} files, at most {MAX_IMAGES} images are read",
+            hint="textual inversion needs 3-5 images (a style a few dozen); use a smaller folder",
+        )
     examples: list[Example] = []
     image_stems = set()
     for path in files:
@@ -126,12 +159,16 @@ def load_folder(folder: Path, resolution: int | None = None) -> ImageFolder:
         side = ex.path.with_suffix(CAPTION_SUFFIX)
         if side.is_file():
             if side.stat().st_size > MAX_CAPTION_BYTES:
-                raise UsageError(f"caption file {side}: over {MAX_CAPTION_BYTES} bytes",
-                                 hint="a caption is one short line, like: a red {} on a white background")
+                raise UsageError(
+                    f"caption file {side}: over {MAX_CAPTION_BYTES} bytes",
+                    hint="a caption is one short line, like: a red {} on a white background",
+                )
             text = side.read_text(encoding="utf-8", errors="replace").strip()
             if "{}" not in text:
-                raise UsageError(f"caption file {side} has no {{}} where the new token goes",
-                                 hint="write it like: a red {} on a white background")
+                raise UsageError(
+                    f"caption file {side} has no {{}} where the new token goes",
+                    hint="write it like: a red {} on a white background",
+                )
             try:
                 text.format("x")
             except (IndexError, KeyError, ValueError):
@@ -140,7 +177,9 @@ def load_folder(folder: Path, resolution: int | None = None) -> ImageFolder:
     skipped += [(p, "not an image") for p in files if p.suffix.lower() == CAPTION_SUFFIX and p.stem not in image_stems]
     if not examples:
         why = "; ".join(f"{p.name}: {reason}" for p, reason in sorted(skipped))
-        raise UsageError(f"no usable image in {folder}" + (f" (skipped {why})" if why else ""),
-                         hint="put 3-5 images (png, jpg, webp ...) of the concept in the folder")
+        raise UsageError(
+            f"no usable image in {folder}" + (f" (skipped {why})" if why else ""),
+            hint="put 3-5 images (png, jpg, webp ...) of the concept in the folder",
+        )
     result = ImageFolder(examples, sorted(skipped))
     return result.fit(resolution) if resolution else result

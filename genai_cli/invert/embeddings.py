@@ -99,8 +99,10 @@ def read(path: Path) -> Embedding:
         if token == "emb_params":
             token = path.stem
     else:
-        raise UsageError(f"--embedding {path.name}: not a textual-inversion embedding",
-                         hint="expected {token: tensor} (diffusers) or AUTOMATIC1111's string_to_param layout")
+        raise UsageError(
+            f"--embedding {path.name}: not a textual-inversion embedding",
+            hint="expected {token: tensor} (diffusers) or AUTOMATIC1111's string_to_param layout",
+        )
     if not isinstance(tensor, torch.Tensor) or tensor.ndim not in (1, 2) or not tensor.is_floating_point():
         raise UsageError(f"--embedding {path.name}: its vectors are not a float tensor of shape (n, dim)")
     vectors = tensor.float()[None] if tensor.ndim == 1 else tensor.float()
@@ -125,8 +127,10 @@ def check_new_word(tokenizer, embedding: "Embedding") -> None:
     from genai_cli.errors import shorten
 
     if word_taken(tokenizer, embedding.token):
-        raise UsageError(f"--embedding {embedding.source.name}: the model already has a token {shorten(embedding.token)}",
-                         hint="each embedding needs a new word (like <my-cat>); rename the file's token or drop the duplicate")
+        raise UsageError(
+            f"--embedding {embedding.source.name}: the model already has a token {shorten(embedding.token)}",
+            hint="each embedding needs a new word (like <my-cat>); rename the file's token or drop the duplicate",
+        )
 
 
 def add_to_pipeline(pipe, embedding: Embedding) -> None:
@@ -137,5 +141,7 @@ def add_to_pipeline(pipe, embedding: Embedding) -> None:
     if embedding.vectors.shape[-1] != width:
         raise UsageError(
             f"--embedding {name}: its vectors are {embedding.vectors.shape[-1]} wide, this model's text encoder "
-            f"takes {width}", hint="an embedding only works with the model family it was learned on")
+            f"takes {width}",
+            hint="an embedding only works with the model family it was learned on",
+        )
     pipe.load_textual_inversion({embedding.token: embedding.vectors}, token=embedding.token)

@@ -98,34 +98,46 @@ def check_settings(s: InvertSettings, examples: Callable[[], list[str]] | None =
         raise UsageError(f"--token {shorten(s.token)}: give one word without spaces, e.g. '<my-cat>'")
     if not s.init_word or not s.init_word.strip() or any(c.isspace() for c in s.init_word.strip()):
         words = examples() if examples else []
-        raise UsageError(f"--init-word {shorten(s.init_word)}: give one existing word that is close to the concept",
-                         hint=f"words this model reads as one token: {', '.join(words)}" if words else None)
+        raise UsageError(
+            f"--init-word {shorten(s.init_word)}: give one existing word that is close to the concept",
+            hint=f"words this model reads as one token: {', '.join(words)}" if words else None,
+        )
     s.init_word = s.init_word.strip()
     if s.validation_prompt is not None:
         if len(s.validation_prompt) > MAX_PROMPT_CHARS:
-            raise UsageError(f"--validation-prompt {shorten(s.validation_prompt)}: at most {MAX_PROMPT_CHARS} characters")
+            raise UsageError(
+                f"--validation-prompt {shorten(s.validation_prompt)}: at most {MAX_PROMPT_CHARS} characters"
+            )
         if "{}" not in s.validation_prompt:  # the token itself marks the place ("a red {}" keeps its "red")
             s.validation_prompt = s.validation_prompt.replace(s.token, "{}")
         if "{}" not in s.validation_prompt:
-            raise UsageError(f"--validation-prompt {shorten(s.validation_prompt)} does not use the new word",
-                             hint=f"write {{}} or {s.token} where it goes, e.g. 'a photo of {s.token}'")
+            raise UsageError(
+                f"--validation-prompt {shorten(s.validation_prompt)} does not use the new word",
+                hint=f"write {{}} or {s.token} where it goes, e.g. 'a photo of {s.token}'",
+            )
         try:
             s.validation_prompt.format("x")
         except (IndexError, KeyError, ValueError):
-            raise UsageError(f"--validation-prompt {shorten(s.validation_prompt)}: use {{}} once for the new word, and "
-                             "no other braces") from None
+            raise UsageError(
+                f"--validation-prompt {shorten(s.validation_prompt)}: use {{}} once for the new word, and "
+                "no other braces"
+            ) from None
     s.out = Path(s.out) if s.out is not None else default_out(s.token)
     if s.out.exists() and not s.out.is_dir():
         raise UsageError(f"--out {s.out} is a file, not a folder")
     if s.resume and s.force:
         raise UsageError("--resume and --force: give one", hint="--resume continues the run; --force starts it again")
-    if s.resume:  # the newest complete checkpoint, read and checked in full (the vectors' width once the model is known)
+    if (
+        s.resume
+    ):  # the newest complete checkpoint, read and checked in full (the vectors' width once the model is known)
         folder, state = C.find(s.out)
         C.load(folder, state, (s.num_vectors, None))
     elif not s.force and C.holds_run(s.out):
-        raise UsageError(f"{s.out} already holds a textual-inversion run",
-                         hint="continue it with --resume (a larger --steps trains further), start it again with "
-                         "--force, or choose another --out")
+        raise UsageError(
+            f"{s.out} already holds a textual-inversion run",
+            hint="continue it with --resume (a larger --steps trains further), start it again with "
+            "--force, or choose another --out",
+        )
     if not s.images.is_dir():
         raise UsageError(f"--images {s.images}: not a folder", hint="give a folder holding 3-5 images of the concept")
     return s
@@ -148,8 +160,12 @@ class Words:
     def of(cls, tokenizer: Any, context: int | None = None) -> "Words":
         """From a loaded transformers tokenizer (the pipeline's)."""
         context = min(c for c in (tokenizer.model_max_length, context) if c)
-        return cls(lambda t: list(tokenizer.encode(t, add_special_tokens=False)), dict(tokenizer.get_vocab()),
-                   tokenizer.unk_token_id, int(context))
+        return cls(
+            lambda t: list(tokenizer.encode(t, add_special_tokens=False)),
+            dict(tokenizer.get_vocab()),
+            tokenizer.unk_token_id,
+            int(context),
+        )
 
 
 def read_words(folder: Path) -> Words | None:
@@ -163,8 +179,11 @@ def read_words(folder: Path) -> Words | None:
     if not tok_dir.is_dir():
         return None
     limits, width = [], None
-    for path, key in ((tok_dir / "tokenizer_config.json", "model_max_length"), (te_config, "max_position_embeddings"),
-                      (te_config, "hidden_size")):
+    for path, key in (
+        (tok_dir / "tokenizer_config.json", "model_max_length"),
+        (te_config, "max_position_embeddings"),
+        (te_config, "hidden_size"),
+    ):
         try:
             big = path.is_file() and path.stat().st_size > MAX_CONFIG_BYTES
             value = json.loads(path.read_text()).get(key) if path.is_file() and not big else None
@@ -186,10 +205,17 @@ def read_words(folder: Path) -> Words | None:
         try:
             tk = tokenizers.Tokenizer.from_file(str(tok_dir / "tokenizer.json"))
         except Exception as e:  # the Rust library raises its own exception type
-            raise UsageError(f"{tok_dir / 'tokenizer.json'}: not a tokenizer ({str(e).splitlines()[0][:120]})") from None
+            raise UsageError(
+                f"{tok_dir / 'tokenizer.json'}: not a tokenizer ({str(e).splitlines()[0][:120]})"
+            ) from None
         unk = getattr(tk.model, "unk_token", None)
-        return Words(lambda t: tk.encode(t, add_special_tokens=False).ids, tk.get_vocab(with_added_tokens=True),
-                     tk.token_to_id(unk) if unk else None, context, width)
+        return Words(
+            lambda t: tk.encode(t, add_special_tokens=False).ids,
+            tk.get_vocab(with_added_tokens=True),
+            tk.token_to_id(unk) if unk else None,
+            context,
+            width,
+        )
     from genai_cli.image.loading import quiet_libraries
 
     quiet_libraries()
@@ -210,30 +236,40 @@ def check_words(words: Words, token: str, init_word: str, num_vectors: int) -> i
     A new word must not already be one token of the model (CLIP reads `red` as its `red</w>`: the run would
     train a copy it can never use), nor part of one (an added `ed` would split every `red` in a prompt)."""
     if num_vectors > words.context - 2:
-        raise UsageError(f"--num-vectors {num_vectors}: this model's text encoder reads {words.context} tokens, "
-                         f"so a word can span at most {words.context - 2}")
+        raise UsageError(
+            f"--num-vectors {num_vectors}: this model's text encoder reads {words.context} tokens, "
+            f"so a word can span at most {words.context - 2}"
+        )
     placeholders = [token] + [f"{token}_{i}" for i in range(1, num_vectors)]
     by_id = {i: t for t, i in words.vocab.items()}
     for word in placeholders:
         if word in words.vocab:  # the literal entry, e.g. "the</w>"
-            raise UsageError(f"--token {shorten(word)}: the model already has the token {word!r}",
-                             hint=f"choose a new word, e.g. with angle brackets: <{token.strip('<>')}>")
+            raise UsageError(
+                f"--token {shorten(word)}: the model already has the token {word!r}",
+                hint=f"choose a new word, e.g. with angle brackets: <{token.strip('<>')}>",
+            )
         ids = words.encode(word)
         if len(ids) == 1 and ids[0] != words.unk_id:
-            raise UsageError(f"--token {shorten(word)}: this model already has that word (its token "
-                             f"{by_id.get(ids[0], ids[0])!r}); a new word needs a name of its own",
-                             hint=f"choose a new word, e.g. with angle brackets: <{token.strip('<>')}>")
+            raise UsageError(
+                f"--token {shorten(word)}: this model already has that word (its token "
+                f"{by_id.get(ids[0], ids[0])!r}); a new word needs a name of its own",
+                hint=f"choose a new word, e.g. with angle brackets: <{token.strip('<>')}>",
+            )
     lowered = token.lower()
     inside = next((t for t in words.vocab if lowered in t.replace("</w>", "")), None)
     if inside is not None:
-        raise UsageError(f"--token {shorten(token)} is part of the model's token {inside!r}: added as a word it "
-                         "would change how prompts with that token are read",
-                         hint=f"choose a new word, e.g. with angle brackets: <{token.strip('<>')}>")
+        raise UsageError(
+            f"--token {shorten(token)} is part of the model's token {inside!r}: added as a word it "
+            "would change how prompts with that token are read",
+            hint=f"choose a new word, e.g. with angle brackets: <{token.strip('<>')}>",
+        )
     ids = words.encode(init_word)
     if len(ids) != 1 or ids[0] == words.unk_id:
-        raise UsageError(f"--init-word {shorten(init_word)} is {len(ids)} tokens for this model; it must be one",
-                         hint="pick a word close to the concept that this model reads as one token, e.g. "
-                         + ", ".join(hint_words(words)))
+        raise UsageError(
+            f"--init-word {shorten(init_word)} is {len(ids)} tokens for this model; it must be one",
+            hint="pick a word close to the concept that this model reads as one token, e.g. "
+            + ", ".join(hint_words(words)),
+        )
     return ids[0]
 
 
@@ -244,8 +280,13 @@ def hint_words(words: Words, n: int = 3) -> list[str]:
         if len(found) >= n:
             break
         word = entry.removesuffix("</w>")
-        if entry.endswith("</w>") and len(word) >= 3 and word.isalpha() and word not in found \
-                and len(words.encode(word)) == 1:
+        if (
+            entry.endswith("</w>")
+            and len(word) >= 3
+            and word.isalpha()
+            and word not in found
+            and len(words.encode(word)) == 1
+        ):
             found.append(word)
     return found
 

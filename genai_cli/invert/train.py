@@ -124,8 +124,15 @@ def diffusion_loss(unet, noise_scheduler, latents, noise, timesteps, hidden) -> 
 class Run:
     """One invocation: the loaded model with the new token, the cached latents, optimiser, accelerator."""
 
-    def __init__(self, s: InvertSettings, folder: D.ImageFolder, pipe: Any, model_label: str, accelerator: Any,
-                 weight_dtype: torch.dtype):
+    def __init__(
+        self,
+        s: InvertSettings,
+        folder: D.ImageFolder,
+        pipe: Any,
+        model_label: str,
+        accelerator: Any,
+        weight_dtype: torch.dtype,
+    ):
         from diffusers import DDPMScheduler
 
         self.s, self.folder, self.pipe, self.acc = s, folder, pipe, accelerator
@@ -144,7 +151,9 @@ class Run:
         te.requires_grad_(False)
         pipe.unet.requires_grad_(False)
         pipe.vae.requires_grad_(False)
-        if s.gradient_checkpointing:  # as diffusers' example: activations recomputed in backward, the U-Net in train mode
+        if (
+            s.gradient_checkpointing
+        ):  # as diffusers' example: activations recomputed in backward, the U-Net in train mode
             pipe.unet.train()
             pipe.unet.enable_gradient_checkpointing()
         if getattr(pipe, "safety_checker", None) is not None:
@@ -173,7 +182,9 @@ class Run:
         texts = [t.format(self.token_string) for t in templates]
         texts += [ex.caption.format(self.token_string) for ex in self.folder.examples if ex.caption]
         tok = self.pipe.tokenizer
-        ids = tok(texts, padding="max_length", truncation=True, max_length=tok.model_max_length, return_tensors="pt").input_ids
+        ids = tok(
+            texts, padding="max_length", truncation=True, max_length=tok.model_max_length, return_tensors="pt"
+        ).input_ids
         return texts, ids.to(self.acc.device)
 
     def caption_choices(self, image: int, rng: np.random.Generator) -> int:
@@ -226,7 +237,9 @@ class Run:
                     hidden = self.text_encoder(ids)[0].to(self.weight_dtype)  # (B, L, dim)
                     loss = diffusion_loss(self.pipe.unet, self.noise_scheduler, latents, noise, timesteps, hidden)
                 bad = torch.tensor([0.0 if torch.isfinite(loss) else 1.0], device=self.acc.device)
-                if self.acc.num_processes > 1:  # decided together: one rank raising alone would leave the others in backward's all-reduce
+                if (
+                    self.acc.num_processes > 1
+                ):  # decided together: one rank raising alone would leave the others in backward's all-reduce
                     bad = self.acc.reduce(bad, reduction="sum")
                 if bad.item() > 0:
                     shown = loss.item() if not torch.isfinite(loss) else "NaN/inf on another process"
@@ -265,8 +278,9 @@ class Run:
             try:
                 self.optimizer.load_state_dict(optimizer_state)
             except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as e:
-                raise UsageError(f"checkpoint file {folder / C.OPTIMIZER} does not fit this run "
-                                 f"({str(e).splitlines()[0][:100]})") from None
+                raise UsageError(
+                    f"checkpoint file {folder / C.OPTIMIZER} does not fit this run ({str(e).splitlines()[0][:100]})"
+                ) from None
         if state["step"] > config.limits("invert", "steps")[1]:
             raise UsageError(f"checkpoint file {folder / C.STATE}: step {state['step']} is past the limit")
         return int(state["step"])
@@ -275,10 +289,19 @@ class Run:
 
     def metadata(self, step: int) -> dict[str, str]:
         s = self.s
-        return {"genai.version": __version__, "genai.base_model": self.model_label, "genai.token": s.token,
-                "genai.init_word": s.init_word, "genai.steps": str(step), "genai.num_vectors": str(s.num_vectors),
-                "genai.resolution": str(s.resolution), "genai.property": s.property, "genai.lr": repr(s.lr),
-                "genai.batch": f"{s.batch_size}x{s.grad_accum}x{self.acc.num_processes}", "genai.seed": str(s.seed)}
+        return {
+            "genai.version": __version__,
+            "genai.base_model": self.model_label,
+            "genai.token": s.token,
+            "genai.init_word": s.init_word,
+            "genai.steps": str(step),
+            "genai.num_vectors": str(s.num_vectors),
+            "genai.resolution": str(s.resolution),
+            "genai.property": s.property,
+            "genai.lr": repr(s.lr),
+            "genai.batch": f"{s.batch_size}x{s.grad_accum}x{self.acc.num_processes}",
+            "genai.seed": str(s.seed),
+        }
 
     def write_embedding(self, path: Path, step: int, vectors: torch.Tensor) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)  # the output folder appears with its first file
@@ -295,8 +318,13 @@ class Run:
         prompt = s.validation_prompt.format(s.token)
         gens = [torch.Generator().manual_seed(s.seed + i) for i in range(s.validation_n)]
         with self.acc.autocast():  # U-Net in fp16/bf16, text encoder in fp32 on a GPU
-            images = self.pipe(prompt, num_inference_steps=s.validation_steps, generator=gens,
-                               num_images_per_prompt=s.validation_n, output_type="pil").images
+            images = self.pipe(
+                prompt,
+                num_inference_steps=s.validation_steps,
+                generator=gens,
+                num_images_per_prompt=s.validation_n,
+                output_type="pil",
+            ).images
         w, h = images[0].size
         cols = min(len(images), 4)
         rows = math.ceil(len(images) / cols)
@@ -320,14 +348,21 @@ def invert(s: InvertSettings, runtime: Any, **kwargs: Any) -> InvertResult:
     except RuntimeError as e:  # torch.cuda.OutOfMemoryError is one; MPS raises a plain RuntimeError
         if not out_of_memory(e):
             raise
-        raise oom_error(e, runtime.device, OOM_HINT + ", or set invert.gradient_checkpointing: true "
-                        "(a --config file)") from None
+        raise oom_error(
+            e, runtime.device, OOM_HINT + ", or set invert.gradient_checkpointing: true (a --config file)"
+        ) from None
 
 
-def _invert(s: InvertSettings, runtime: Any, *, folder: D.ImageFolder | None = None, source: Any = None,
-            on_start: Callable[[int, int], None] | None = None,
-            on_step: Callable[[int, float], None] | None = None,
-            on_file: Callable[[str, Path], None] | None = None) -> InvertResult:
+def _invert(
+    s: InvertSettings,
+    runtime: Any,
+    *,
+    folder: D.ImageFolder | None = None,
+    source: Any = None,
+    on_start: Callable[[int, int], None] | None = None,
+    on_step: Callable[[int, float], None] | None = None,
+    on_file: Callable[[str, Path], None] | None = None,
+) -> InvertResult:
     """Learn `s.token` from the images in `s.images` (or the already read `folder`) -> InvertResult
     (files are written as it goes).
 
@@ -356,8 +391,10 @@ def _invert(s: InvertSettings, runtime: Any, *, folder: D.ImageFolder | None = N
     use_device(runtime.device)  # --device cuda:1: accelerate's one-process "cuda" is then cuda:1
     acc = Accelerator(gradient_accumulation_steps=s.grad_accum, mixed_precision=mixed, cpu=runtime.device.type == "cpu")
     if not same_device(acc.device, runtime.device):
-        raise GenaiError(f"accelerate chose {acc.device}, but {runtime.device} was asked for",
-                         hint="under torchrun / accelerate launch, let the launcher pick the devices (--device auto)")
+        raise GenaiError(
+            f"accelerate chose {acc.device}, but {runtime.device} was asked for",
+            hint="under torchrun / accelerate launch, let the launcher pick the devices (--device auto)",
+        )
     if s.resume:  # what can be compared before the weights load (the images, and a resolution left to the model, later)
         C.compare(s.out, C.fingerprint(s, source.label, acc.num_processes))
     pipe = loading.load_pipeline(source, torch.float32, s.single_file_config)
@@ -369,13 +406,24 @@ def _invert(s: InvertSettings, runtime: Any, *, folder: D.ImageFolder | None = N
     run = Run(s, folder, pipe, source.label, acc, runtime.dtype if mixed != "no" else torch.float32)
     first = run.load_checkpoint() if s.resume else 0
     if first > s.steps:
-        raise UsageError(f"--steps {s.steps}: the run in {s.out} is already at step {first}",
-                         hint=f"give --steps above {first} to train further")
+        raise UsageError(
+            f"--steps {s.steps}: the run in {s.out} is already at step {first}",
+            hint=f"give --steps above {first} to train further",
+        )
     if on_start:
         on_start(first, s.steps)
-    result = InvertResult(out=s.out, embedding=s.out / E.DIFFUSERS_NAME, a1111=None, token=s.token, steps=first,
-                          first_step=first, seconds=0.0, seconds_per_step=0.0, final_loss=None,
-                          processes=acc.num_processes)
+    result = InvertResult(
+        out=s.out,
+        embedding=s.out / E.DIFFUSERS_NAME,
+        a1111=None,
+        token=s.token,
+        steps=first,
+        first_step=first,
+        seconds=0.0,
+        seconds_per_step=0.0,
+        final_loss=None,
+        processes=acc.num_processes,
+    )
     losses: list[float] = []
     good = run.vectors()  # the last embedding known to be good
     step = first
@@ -385,8 +433,10 @@ def _invert(s: InvertSettings, runtime: Any, *, folder: D.ImageFolder | None = N
             loss = run.train_step(step)
             recent = losses[-RECENT:]
             if len(recent) >= 10 and loss > max(EXPLODE_FACTOR * float(np.median(recent)), EXPLODE_FLOOR):
-                raise Diverged(f"the loss exploded at step {step + 1} ({loss:.3g} against a recent median of "
-                               f"{float(np.median(recent)):.3g})")
+                raise Diverged(
+                    f"the loss exploded at step {step + 1} ({loss:.3g} against a recent median of "
+                    f"{float(np.median(recent)):.3g})"
+                )
             step += 1
             losses.append(loss)
             good = run.vectors()
@@ -408,8 +458,10 @@ def _invert(s: InvertSettings, runtime: Any, *, folder: D.ImageFolder | None = N
         if acc.is_main_process:  # the optimiser's moments may hold NaN now: the checkpoint keeps the vectors only
             run.save_checkpoint(step, good, None)
             run.write_embedding(result.embedding, step, good)
-        raise Diverged(f"{e.message}; stopped, and kept the embedding of step {step} in {result.embedding}",
-                       hint="lower --lr (or raise --grad-accum) and start again with another --out") from None
+        raise Diverged(
+            f"{e.message}; stopped, and kept the embedding of step {step} in {result.embedding}",
+            hint="lower --lr (or raise --grad-accum) and start again with another --out",
+        ) from None
     except KeyboardInterrupt:  # the vectors and optimiser state of the last finished step; the command exits 130
         run.save_checkpoint(step, good, run.optimizer.state_dict())
         raise
@@ -445,5 +497,6 @@ def _check_processes_agree(acc: Any, vectors: torch.Tensor) -> None:
     gathered = acc.gather(vectors.to(acc.device)[None]).cpu()  # (P, n, dim)
     spread = float((gathered - gathered[0]).abs().max())
     if spread > 0:
-        raise GenaiError(f"the {acc.num_processes} processes ended with different embeddings (max difference {spread:.3g})")
-
+        raise GenaiError(
+            f"the {acc.num_processes} processes ended with different embeddings (max difference {spread:.3g})"
+        )

@@ -12,8 +12,14 @@ from genai_cli.text.generate import Generation, SamplingSettings, chat_ids, fit_
 
 
 class Conversation:
-    def __init__(self, lm: Any, settings: SamplingSettings, system: str | None = None, raw: bool = False,
-                 on_warn: Callable[[str], None] = lambda s: None):
+    def __init__(
+        self,
+        lm: Any,
+        settings: SamplingSettings,
+        system: str | None = None,
+        raw: bool = False,
+        on_warn: Callable[[str], None] = lambda s: None,
+    ):
         self.lm, self.settings, self.system, self.raw, self.on_warn = lm, settings, system, raw, on_warn
         self.history: list[dict[str, str]] = []  # user / assistant messages, oldest first
         self.turns = 0  # turns since the last reset
@@ -35,7 +41,9 @@ class Conversation:
             dropped += 1
             ids = chat_ids(self.lm, self.messages(), raw=self.raw)
         if dropped:
-            self.on_warn(f"the conversation no longer fit the context of {ctx} tokens: forgot the {dropped} oldest turn(s)")
+            self.on_warn(
+                f"the conversation no longer fit the context of {ctx} tokens: forgot the {dropped} oldest turn(s)"
+            )
         return fit_context(ids, ctx, self.settings.max_tokens, truncate=True, on_warn=self.on_warn)
 
     def say(self, text: str, on_text: Callable[[str], None] | None = None) -> Generation:

@@ -49,8 +49,10 @@ def check_threads(threads: int | None) -> int:
     if threads is None:
         return physical_cores()
     if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS:
-        raise UsageError(f"--threads must be a whole number from 1 to {MAX_THREADS} (got {threads!r})",
-                         hint="the same value is config key text.threads (null: the physical cores)")
+        raise UsageError(
+            f"--threads must be a whole number from 1 to {MAX_THREADS} (got {threads!r})",
+            hint="the same value is config key text.threads (null: the physical cores)",
+        )
     return threads
 
 
@@ -71,23 +73,34 @@ def plan(model: str, engine: str, device: str) -> Plan:
 
     engine = (engine or "auto").strip().lower()
     if engine not in ENGINES:
-        raise UsageError(f"--engine {shorten(engine)} is not one of: {', '.join(ENGINES)}",
-                         hint="the same value is config key text.engine")
+        raise UsageError(
+            f"--engine {shorten(engine)} is not one of: {', '.join(ENGINES)}",
+            hint="the same value is config key text.engine",
+        )
     key = (model or "").strip()
     builtin = key.lower() in BUILTIN_ALIASES
     path = Path(key).expanduser()
-    is_gguf = builtin or (not path.is_dir() and (path.suffix.lower() == ".gguf" or (path.is_file() and looks_like_gguf(path))))
+    is_gguf = builtin or (
+        not path.is_dir() and (path.suffix.lower() == ".gguf" or (path.is_file() and looks_like_gguf(path)))
+    )
 
     if not is_gguf:
         if engine == "llama.cpp":
-            raise UsageError(f"--engine llama.cpp runs GGUF files; {shorten(key, 300)} is not one",
-                             hint="give --model FILE.gguf, or use --engine transformers (or auto) for a model folder or hub id")
-        return Plan("transformers", "a transformers model" if engine == "auto" else "--engine transformers",
-                    folder=resolve_model(key))
+            raise UsageError(
+                f"--engine llama.cpp runs GGUF files; {shorten(key, 300)} is not one",
+                hint="give --model FILE.gguf, or use --engine transformers (or auto) for a model folder or hub id",
+            )
+        return Plan(
+            "transformers",
+            "a transformers model" if engine == "auto" else "--engine transformers",
+            folder=resolve_model(key),
+        )
     if engine == "transformers":
         if not builtin:
-            raise UsageError(f"--engine transformers runs model folders and the built-in model, not the GGUF file {path}",
-                             hint="use --engine llama.cpp (or auto) for a .gguf file")
+            raise UsageError(
+                f"--engine transformers runs model folders and the built-in model, not the GGUF file {path}",
+                hint="use --engine llama.cpp (or auto) for a .gguf file",
+            )
         return Plan("transformers", "--engine transformers")
 
     info = read_header(gguf_path() if builtin else path)  # bad or truncated file: exit 2 naming it
@@ -95,23 +108,37 @@ def plan(model: str, engine: str, device: str) -> Plan:
     wants_gpu = dev.startswith(("cuda", "mps")) or (dev == "auto" and _gpu_present())
     if not llama_engine.available():
         if engine == "llama.cpp" or not builtin:
-            raise UsageError(f"llama-cpp-python is not installed; it runs the GGUF file {info.path.name}",
-                             hint=llama_engine.SETUP_HINT)
-        return Plan("transformers", "auto: llama-cpp-python is not installed",
-                    note="llama-cpp-python is not installed: running on transformers, several times slower "
-                         "(`bash scripts/setup.sh` builds it)")
+            raise UsageError(
+                f"llama-cpp-python is not installed; it runs the GGUF file {info.path.name}",
+                hint=llama_engine.SETUP_HINT,
+            )
+        return Plan(
+            "transformers",
+            "auto: llama-cpp-python is not installed",
+            note="llama-cpp-python is not installed: running on transformers, several times slower "
+            "(`bash scripts/setup.sh` builds it)",
+        )
     if wants_gpu:
         if llama_engine.gpu_offload():
-            return Plan("llama.cpp", f"{'auto: ' if engine == 'auto' else ''}GGUF model, this llama.cpp runs on the GPU",
-                        gguf=info, gpu_layers=-1)
+            return Plan(
+                "llama.cpp",
+                f"{'auto: ' if engine == 'auto' else ''}GGUF model, this llama.cpp runs on the GPU",
+                gguf=info,
+                gpu_layers=-1,
+            )
         if engine == "llama.cpp":
             if dev != "auto":
-                raise UsageError(f"--device {shorten(dev)}: this llama.cpp build runs on the cpu only",
-                                 hint="use --device cpu, or --engine transformers")
+                raise UsageError(
+                    f"--device {shorten(dev)}: this llama.cpp build runs on the cpu only",
+                    hint="use --device cpu, or --engine transformers",
+                )
         elif builtin:
             return Plan("transformers", "auto: a GPU, and this llama.cpp build is cpu-only")
         else:
-            raise UsageError(f"--device {shorten(dev)}: this llama.cpp build runs on the cpu only, and "
-                             f"transformers does not run {info.path.name}", hint="use --device cpu")
+            raise UsageError(
+                f"--device {shorten(dev)}: this llama.cpp build runs on the cpu only, and "
+                f"transformers does not run {info.path.name}",
+                hint="use --device cpu",
+            )
     reason = "auto: GGUF model on the cpu" if engine == "auto" else "--engine llama.cpp"
     return Plan("llama.cpp", reason, gguf=info)

@@ -104,12 +104,15 @@ def raw_text(messages: list[dict[str, str]]) -> str:
     return "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in messages) + "Assistant:"
 
 
-def fit_context(ids: list[int], context: int, max_tokens: int, truncate: bool,
-                on_warn: Callable[[str], None] = lambda s: None) -> list[int]:
+def fit_context(
+    ids: list[int], context: int, max_tokens: int, truncate: bool, on_warn: Callable[[str], None] = lambda s: None
+) -> list[int]:
     """Make room for `max_tokens` new tokens: refuse, or drop tokens from the left (--truncate)."""
     if max_tokens >= context:
-        raise UsageError(f"--max-tokens {max_tokens} does not fit the model's context of {context} tokens",
-                         hint=f"use --max-tokens {context // 2} or less")
+        raise UsageError(
+            f"--max-tokens {max_tokens} does not fit the model's context of {context} tokens",
+            hint=f"use --max-tokens {context // 2} or less",
+        )
     room = context - max_tokens
     if len(ids) <= room:
         return ids
@@ -119,8 +122,10 @@ def fit_context(ids: list[int], context: int, max_tokens: int, truncate: bool,
             f"{context} tokens leaves room for {room}",
             hint="shorten the prompt, lower --max-tokens, or pass --truncate to drop the oldest tokens",
         )
-    on_warn(f"prompt truncated from the left: {len(ids)} -> {room} tokens (context {context}, --max-tokens {max_tokens})")
-    return ids[len(ids) - room:]
+    on_warn(
+        f"prompt truncated from the left: {len(ids)} -> {room} tokens (context {context}, --max-tokens {max_tokens})"
+    )
+    return ids[len(ids) - room :]
 
 
 # --- the loop ------------------------------------------------------------------------------
@@ -210,7 +215,7 @@ class _TextStream:
                 self.stopped = True
         safe = len(self.text) if self.stopped else len(self.text) - self._held_back(self.text)
         if safe > self.sent:
-            piece, self.sent = self.text[self.sent:safe], safe  # counted as sent even if on_text is interrupted
+            piece, self.sent = self.text[self.sent : safe], safe  # counted as sent even if on_text is interrupted
             self.on_text(piece)
 
     def _held_back(self, text: str) -> int:
@@ -225,12 +230,13 @@ class _TextStream:
 
     def flush(self) -> None:
         if len(self.text) > self.sent:
-            piece, self.sent = self.text[self.sent:], len(self.text)
+            piece, self.sent = self.text[self.sent :], len(self.text)
             self.on_text(piece)
 
 
-def generate(lm: Any, prompt_ids: list[int], s: SamplingSettings,
-             on_text: Callable[[str], None] | None = None) -> Generation:
+def generate(
+    lm: Any, prompt_ids: list[int], s: SamplingSettings, on_text: Callable[[str], None] | None = None
+) -> Generation:
     """Sample up to `s.max_tokens` tokens after `prompt_ids`, handing text pieces to `on_text`.
 
     Ctrl-C stops the loop; what was produced is flushed and returned (finish_reason
@@ -283,5 +289,13 @@ def generate(lm: Any, prompt_ids: list[int], s: SamplingSettings,
         finish = "interrupted"
     stream.flush()
     total = time.perf_counter() - t0
-    return Generation(text=stream.text, prompt_tokens=len(prompt_ids), new_tokens=len(new), finish_reason=finish,
-                      seed=seed, first_token_s=first_token_s or total, total_s=total, token_ids=new)
+    return Generation(
+        text=stream.text,
+        prompt_tokens=len(prompt_ids),
+        new_tokens=len(new),
+        finish_reason=finish,
+        seed=seed,
+        first_token_s=first_token_s or total,
+        total_s=total,
+        token_ids=new,
+    )

@@ -39,11 +39,40 @@ _STRING, _ARRAY = 8, 9
 # ggml tensor types: id -> (elements per block, bytes per block); the same table as
 # gguf.constants.GGML_QUANT_SIZES (a test checks that the two agree)
 TYPE_SIZES = {
-    0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34), 9: (32, 40),
-    10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176), 14: (256, 210), 15: (256, 292),
-    16: (256, 66), 17: (256, 74), 18: (256, 98), 19: (256, 50), 20: (32, 18), 21: (256, 110), 22: (256, 82),
-    23: (256, 136), 24: (1, 1), 25: (1, 2), 26: (1, 4), 27: (1, 8), 28: (1, 8), 29: (256, 56), 30: (1, 2),
-    34: (256, 54), 35: (256, 66), 39: (32, 17), 40: (64, 36), 41: (128, 18),
+    0: (1, 4),
+    1: (1, 2),
+    2: (32, 18),
+    3: (32, 20),
+    6: (32, 22),
+    7: (32, 24),
+    8: (32, 34),
+    9: (32, 40),
+    10: (256, 84),
+    11: (256, 110),
+    12: (256, 144),
+    13: (256, 176),
+    14: (256, 210),
+    15: (256, 292),
+    16: (256, 66),
+    17: (256, 74),
+    18: (256, 98),
+    19: (256, 50),
+    20: (32, 18),
+    21: (256, 110),
+    22: (256, 82),
+    23: (256, 136),
+    24: (1, 1),
+    25: (1, 2),
+    26: (1, 4),
+    27: (1, 8),
+    28: (1, 8),
+    29: (256, 56),
+    30: (1, 2),
+    34: (256, 54),
+    35: (256, 66),
+    39: (32, 17),
+    40: (64, 36),
+    41: (128, 18),
 }
 _U64 = struct.Struct("<Q")
 
@@ -66,8 +95,10 @@ class _Reader:
         self.buf, self.pos, self.size, self.path = buf, 0, len(buf), path
 
     def fail(self, why: str) -> UsageError:
-        return UsageError(f"{self.path} is not a usable GGUF model file: {why}",
-                          hint="give a complete .gguf file (a download may have been cut short)")
+        return UsageError(
+            f"{self.path} is not a usable GGUF model file: {why}",
+            hint="give a complete .gguf file (a download may have been cut short)",
+        )
 
     def take(self, n: int) -> int:
         if n < 0 or self.pos + n > self.size:
@@ -85,7 +116,7 @@ class _Reader:
         if n > MAX_STRING:
             raise self.fail(f"{what} claims a string of {n:,} bytes (limit {MAX_STRING:,})")
         start = self.take(n)
-        return bytes(self.buf[start:start + n]).decode("utf-8", errors="replace")
+        return bytes(self.buf[start : start + n]).decode("utf-8", errors="replace")
 
     def skip_string(self, what: str) -> None:
         n = self.scalar("<Q")
@@ -112,7 +143,9 @@ class _Reader:
                     n = unpack(buf, pos)[0]
                     pos += 8 + n
                     if n > MAX_STRING:
-                        raise self.fail(f"metadata {shorten(key)} claims a string of {n:,} bytes (limit {MAX_STRING:,})")
+                        raise self.fail(
+                            f"metadata {shorten(key)} claims a string of {n:,} bytes (limit {MAX_STRING:,})"
+                        )
                 self.take(pos - self.pos)  # raises "truncated" when the strings run past the end
             else:  # arrays of arrays: not used by any model file
                 raise self.fail(f"metadata {shorten(key)} has an array of unsupported type {etype}")
@@ -133,8 +166,10 @@ def read_header(path: Path) -> GGUFInfo:
         raise UsageError(f"{path} is not a GGUF model file: only {size} bytes")
     with open(path, "rb") as f:
         if f.read(4) != MAGIC:
-            raise UsageError(f"{path} is not a GGUF model file (it does not start with 'GGUF')",
-                             hint="give a .gguf file, or a transformers model folder")
+            raise UsageError(
+                f"{path} is not a GGUF model file (it does not start with 'GGUF')",
+                hint="give a .gguf file, or a transformers model folder",
+            )
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
             return _parse(_Reader(buf, path), path, size)
 
@@ -147,8 +182,9 @@ def _parse(r: _Reader, path: Path, size: int) -> GGUFInfo:
             raise r.fail(f"GGUF version {version} (llama.cpp reads versions {' and '.join(map(str, VERSIONS))})")
         n_tensors, n_kv = r.scalar("<Q"), r.scalar("<Q")
         if n_tensors > MAX_TENSORS or n_kv > MAX_KV:
-            raise r.fail(f"claims {n_tensors:,} tensors and {n_kv:,} metadata entries "
-                         f"(limits {MAX_TENSORS:,} and {MAX_KV:,})")
+            raise r.fail(
+                f"claims {n_tensors:,} tensors and {n_kv:,} metadata entries (limits {MAX_TENSORS:,} and {MAX_KV:,})"
+            )
         meta: dict[str, Any] = {}
         for _ in range(n_kv):
             key = r.string("a metadata key")
@@ -180,8 +216,10 @@ def _parse(r: _Reader, path: Path, size: int) -> GGUFInfo:
             end = max(end, offset + count // block * block_bytes)
         data_start = -(-r.pos // alignment) * alignment
         if data_start + end > size:
-            raise UsageError(f"{path} is truncated: its tensors need {data_start + end:,} bytes but the file has {size:,}",
-                             hint="download the file again")
+            raise UsageError(
+                f"{path} is truncated: its tensors need {data_start + end:,} bytes but the file has {size:,}",
+                hint="download the file again",
+            )
     except struct.error as e:  # cannot happen after take(), kept as a guard
         raise r.fail(str(e)) from None
     arch = meta.get("general.architecture")
@@ -190,10 +228,15 @@ def _parse(r: _Reader, path: Path, size: int) -> GGUFInfo:
     ctx = meta.get(f"{arch}.context_length")
     template = meta.get("tokenizer.chat_template")
     return GGUFInfo(
-        path=path, version=version, architecture=arch, name=str(meta.get("general.name") or path.name),
+        path=path,
+        version=version,
+        architecture=arch,
+        name=str(meta.get("general.name") or path.name),
         context_length=int(ctx) if isinstance(ctx, int) and ctx > 0 else 2048,
         chat_template=template if isinstance(template, str) and template.strip() else None,
-        n_tensors=n_tensors, size=size, metadata=meta,
+        n_tensors=n_tensors,
+        size=size,
+        metadata=meta,
     )
 
 

@@ -1,9 +1,9 @@
 """Looking inside the model: next-token probabilities, and attention weights.
 
-    next_tokens(lm, ids, top_k, steps)   the talk's "how GPT works" slide: a GPT only ever
-                                         predicts a probability for every possible next token
-    attention(lm, ids, layer, head)      the "Attention Is All You Need" slide: how much each
-                                         token looks at each earlier one
+next_tokens(lm, ids, top_k, steps)   the talk's "how GPT works" slide: a GPT only ever
+                                     predicts a probability for every possible next token
+attention(lm, ids, layer, head)      the "Attention Is All You Need" slide: how much each
+                                     token looks at each earlier one
 """
 
 from __future__ import annotations
@@ -70,8 +70,10 @@ def resolve_layer_head(lm: Any, layer: int, head: str | int) -> tuple[int, int |
     cfg = lm.model.config
     n_layers, n_heads = int(cfg.num_hidden_layers), int(cfg.num_attention_heads)
     if not -n_layers <= layer < n_layers:
-        raise UsageError(f"--layer {layer} does not exist: the model has {n_layers} layers",
-                         hint=f"use 0 .. {n_layers - 1}, or -1 .. -{n_layers} to count from the last")
+        raise UsageError(
+            f"--layer {layer} does not exist: the model has {n_layers} layers",
+            hint=f"use 0 .. {n_layers - 1}, or -1 .. -{n_layers} to count from the last",
+        )
     layer = layer % n_layers
     h = str(head).strip().lower()
     if h in ("mean", "avg", "average", "all"):
@@ -79,11 +81,13 @@ def resolve_layer_head(lm: Any, layer: int, head: str | int) -> tuple[int, int |
     try:
         hi = int(h)
     except ValueError:
-        raise UsageError(f"--head {head!r} is neither a number nor 'mean'",
-                         hint=f"use 0 .. {n_heads - 1}, or mean") from None
+        raise UsageError(
+            f"--head {head!r} is neither a number nor 'mean'", hint=f"use 0 .. {n_heads - 1}, or mean"
+        ) from None
     if not 0 <= hi < n_heads:
-        raise UsageError(f"--head {hi} does not exist: each layer has {n_heads} heads",
-                         hint=f"use 0 .. {n_heads - 1}, or mean")
+        raise UsageError(
+            f"--head {hi} does not exist: each layer has {n_heads} heads", hint=f"use 0 .. {n_heads - 1}, or mean"
+        )
     return layer, hi
 
 
@@ -98,8 +102,9 @@ def attention(lm: Any, ids: list[int], layer: int, head: int | None) -> Any:
         out = lm.model(x, output_attentions=True, use_cache=False, logits_to_keep=1)
     att = out.attentions[layer] if out.attentions else None  # [1, heads, T, T]
     if att is None:
-        raise UsageError("this model does not return attention weights",
-                         hint="it needs transformers' eager attention implementation")
+        raise UsageError(
+            "this model does not return attention weights", hint="it needs transformers' eager attention implementation"
+        )
     att = att[0].float()  # [heads, T, T]
     weights = att.mean(0) if head is None else att[head]  # [T, T]
     return weights.cpu().numpy()

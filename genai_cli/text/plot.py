@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 
-def heatmap(weights: Any, tokens: list[str], title: str, path: Path, recipe: dict[str, Any], force: bool = False) -> Path:
+def heatmap(
+    weights: Any, tokens: list[str], title: str, path: Path, recipe: dict[str, Any], force: bool = False
+) -> Path:
     """Draw `weights` [T, T] (row: the token that looks, column: the token looked at) to `path`.
 
     The PNG carries its recipe: a `parameters` text chunk and the settings as JSON."""
@@ -24,7 +26,9 @@ def heatmap(weights: Any, tokens: list[str], title: str, path: Path, recipe: dic
     fig, ax = plt.subplots(figsize=(side + 1.2, side), dpi=110)
     masked = np.ma.masked_where(np.triu(np.ones_like(w, dtype=bool), k=1), w)  # causal: nothing above
     cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#f2f2f2")  # masked cells: light grey
-    norm = matplotlib.colors.PowerNorm(gamma=0.5, vmin=0.0, vmax=float(max(w.max(), 1e-6)))  # sqrt: small weights stay visible
+    norm = matplotlib.colors.PowerNorm(
+        gamma=0.5, vmin=0.0, vmax=float(max(w.max(), 1e-6))
+    )  # sqrt: small weights stay visible
     im = ax.imshow(masked, cmap=cmap, norm=norm, interpolation="nearest")
     fontsize = 10 if n <= 24 else 8 if n <= 48 else 6
     ax.set_xticks(range(n), labels, rotation=90, fontsize=fontsize, family="monospace")
@@ -35,8 +39,15 @@ def heatmap(weights: Any, tokens: list[str], title: str, path: Path, recipe: dic
     if n <= 16:  # small maps: print the weights in the cells
         for i in range(n):
             for j in range(i + 1):
-                ax.text(j, i, f"{w[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                        color="white" if w[i, j] < 0.36 * w.max() else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{w[i, j]:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if w[i, j] < 0.36 * w.max() else "black",
+                )
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="attention weight")
     fig.tight_layout()
     from genai_cli.files import save_figure

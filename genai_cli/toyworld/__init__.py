@@ -4,5 +4,14 @@ It is the training world of genai's built-in small Stable Diffusion (scripts/toy
 """
 
 from genai_cli.toyworld.world import (  # noqa: F401
-    ALL_SHAPES, BACKGROUNDS, COLOURS, HELD_OUT, SHAPES, CaptionError, Scene, all_scenes, caption, parse_caption,
+    ALL_SHAPES,
+    BACKGROUNDS,
+    COLOURS,
+    HELD_OUT,
+    SHAPES,
+    CaptionError,
+    Scene,
+    all_scenes,
+    caption,
+    parse_caption,
 )

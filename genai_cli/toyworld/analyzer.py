@@ -69,8 +69,16 @@ def to_input(images: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
     if images.ndim == 3:
         images = images[None]
     if images.shape[1:3] != (size, size):
-        images = np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.Resampling.BOX if im.shape[0] >= size
-                                                                 else Image.Resampling.BILINEAR)) for im in images])
+        images = np.stack(
+            [
+                np.asarray(
+                    Image.fromarray(im).resize(
+                        (size, size), Image.Resampling.BOX if im.shape[0] >= size else Image.Resampling.BILINEAR
+                    )
+                )
+                for im in images
+            ]
+        )
     return np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0  # C-contiguous (N, 3, h, w)
 
 
@@ -127,8 +135,16 @@ class Analyzer:
                 p /= p.sum()
                 k = int(p.argmax())
                 labels[name], conf[name] = self.heads[name][k], round(float(p[k]), 4)
-            verdicts.append(Verdict(labels["shape"], labels["colour"], labels["background"], conf,
-                                    labels.get("family"), labels.get("sky_colour")))
+            verdicts.append(
+                Verdict(
+                    labels["shape"],
+                    labels["colour"],
+                    labels["background"],
+                    conf,
+                    labels.get("family"),
+                    labels.get("sky_colour"),
+                )
+            )
         return verdicts
 
 

@@ -24,8 +24,18 @@ from typing import Callable
 import numpy as np
 
 from genai_cli.toyworld import render as R
-from genai_cli.toyworld.world import (ALL_SHAPES, BACKGROUNDS, COLOURS, HELD_OUT, SHAPES, SKY_COLOURS, SKY_FAMILIES,
-                                      Scene, all_scenes, caption)
+from genai_cli.toyworld.world import (
+    ALL_SHAPES,
+    BACKGROUNDS,
+    COLOURS,
+    HELD_OUT,
+    SHAPES,
+    SKY_COLOURS,
+    SKY_FAMILIES,
+    Scene,
+    all_scenes,
+    caption,
+)
 
 FAMILIES: tuple[str, ...] = ("shape",) + SKY_FAMILIES  # the `family` label: 0 = a shape on a background
 
@@ -77,8 +87,14 @@ class Dataset:
         return out
 
 
-def build(n_per_scene: int, size: int = 64, seed: int = 0, include_held_out: bool = True,
-          progress: Callable[[int, int], None] | None = None, sky_per_scene: int = 0) -> Dataset:
+def build(
+    n_per_scene: int,
+    size: int = 64,
+    seed: int = 0,
+    include_held_out: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    sky_per_scene: int = 0,
+) -> Dataset:
     """n_per_scene images of every drawable scene (and sky_per_scene of each of the 30 sky scenes),
     in a seeded random order.
 
@@ -100,7 +116,11 @@ def build(n_per_scene: int, size: int = 64, seed: int = 0, include_held_out: boo
     for scene in scenes:
         for _ in range(n_per_scene):
             images[k] = R.render(scene, size, R.image_rng(seed, k))
-            labels[k] = (ALL_SHAPES.index(scene.shape), colours.index(scene.colour), backgrounds.index(scene.background))
+            labels[k] = (
+                ALL_SHAPES.index(scene.shape),
+                colours.index(scene.colour),
+                backgrounds.index(scene.background),
+            )
             k += 1
             if progress is not None and (k % 500 == 0 or k == total):
                 progress(k, total)
@@ -122,8 +142,15 @@ def build(n_per_scene: int, size: int = 64, seed: int = 0, include_held_out: boo
         "genai.held_out": HELD_OUT,
         "genai.colours": json.dumps(colours),
         "genai.backgrounds": json.dumps(backgrounds),
-        "genai.recipe": json.dumps({"n_per_scene": n_per_scene, "size": size, "seed": seed,
-                                    "include_held_out": include_held_out, "scenes": len(scenes)}),
+        "genai.recipe": json.dumps(
+            {
+                "n_per_scene": n_per_scene,
+                "size": size,
+                "seed": seed,
+                "include_held_out": include_held_out,
+                "scenes": len(scenes),
+            }
+        ),
     }
     if not skies:
         return Dataset(images[order], labels[order, 0].copy(), labels[order, 1].copy(), labels[order, 2].copy(), meta)
@@ -131,8 +158,16 @@ def build(n_per_scene: int, size: int = 64, seed: int = 0, include_held_out: boo
     meta["genai.sky_colours"] = json.dumps(list(SKY_COLOURS))
     recipe = json.loads(meta["genai.recipe"])
     meta["genai.recipe"] = json.dumps({**recipe, "sky_per_scene": sky_per_scene, "sky_scenes": len(skies)})
-    return Dataset(images[order], labels[order, 0].copy(), labels[order, 1].copy(), labels[order, 2].copy(), meta,
-                   sky_labels[order, 0].copy(), sky_labels[order, 1].copy(), sky_labels[order, 2].copy())
+    return Dataset(
+        images[order],
+        labels[order, 0].copy(),
+        labels[order, 1].copy(),
+        labels[order, 2].copy(),
+        meta,
+        sky_labels[order, 0].copy(),
+        sky_labels[order, 1].copy(),
+        sky_labels[order, 2].copy(),
+    )
 
 
 def save(ds: Dataset, path: str | os.PathLike) -> Path:
@@ -142,8 +177,12 @@ def save(ds: Dataset, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tensors = {"images": np.ascontiguousarray(ds.images), "shape": ds.shape, "colour": ds.colour,
-               "background": ds.background}
+    tensors = {
+        "images": np.ascontiguousarray(ds.images),
+        "shape": ds.shape,
+        "colour": ds.colour,
+        "background": ds.background,
+    }
     if ds.family is not None:
         tensors.update(family=ds.family, sky_colour=ds.sky_colour, sky_caption=ds.sky_caption)
     save_file(tensors, str(tmp), metadata=ds.meta)
@@ -161,8 +200,18 @@ def load(path: str | os.PathLike) -> Dataset:
         t = {k: f.get_tensor(k) for k in f.keys()}
     if json.loads(meta["genai.shapes"]) != list(ALL_SHAPES) or json.loads(meta["genai.colours"]) != list(COLOURS):
         raise ValueError(f"{path} was made for another version of the toy world: make it again")
-    if "family" in t and (json.loads(meta.get("genai.families", "[]")) != list(FAMILIES)
-                          or json.loads(meta.get("genai.sky_colours", "[]")) != list(SKY_COLOURS)):
+    if "family" in t and (
+        json.loads(meta.get("genai.families", "[]")) != list(FAMILIES)
+        or json.loads(meta.get("genai.sky_colours", "[]")) != list(SKY_COLOURS)
+    ):
         raise ValueError(f"{path} was made for another version of the toy world's sky: make it again")
-    return Dataset(t["images"], t["shape"], t["colour"], t["background"], meta,
-                   t.get("family"), t.get("sky_colour"), t.get("sky_caption"))
+    return Dataset(
+        t["images"],
+        t["shape"],
+        t["colour"],
+        t["background"],
+        meta,
+        t.get("family"),
+        t.get("sky_colour"),
+        t.get("sky_caption"),
+    )

@@ -71,8 +71,9 @@ def _claim(tmp: Path, target: Path) -> None:
             f.write(tmp.read_bytes())
 
 
-def write_renders(scene: Scene, n: int, out: Path, size: int, seed: int, force: bool = False,
-                  caption_files: bool = False) -> list[Path]:
+def write_renders(
+    scene: Scene, n: int, out: Path, size: int, seed: int, force: bool = False, caption_files: bool = False
+) -> list[Path]:
     """Render n images of `scene` (image i from image_rng(seed, i)) into folder `out` -> their paths.
 
     caption_files: also write NAME.txt beside NAME.png, the caption with {} in place of the shape

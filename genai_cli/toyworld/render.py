@@ -48,7 +48,20 @@ POLYGONS: dict[str, list[tuple[float, float]]] = {
     "square": [(-0.8, -0.8), (0.8, -0.8), (0.8, 0.8), (-0.8, 0.8)],
     "triangle": [(0.0, -0.95), (0.95, 0.75), (-0.95, 0.75)],
     "star": _star(),
-    "cross": [(-_A, -1), (_A, -1), (_A, -_A), (1, -_A), (1, _A), (_A, _A), (_A, 1), (-_A, 1), (-_A, _A), (-1, _A), (-1, -_A), (-_A, -_A)],
+    "cross": [
+        (-_A, -1),
+        (_A, -1),
+        (_A, -_A),
+        (1, -_A),
+        (1, _A),
+        (_A, _A),
+        (_A, 1),
+        (-_A, 1),
+        (-_A, _A),
+        (-1, _A),
+        (-1, -_A),
+        (-_A, -_A),
+    ],
     "heart": _heart(),
 }
 
@@ -95,12 +108,23 @@ def place(scene: Scene, size: int, rng: np.random.Generator, jitter: bool = True
     dbg = rng.integers(-BACKGROUND_JITTER, BACKGROUND_JITTER + 1, size=3)
     if jitter:
         fg, bg = fg + dfg, bg + dbg  # always draw the jitter, so jitter=False keeps the same positions
-    return Placement(float(cx), float(cy), float(radius),
-                     tuple(int(v) for v in np.clip(fg, 0, 255)), tuple(int(v) for v in np.clip(bg, 0, 255)))
+    return Placement(
+        float(cx),
+        float(cy),
+        float(radius),
+        tuple(int(v) for v in np.clip(fg, 0, 255)),
+        tuple(int(v) for v in np.clip(bg, 0, 255)),
+    )
 
 
-def render(scene: Scene, size: int = 64, rng: np.random.Generator | None = None, *,
-           jitter: bool = True, placement: Placement | None = None) -> np.ndarray:
+def render(
+    scene: Scene,
+    size: int = 64,
+    rng: np.random.Generator | None = None,
+    *,
+    jitter: bool = True,
+    placement: Placement | None = None,
+) -> np.ndarray:
     """One image (size, size, 3) uint8 of `scene`; the same rng state gives the same pixels."""
     if placement is None:
         placement = place(scene, size, rng if rng is not None else np.random.default_rng(0), jitter)
@@ -114,4 +138,3 @@ def render(scene: Scene, size: int = 64, rng: np.random.Generator | None = None,
 def image_rng(seed: int, index: int) -> np.random.Generator:
     """The generator for image `index` of a run seeded with `seed` (independent streams)."""
     return np.random.default_rng(np.random.SeedSequence([seed, index]))
-

@@ -54,22 +54,64 @@ def _a(word: str) -> str:
 # the scene's caption in evaluation; training draws among all of them (so "a beautiful galaxy", with
 # no colour, is learnt as any colour of a spiral or elliptical galaxy).
 TEMPLATES: dict[str, tuple[str, ...]] = {
-    "spiral": ("{C} spiral galaxy", "a beautiful galaxy", "a galaxy", "a spiral galaxy", "a beautiful spiral galaxy",
-               "{C} galaxy", "a beautiful {c} galaxy", "a bright {c} spiral galaxy", "a spiral galaxy in space",
-               "{C} spiral galaxy on a black background", "a beautiful galaxy in the night sky",
-               "a spiral galaxy with stars"),
-    "elliptical": ("{C} elliptical galaxy", "an elliptical galaxy", "a galaxy", "a bright elliptical galaxy",
-                   "{C} galaxy", "a beautiful elliptical galaxy", "a bright {c} galaxy in space",
-                   "{C} elliptical galaxy on a black background", "an elliptical galaxy in the night sky"),
-    "planet": ("{C} ringed planet", "a ringed planet", "a planet with rings", "{C} planet with rings",
-               "a ringed planet on a black background", "a beautiful ringed planet", "a {c} planet",
-               "a planet with rings in space", "a bright ringed planet in the night sky"),
-    "stars": ("{c} stars in the night sky", "stars", "a night sky with stars", "bright stars in space",
-              "the night sky", "a beautiful night sky with stars", "{c} stars on a black background",
-              "bright {c} stars", "stars in the night sky"),
-    "nebula": ("{C} nebula", "a nebula", "a beautiful nebula", "{C} nebula with stars", "a bright {c} nebula",
-               "a nebula in space", "a beautiful {c} nebula in the night sky", "{C} nebula on a black background",
-               "a nebula with stars"),
+    "spiral": (
+        "{C} spiral galaxy",
+        "a beautiful galaxy",
+        "a galaxy",
+        "a spiral galaxy",
+        "a beautiful spiral galaxy",
+        "{C} galaxy",
+        "a beautiful {c} galaxy",
+        "a bright {c} spiral galaxy",
+        "a spiral galaxy in space",
+        "{C} spiral galaxy on a black background",
+        "a beautiful galaxy in the night sky",
+        "a spiral galaxy with stars",
+    ),
+    "elliptical": (
+        "{C} elliptical galaxy",
+        "an elliptical galaxy",
+        "a galaxy",
+        "a bright elliptical galaxy",
+        "{C} galaxy",
+        "a beautiful elliptical galaxy",
+        "a bright {c} galaxy in space",
+        "{C} elliptical galaxy on a black background",
+        "an elliptical galaxy in the night sky",
+    ),
+    "planet": (
+        "{C} ringed planet",
+        "a ringed planet",
+        "a planet with rings",
+        "{C} planet with rings",
+        "a ringed planet on a black background",
+        "a beautiful ringed planet",
+        "a {c} planet",
+        "a planet with rings in space",
+        "a bright ringed planet in the night sky",
+    ),
+    "stars": (
+        "{c} stars in the night sky",
+        "stars",
+        "a night sky with stars",
+        "bright stars in space",
+        "the night sky",
+        "a beautiful night sky with stars",
+        "{c} stars on a black background",
+        "bright {c} stars",
+        "stars in the night sky",
+    ),
+    "nebula": (
+        "{C} nebula",
+        "a nebula",
+        "a beautiful nebula",
+        "{C} nebula with stars",
+        "a bright {c} nebula",
+        "a nebula in space",
+        "a beautiful {c} nebula in the night sky",
+        "{C} nebula on a black background",
+        "a nebula with stars",
+    ),
 }
 
 
@@ -157,8 +199,8 @@ def _elliptical(x, y, rng, colour):
     angle, squash, radius = rng.uniform(0, math.pi), rng.uniform(0.45, 0.85), rng.uniform(0.7, 0.95)
     u, v = _frame(x, y, cx, cy, angle, squash)
     r = np.sqrt(u * u + v * v) / radius
-    glow = np.exp(-2.6 * r ** 0.9)
-    return 1.25 * glow[..., None] * colour + (glow ** 5)[..., None] * CORE * 0.5
+    glow = np.exp(-2.6 * r**0.9)
+    return 1.25 * glow[..., None] * colour + (glow**5)[..., None] * CORE * 0.5
 
 
 def _planet(x, y, rng, colour):
@@ -196,14 +238,14 @@ def _noise(n: int, rng: np.random.Generator, octaves=(3, 5, 9, 17)) -> np.ndarra
         small = Image.fromarray(rng.random((k, k)).astype(np.float32), mode="F")
         total += weight * np.asarray(small.resize((n, n), Image.Resampling.BICUBIC), dtype=np.float32)
         weight *= 0.5
-    return total / sum(0.5 ** i for i in range(len(octaves)))
+    return total / sum(0.5**i for i in range(len(octaves)))
 
 
 def _nebula(x, y, rng, colour):
     n = x.shape[0]
     cx, cy = rng.uniform(-0.2, 0.2, size=2)
     spread = rng.uniform(0.55, 0.85)
-    envelope = np.exp(-(((x - cx) ** 2 + (y - cy) ** 2) / spread ** 2))
+    envelope = np.exp(-(((x - cx) ** 2 + (y - cy) ** 2) / spread**2))
     gas = np.clip(_noise(n, rng) * 1.8 - 0.55, 0.0, None) * envelope
     gas = gas / max(float(gas.max()), 0.35)  # every nebula as bright at its brightest
     wisps = np.clip(_noise(n, rng) * 1.8 - 0.7, 0.0, None) * envelope
@@ -211,8 +253,14 @@ def _nebula(x, y, rng, colour):
     return 1.0 * gas[..., None] * colour + 0.5 * wisps[..., None] * lighter
 
 
-def _point_stars(img: np.ndarray, rng: np.random.Generator, count: int, tint: np.ndarray | None,
-                 brightness=(0.25, 0.9), spikes: int = 0) -> None:
+def _point_stars(
+    img: np.ndarray,
+    rng: np.random.Generator,
+    count: int,
+    tint: np.ndarray | None,
+    brightness=(0.25, 0.9),
+    spikes: int = 0,
+) -> None:
     """Add `count` one-pixel stars (and `spikes` bright ones with a cross) to img (H, W, 3) in place."""
     n = img.shape[0]
     white = np.array((235, 235, 245), dtype=np.float32)
@@ -244,6 +292,12 @@ def render(scene: SkyScene, size: int = 32, rng: np.random.Generator | None = No
         faint = 6 if scene.family != "nebula" else 14
         _point_stars(img, rng, max(1, round(faint * area)), None, brightness=(0.15, 0.55))
     else:  # a star field: many stars of the colour, a few bright ones
-        _point_stars(img, rng, round(rng.uniform(45, 70) * area), colour, brightness=(0.2, 0.95),
-                     spikes=max(1, round(rng.integers(2, 5) * area)))
+        _point_stars(
+            img,
+            rng,
+            round(rng.uniform(45, 70) * area),
+            colour,
+            brightness=(0.2, 0.95),
+            spikes=max(1, round(rng.integers(2, 5) * area)),
+        )
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)

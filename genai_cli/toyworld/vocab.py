@@ -15,8 +15,16 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from genai_cli.toyworld.world import (HELD_OUT, SHAPES, BACKGROUNDS, COLOURS, FILLER_WORDS, SKY_COLOURS, SKY_WORDS,
-                                      words as split_words)
+from genai_cli.toyworld.world import (
+    HELD_OUT,
+    SHAPES,
+    BACKGROUNDS,
+    COLOURS,
+    FILLER_WORDS,
+    SKY_COLOURS,
+    SKY_WORDS,
+    words as split_words,
+)
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"  # CLIP's special tokens (EOS doubles as unk and pad)
 MODEL_MAX_LENGTH = 16  # tokens per prompt, BOS and EOS included (a caption needs 9)
@@ -95,7 +103,9 @@ def write_tokenizer(directory: str | os.PathLike, word_list: list[str] | None = 
     directory.mkdir(parents=True, exist_ok=True)
     vocab, merges = build_vocab(word_list)
     (directory / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False, indent=0) + "\n")
-    (directory / "merges.txt").write_text("#version: 0.2 (genai toy world)\n" + "".join(f"{a} {b}\n" for a, b in merges))
+    (directory / "merges.txt").write_text(
+        "#version: 0.2 (genai toy world)\n" + "".join(f"{a} {b}\n" for a, b in merges)
+    )
     tok = CLIPTokenizer(str(directory / "vocab.json"), str(directory / "merges.txt"), model_max_length=MODEL_MAX_LENGTH)
     tok.save_pretrained(str(directory))
     return directory

@@ -49,8 +49,24 @@ SKY_COLOURS: dict[str, tuple[int, int, int]] = {  # the dominant colour of a sky
     "purple": (170, 80, 230),
     "white": (240, 240, 250),
 }
-SKY_WORDS: tuple[str, ...] = ("galaxy", "spiral", "elliptical", "planet", "ringed", "rings", "stars", "nebula",
-                              "night", "sky", "space", "beautiful", "bright", "with", "in", "the")
+SKY_WORDS: tuple[str, ...] = (
+    "galaxy",
+    "spiral",
+    "elliptical",
+    "planet",
+    "ringed",
+    "rings",
+    "stars",
+    "nebula",
+    "night",
+    "sky",
+    "space",
+    "beautiful",
+    "bright",
+    "with",
+    "in",
+    "the",
+)
 
 
 @dataclass(frozen=True)
@@ -110,7 +126,10 @@ def parse_caption(text: str) -> Scene:
     known = set(world_words())
     unknown = [w for w in dict.fromkeys(ws) if w not in known]
     if unknown:
-        raise CaptionError(f"the toy world does not know: {', '.join((w if len(w) <= 40 else shorten(w)) for w in unknown[:10])}", unknown)
+        raise CaptionError(
+            f"the toy world does not know: {', '.join((w if len(w) <= 40 else shorten(w)) for w in unknown[:10])}",
+            unknown,
+        )
     if len(ws) != 7 or ws[0] not in ("a", "an") or ws[3:5] != ["on", "a"] or ws[6] != "background":
         raise CaptionError(f"{shorten(text)} is not of the form 'a <colour> <shape> on a <background> background'")
     colour, shape, background = ws[1], ws[2], ws[5]
@@ -121,5 +140,7 @@ def parse_caption(text: str) -> Scene:
     if background not in BACKGROUNDS:
         raise CaptionError(f"{background!r} is not a background (sixth word)")
     if not drawable(shape, colour, background):
-        raise CaptionError(f"a {colour} {shape} on a {background} background could not be seen: pick another background")
+        raise CaptionError(
+            f"a {colour} {shape} on a {background} background could not be seen: pick another background"
+        )
     return Scene(shape, colour, background)

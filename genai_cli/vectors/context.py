@@ -83,7 +83,9 @@ def validate(data: dict[str, Any], where: str = "the example") -> dict[str, Any]
     except ValidationError as e:
         first = e.errors()[0]
         key = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise UsageError(f"{where}: {key}: {first['msg']}", hint="see `genai embed context --help` for the file's shape") from None
+        raise UsageError(
+            f"{where}: {key}: {first['msg']}", hint="see `genai embed context --help` for the file's shape"
+        ) from None
 
 
 def analyse(example: dict[str, Any], word: str | None = None) -> dict[str, Any]:

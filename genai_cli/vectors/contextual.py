@@ -93,7 +93,10 @@ def check_inputs(word: str, sentences: list[str]) -> None:
     if len(word) > MAX_WORD_CHARS:
         raise UsageError(f"--word {shorten(word)} is longer than {MAX_WORD_CHARS} characters")
     if not sentences:
-        raise UsageError("no sentences given", hint='e.g. genai embed contextual --word bank "the river bank" "the bank approved the loan"')
+        raise UsageError(
+            "no sentences given",
+            hint='e.g. genai embed contextual --word bank "the river bank" "the bank approved the loan"',
+        )
     if len(sentences) > MAX_SENTENCES:
         raise UsageError(f"{len(sentences)} sentences given; at most {MAX_SENTENCES} are allowed")
     pattern = _pattern(word.strip())
@@ -101,13 +104,18 @@ def check_inputs(word: str, sentences: list[str]) -> None:
         if not s.strip():
             raise UsageError(f"sentence {n} is empty")
         if len(s) > MAX_SENTENCE_CHARS:
-            raise UsageError(f"sentence {n} is {len(s):,} characters; at most {MAX_SENTENCE_CHARS:,} are allowed: {shorten(s)}")
+            raise UsageError(
+                f"sentence {n} is {len(s):,} characters; at most {MAX_SENTENCE_CHARS:,} are allowed: {shorten(s)}"
+            )
         if not pattern.search(s):
-            raise UsageError(f"sentence {n} does not contain the word {word.strip()!r}: {shorten(s)}",
-                             hint="the word must appear as a whole word (any case) in every sentence")
+            raise UsageError(
+                f"sentence {n} does not contain the word {word.strip()!r}: {shorten(s)}",
+                hint="the word must appear as a whole word (any case) in every sentence",
+            )
     if sum(len(pattern.findall(s)) for s in sentences) < 2:
-        raise UsageError(f"{word.strip()!r} occurs only once: nothing to compare",
-                         hint="give two or more sentences that contain it")
+        raise UsageError(
+            f"{word.strip()!r} occurs only once: nothing to compare", hint="give two or more sentences that contain it"
+        )
 
 
 def prepare(name: str, on_info: Callable[[str], None] = lambda s: None) -> Encoder:
@@ -129,8 +137,10 @@ def prepare(name: str, on_info: Callable[[str], None] = lambda s: None) -> Encod
         config = AutoConfig.from_pretrained(path, trust_remote_code=False)
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     if not getattr(tokenizer, "is_fast", False):
-        raise UsageError(f"model {name!r} has no fast tokenizer (tokenizer.json)",
-                         hint="contextual vectors need the tokenizer's character offsets to find the word's tokens")
+        raise UsageError(
+            f"model {name!r} has no fast tokenizer (tokenizer.json)",
+            hint="contextual vectors need the tokenizer's character offsets to find the word's tokens",
+        )
     n_layers = int(getattr(config, "num_hidden_layers", 0) or 0)
     context = int(getattr(config, "max_position_embeddings", 0) or getattr(tokenizer, "model_max_length", 512))
     return Encoder(None, tokenizer, name, path, n_layers, context, False, time.perf_counter() - t0, config)
@@ -147,8 +157,13 @@ def load(enc: Encoder, device: Any, dtype: Any) -> Encoder:
 
     t0 = time.perf_counter()
     with _load_errors(enc.name, enc.path):
-        model = AutoModel.from_pretrained(enc.path, config=enc.config, dtype=dtype, trust_remote_code=False,
-                                          use_safetensors=_has_safetensors(enc.path))
+        model = AutoModel.from_pretrained(
+            enc.path,
+            config=enc.config,
+            dtype=dtype,
+            trust_remote_code=False,
+            use_safetensors=_has_safetensors(enc.path),
+        )
     enc.model = model.eval().to(device)
     with torch.inference_mode(), _load_errors(enc.name, enc.path):  # an encoder-decoder (T5) fails here, cleanly
         enc.causal = _is_causal(enc)
@@ -163,8 +178,10 @@ def _load_errors(name: str, path: Path):
     except MemoryError:
         raise
     except Exception as e:  # transformers raises OSError, ValueError, KeyError, UnpicklingError ... on a bad folder
-        raise UsageError(f"could not load model {name!r} from {path}: {type(e).__name__}: {shorten(str(e), 300)}",
-                         hint="give a transformers model folder or cached hub id: a causal LM or an encoder (not an encoder-decoder such as T5); custom code is never run") from None
+        raise UsageError(
+            f"could not load model {name!r} from {path}: {type(e).__name__}: {shorten(str(e), 300)}",
+            hint="give a transformers model folder or cached hub id: a causal LM or an encoder (not an encoder-decoder such as T5); custom code is never run",
+        ) from None
 
 
 def _is_causal(enc: Encoder) -> bool:
@@ -185,8 +202,10 @@ def resolve_layer(layer: int | None, n_layers: int) -> int:
     if layer is None:
         return n_layers // 2
     if not -(n_layers + 1) <= layer <= n_layers:
-        raise UsageError(f"--layer {layer} does not exist: the model has hidden states 0 .. {n_layers}",
-                         hint=f"0 is the token embedding, {n_layers} the last layer; -1 .. -{n_layers + 1} count from the last")
+        raise UsageError(
+            f"--layer {layer} does not exist: the model has hidden states 0 .. {n_layers}",
+            hint=f"0 is the token embedding, {n_layers} the last layer; -1 .. -{n_layers + 1} count from the last",
+        )
     return layer % (n_layers + 1)
 
 
@@ -196,8 +215,10 @@ def tokenize(enc: Encoder, sentences: list[str]) -> list[Any]:
     for n, s in enumerate(sentences, 1):
         e = enc.tokenizer(s, return_offsets_mapping=True, add_special_tokens=True)
         if len(e["input_ids"]) > enc.context:
-            raise UsageError(f"sentence {n} is {len(e['input_ids'])} tokens, longer than the model's context of {enc.context}: {shorten(s)}",
-                             hint="shorten it, or split it into sentences")
+            raise UsageError(
+                f"sentence {n} is {len(e['input_ids'])} tokens, longer than the model's context of {enc.context}: {shorten(s)}",
+                hint="shorten it, or split it into sentences",
+            )
         out.append(e)
     return out
 
@@ -222,15 +243,20 @@ def occurrences(enc: Encoder, word: str, sentences: list[str], encodings: list[A
             ids[b, : len(row)] = torch.tensor(row)
             mask[b, : len(row)] = 1
         with torch.inference_mode():
-            hidden = enc.model(ids.to(enc.model.device), attention_mask=mask.to(enc.model.device),
-                               output_hidden_states=True).hidden_states  # n_layers + 1 x [B, T, H]
+            hidden = enc.model(
+                ids.to(enc.model.device), attention_mask=mask.to(enc.model.device), output_hidden_states=True
+            ).hidden_states  # n_layers + 1 x [B, T, H]
             for b, n in enumerate(batch):
                 s, e = sentences[n], encodings[n]
                 matches = list(pattern.finditer(s))
                 for k, m in enumerate(matches, 1):
-                    rows = [i for i, (a, z) in enumerate(e["offset_mapping"]) if z > a and a < m.end() and z > m.start()]
+                    rows = [
+                        i for i, (a, z) in enumerate(e["offset_mapping"]) if z > a and a < m.end() and z > m.start()
+                    ]
                     if not rows:
-                        raise GenaiError(f"no token of sentence {n + 1} covers {m.group(0)!r}; the tokenizer gives no offsets for it")
+                        raise GenaiError(
+                            f"no token of sentence {n + 1} covers {m.group(0)!r}; the tokenizer gives no offsets for it"
+                        )
                     vectors = torch.stack([h[b, rows].float().mean(0) for h in hidden]).cpu().numpy()  # [L + 1, H]
                     tokens = enc.tokenizer.convert_ids_to_tokens([e["input_ids"][i] for i in rows])
                     label = str(n + 1) if len(matches) == 1 else f"{n + 1}.{k}"
@@ -290,8 +316,24 @@ def plot_pca(occs: list[Occurrence], layer: int, out: Path, force: bool, title: 
     colors = plt.get_cmap("tab10")
     for (x, y), o in zip(coords, occs):
         color = colors((o.sentence - 1) % 10)
-        ax.scatter([x], [y], s=70, color=color, zorder=3, label=textwrap.shorten(f"{o.label}: {o.marked()}", 90, placeholder=" …"))
-        ax.annotate(o.label, (x, y), xytext=(6, 5), textcoords="offset points", fontsize=11, fontweight="bold", color=color, zorder=4)
+        ax.scatter(
+            [x],
+            [y],
+            s=70,
+            color=color,
+            zorder=3,
+            label=textwrap.shorten(f"{o.label}: {o.marked()}", 90, placeholder=" …"),
+        )
+        ax.annotate(
+            o.label,
+            (x, y),
+            xytext=(6, 5),
+            textcoords="offset points",
+            fontsize=11,
+            fontweight="bold",
+            color=color,
+            zorder=4,
+        )
     ax.set_xlabel(f"PC 1 ({ratio[0]:.0%} of variance)")
     ax.set_ylabel(f"PC 2 ({ratio[1]:.0%} of variance)")
     ax.set_title(title, fontsize=10)
@@ -306,8 +348,15 @@ def plot_pca(occs: list[Occurrence], layer: int, out: Path, force: bool, title: 
     return {"path": str(path), "coords": coords.round(6).tolist(), "explained_variance": ratio.round(6).tolist()}
 
 
-def plot_layers(occs: list[Occurrence], pairs: list[tuple[int, int]], table: np.ndarray, layer: int, out: Path,
-                force: bool, title: str) -> dict:
+def plot_layers(
+    occs: list[Occurrence],
+    pairs: list[tuple[int, int]],
+    table: np.ndarray,
+    layer: int,
+    out: Path,
+    force: bool,
+    title: str,
+) -> dict:
     """One line per pair of occurrences: their cosine similarity from layer 0 (token embeddings) to the last."""
     import matplotlib
 

@@ -33,7 +33,9 @@ def dataset_path(name: str) -> Path:
 
     path = models.package_file("gensim", f"test/test_data/{name}")
     if path is None:
-        raise GenaiError("gensim is not installed; its test data holds the evaluation sets", hint="run scripts/setup.sh")
+        raise GenaiError(
+            "gensim is not installed; its test data holds the evaluation sets", hint="run scripts/setup.sh"
+        )
     if not path.is_file():
         raise GenaiError(f"evaluation set {name} not found in gensim's package data ({path})")
     return path
@@ -134,7 +136,13 @@ def evaluate_analogies(
         mask = section_of_arr == s
         asked, ok = int(mask.sum()), int(correct[mask].sum())
         out_sections.append(
-            {"section": name, "correct": ok, "asked": asked, "accuracy": ok / asked if asked else 0.0, "skipped": skipped[s]}
+            {
+                "section": name,
+                "correct": ok,
+                "asked": asked,
+                "accuracy": ok / asked if asked else 0.0,
+                "skipped": skipped[s],
+            }
         )
     total = sum(len(qs) for _, qs in sections)
     asked = int(len(q))

@@ -88,7 +88,13 @@ def _reconstructor(cls, base, state):
 
 
 _GENSIM_CLASSES = {
-    "gensim.models.keyedvectors": ("KeyedVectors", "Word2VecKeyedVectors", "EuclideanKeyedVectors", "Vocab", "FastTextKeyedVectors"),
+    "gensim.models.keyedvectors": (
+        "KeyedVectors",
+        "Word2VecKeyedVectors",
+        "EuclideanKeyedVectors",
+        "Vocab",
+        "FastTextKeyedVectors",
+    ),
     "gensim.models.word2vec": ("Word2Vec", "Word2VecVocab", "Word2VecTrainables", "Vocab"),
     "gensim.models.fasttext": ("FastText", "FastTextKeyedVectors", "FastTextVocab", "FastTextTrainables"),
     "gensim.models.wrappers.fasttext": ("FastTextKeyedVectors",),
@@ -135,7 +141,14 @@ def _allowed() -> dict[tuple[str, str], Any]:
         }
     )
     for module in ("builtins", "__builtin__"):
-        for name, value in (("int", int), ("long", int), ("float", float), ("set", set), ("frozenset", frozenset), ("object", object)):
+        for name, value in (
+            ("int", int),
+            ("long", int),
+            ("float", float),
+            ("set", set),
+            ("frozenset", frozenset),
+            ("object", object),
+        ):
             table[(module, name)] = value
     return table
 
@@ -154,7 +167,9 @@ class _Unpickler(pickle.Unpickler):
         if found is None:
             raise UsageError(
                 f"{self.path}: refusing to load {_clip(module)}.{_clip(name)} from a pickle (not gensim vector data)",
-                hint=_convert_hint(self.path) if module.startswith("gensim.") else "genai reads gensim KeyedVectors, Word2Vec and FastText files, nothing else that is pickled",
+                hint=_convert_hint(self.path)
+                if module.startswith("gensim.")
+                else "genai reads gensim KeyedVectors, Word2Vec and FastText files, nothing else that is pickled",
             )
         return found
 
@@ -167,7 +182,7 @@ def _convert_hint(path: Path, gensim: str = "gensim") -> str:
     the pickle: only for a file the user trusts)."""
     out = f"{path.name}.vec"
     return (
-        f"if you trust the file, convert it with {gensim}: python -c \"from gensim.utils import SaveLoad; "
+        f'if you trust the file, convert it with {gensim}: python -c "from gensim.utils import SaveLoad; '
         f"m = SaveLoad.load('{_clip(path, 200)}'); getattr(m, 'wv', m).save_word2vec_format('{_clip(out, 200)}')\" "
         f"and pass --vectors {_clip(out, 200)}"
     )
@@ -201,7 +216,9 @@ def read_gensim(path: Path, bad: dict | None = None) -> tuple[list[bytes], np.nd
         return _extract(path, obj, bad)
     except (TypeError, AttributeError, ValueError, KeyError, IndexError, OverflowError) as e:
         # the pickle was inert, but its contents are not shaped like gensim's
-        raise UsageError(f"{path}: not a readable gensim file (its contents are malformed: {type(e).__name__})") from None
+        raise UsageError(
+            f"{path}: not a readable gensim file (its contents are malformed: {type(e).__name__})"
+        ) from None
 
 
 def _extract(path: Path, obj: Any, bad: dict | None) -> tuple[list[bytes], np.ndarray, dict[str, Any]]:
@@ -213,7 +230,9 @@ def _extract(path: Path, obj: Any, bad: dict | None) -> tuple[list[bytes], np.nd
         wv = obj.get("wv")
         if isinstance(wv, _Record) and "KeyedVectors" in wv.gensim_class:
             obj, prefix = wv, "wv."
-        elif wv is not None or not any(obj.get(k) is not None or k in (obj.get("__numpys") or []) for k in _VECTOR_KEYS):
+        elif wv is not None or not any(
+            obj.get(k) is not None or k in (obj.get("__numpys") or []) for k in _VECTOR_KEYS
+        ):
             raise UsageError(f"{path}: the {kind} model holds no word vectors (wv)")
         # else: gensim < 1.0 kept syn0 / index2word on the model itself
     elif "KeyedVectors" not in kind:
@@ -266,7 +285,9 @@ def _fasttext_vectors(path: Path, kv: _Record, prefix: str, words: list[bytes]) 
             f"{path}: a FastText file from gensim before 3.8 (its n-gram hash differs); genai reads fastText vectors from .bin or .vec files",
             hint="gensim 4 cannot load it either; " + _convert_hint(path, "the gensim 3.x that wrote it"),
         )
-    if not all(isinstance(v, int) for v in (minn, maxn, bucket)) or not (0 <= minn <= maxn <= 100 and 0 <= bucket <= 100_000_000):
+    if not all(isinstance(v, int) for v in (minn, maxn, bucket)) or not (
+        0 <= minn <= maxn <= 100 and 0 <= bucket <= 100_000_000
+    ):
         raise UsageError(f"{path}: the FastText settings are impossible (min_n, max_n, bucket)")
     vocab = _vectors(path, kv, prefix, ("vectors_vocab",))
     ngrams = _vectors(path, kv, prefix, ("vectors_ngrams",))

@@ -29,6 +29,7 @@ MAX_TERMS = 100  # words in one expression at most (gensim has no limit; 100 is 
 MAX_CHARS = 10_000  # characters in one expression at most, checked before parsing
 USAGE = 'genai embed math "king - man + woman"   (words joined by + and -, weights as 0.5*paris)'
 
+
 @dataclass(frozen=True)
 class Term:
     weight: float  # +1 / -1 for plain terms; the signed number of `0.5*paris`
@@ -85,7 +86,9 @@ def parse(text: str) -> list[Term]:
         if tok == "*":
             raise UsageError(f"'*' must join a number and a word (as in 0.5*paris) in {shorten(text)}", hint=USAGE)
         if terms and op is None:
-            raise UsageError(f"missing + or - before {shorten(tok)} in {shorten(text)}", hint="join the words with + or -")
+            raise UsageError(
+                f"missing + or - before {shorten(tok)} in {shorten(text)}", hint="join the words with + or -"
+            )
         weight, weighted = 1.0, False
         if i + 1 < len(toks) and toks[i + 1] == "*":  # a weight: NUMBER * WORD
             weight, weighted = _weight(tok, text), True
@@ -95,11 +98,15 @@ def parse(text: str) -> list[Term]:
             tok = toks[i]
         terms.append(Term(sign * weight, tok, weighted))
         if len(terms) > MAX_TERMS:
-            raise UsageError(f"more than {MAX_TERMS} terms in the expression", hint="split it, or leave out the smallest weights")
+            raise UsageError(
+                f"more than {MAX_TERMS} terms in the expression", hint="split it, or leave out the smallest weights"
+            )
         sign, op = 1.0, None
         i += 1
     if op is not None:
-        raise UsageError(f"dangling operator {op!r} at the end of {shorten(text)}", hint="a word must follow every + and -")
+        raise UsageError(
+            f"dangling operator {op!r} at the end of {shorten(text)}", hint="a word must follow every + and -"
+        )
     return terms
 
 
@@ -107,9 +114,13 @@ def _weight(tok: str, text: str) -> float:
     try:
         value = float(tok)
     except ValueError:
-        raise UsageError(f"the weight {shorten(tok)} is not a number in {shorten(text)}", hint="write weights as 0.5*paris") from None
+        raise UsageError(
+            f"the weight {shorten(tok)} is not a number in {shorten(text)}", hint="write weights as 0.5*paris"
+        ) from None
     if not math.isfinite(value):
-        raise UsageError(f"the weight {shorten(tok)} is not a finite number in {shorten(text)}", hint="write weights as 0.5*paris")
+        raise UsageError(
+            f"the weight {shorten(tok)} is not a finite number in {shorten(text)}", hint="write weights as 0.5*paris"
+        )
     return value
 
 
@@ -122,7 +133,8 @@ def _rows(vs: Vectors, terms: list[Term]) -> list[int]:
             if any(c in t.word[1:] for c in "+-"):  # "king-man+woman": one unknown word, not three
                 others = getattr(e, "suggestions", None)
                 e.hint = "put spaces around + and - between words (a - inside a word is part of it)" + (
-                    f"; or did you mean: {', '.join(others)}?" if others else "")
+                    f"; or did you mean: {', '.join(others)}?" if others else ""
+                )
             raise
     return rows
 
@@ -134,7 +146,9 @@ def nearest(vs: Vectors, terms: list[Term], topn: int = 10, keep_inputs: bool = 
     target = weights @ np.asarray(vs.unit[rows], dtype=np.float32)  # [dim]
     norm = float(np.linalg.norm(target))
     if not norm:
-        raise UsageError(f"the terms cancel out: {expression_text(terms)} is the zero vector", hint="nothing is nearest to it")
+        raise UsageError(
+            f"the terms cancel out: {expression_text(terms)} is the zero vector", hint="nothing is nearest to it"
+        )
     scores = vs.unit @ (target / norm)  # [n] cosine of every word to the result
     words, values = _top(vs, scores, [] if keep_inputs else sorted(set(rows)), topn)
     return Neighbours([t.word for t in terms], words, values, method="3CosAdd")
@@ -150,7 +164,12 @@ def explain(vs: Vectors, terms: list[Term], topn: int = 5) -> dict:
     nearest_rows = nearest_to_vector(vs, result, topn)
     return {
         "terms": [
-            {"sign": "-" if t.weight < 0 else ("" if n == 0 else "+"), "weight": t.weight, "word": t.word, "vector": raw[n].tolist()}
+            {
+                "sign": "-" if t.weight < 0 else ("" if n == 0 else "+"),
+                "weight": t.weight,
+                "word": t.word,
+                "vector": raw[n].tolist(),
+            }
             for n, t in enumerate(terms)
         ],
         "result": result.tolist(),

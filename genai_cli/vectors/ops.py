@@ -95,8 +95,11 @@ def nearest_to_vector(vs: Vectors, result: np.ndarray, topn: int) -> list[dict]:
     nearest = []
     for i in idx:
         v = np.asarray(vs.vectors[int(i)], dtype=np.float64)
-        nearest.append({"word": vs.word(int(i)), "cosine": float(cos[i]), "distance": float(np.linalg.norm(v - result))})
+        nearest.append(
+            {"word": vs.word(int(i)), "cosine": float(cos[i]), "distance": float(np.linalg.norm(v - result))}
+        )
     return nearest
+
 
 def explain(vs: Vectors, a: str, b: str, c: str, topn: int = 5) -> dict:
     """The arithmetic as the slide shows it: raw vectors, a - b + c, and the words nearest to it.
@@ -133,7 +136,9 @@ def similarity(vs: Vectors, w1: str, w2: str) -> float:
 def doesnt_match(vs: Vectors, words: list[str]) -> dict:
     """The word least like the others (gensim's rule: lowest cosine to the mean of the unit vectors)."""
     if len(words) < 3:
-        raise UsageError("doesnt-match needs at least 3 words", hint="e.g. genai embed doesnt-match breakfast lunch dinner cereal")
+        raise UsageError(
+            "doesnt-match needs at least 3 words", hint="e.g. genai embed doesnt-match breakfast lunch dinner cereal"
+        )
     rows = [vs.require(w) for w in words]
     unit = np.asarray(vs.unit[rows], dtype=np.float32)  # [k, dim]
     mean = unit.mean(axis=0)

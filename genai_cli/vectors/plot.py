@@ -26,12 +26,21 @@ def pca_2d(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return coords, np.pad(ratio, (0, 2 - len(ratio)))
 
 
-def plot_words(vs: Vectors, words: list[str], out: Path, pairs: bool = False, force: bool = False,
-               fresh_name: bool = False, title: str | None = None) -> dict:
+def plot_words(
+    vs: Vectors,
+    words: list[str],
+    out: Path,
+    pairs: bool = False,
+    force: bool = False,
+    fresh_name: bool = False,
+    title: str | None = None,
+) -> dict:
     if len(words) < 2:
         raise UsageError("plot needs at least two words")
     if pairs and len(words) % 2:
-        raise UsageError(f"--pairs needs an even number of words, got {len(words)}", hint="e.g. china beijing russia moscow")
+        raise UsageError(
+            f"--pairs needs an even number of words, got {len(words)}", hint="e.g. china beijing russia moscow"
+        )
     if out.suffix.lower() != ".png":
         raise UsageError(f"--out must end in .png: {out}")
     if out.is_dir():
@@ -56,8 +65,13 @@ def plot_words(vs: Vectors, words: list[str], out: Path, pairs: bool = False, fo
     if pairs:
         for i in range(0, len(words), 2):
             (x0, y0), (x1, y1) = coords[i], coords[i + 1]
-            ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                        arrowprops=dict(arrowstyle="->", color="#d62728", lw=1.4, shrinkA=4, shrinkB=4), zorder=2)
+            ax.annotate(
+                "",
+                xy=(x1, y1),
+                xytext=(x0, y0),
+                arrowprops=dict(arrowstyle="->", color="#d62728", lw=1.4, shrinkA=4, shrinkB=4),
+                zorder=2,
+            )
     if vs.dim == 2:
         ax.set_xlabel("dimension 1")
         ax.set_ylabel("dimension 2")
@@ -71,4 +85,9 @@ def plot_words(vs: Vectors, words: list[str], out: Path, pairs: bool = False, fo
     from genai_cli.files import save_figure
 
     out = save_figure(fig, out, force)  # with fresh_name, an existing file gets a new name, never replaced
-    return {"path": str(out), "words": words, "coords": coords.round(6).tolist(), "explained_variance": ratio.round(6).tolist()}
+    return {
+        "path": str(out),
+        "words": words,
+        "coords": coords.round(6).tolist(),
+        "explained_variance": ratio.round(6).tolist(),
+    }

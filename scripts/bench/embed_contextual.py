@@ -51,7 +51,14 @@ def main() -> None:
     args = ap.parse_args()
     cmds = {
         'genai next "The capital of France is"': [GENAI, "next", "The capital of France is"],
-        "genai embed contextual --word bank (10 sentences)": [GENAI, "embed", "contextual", "--word", "bank", *SENTENCES],
+        "genai embed contextual --word bank (10 sentences)": [
+            GENAI,
+            "embed",
+            "contextual",
+            "--word",
+            "bank",
+            *SENTENCES,
+        ],
     }
     for cmd in cmds.values():  # warm-up: model converted, files in the page cache
         timed(cmd)

@@ -33,7 +33,9 @@ RESTRICT = 300000
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sample", type=int, default=1, help="gensim on every N-th question only (time scaled up)")
-    ap.add_argument("--repeat", type=int, default=3, help="genai and the BLAS floor are run this often, alternately; best kept")
+    ap.add_argument(
+        "--repeat", type=int, default=3, help="genai and the BLAS floor are run this often, alternately; best kept"
+    )
     args = ap.parse_args()
     path = ev.dataset_path("questions-words.txt")
     vs = store.load("glove-6b-50d")
@@ -62,8 +64,11 @@ def main() -> None:
 
     # genai, whole command (process start, loading, evaluating, printing)
     t = time.perf_counter()
-    subprocess.run([str(Path(sys.executable).with_name("genai")), "embed", "evaluate", "--skip-pairs", "--json"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [str(Path(sys.executable).with_name("genai")), "embed", "evaluate", "--skip-pairs", "--json"],
+        check=True,
+        capture_output=True,
+    )
     command_t = time.perf_counter() - t
 
     # gensim
@@ -91,7 +96,10 @@ def main() -> None:
     gensim_t = (time.perf_counter() - t) * scale
 
     print(f"questions asked: {n_q} of {report['overall']['total']} (restrict {RESTRICT})")
-    print(f"gensim evaluate_word_analogies: accuracy {gensim_acc:.4f}  {gensim_t:8.2f} s" + (f" (1/{args.sample} sample, scaled)" if scale > 1 else ""))
+    print(
+        f"gensim evaluate_word_analogies: accuracy {gensim_acc:.4f}  {gensim_t:8.2f} s"
+        + (f" (1/{args.sample} sample, scaled)" if scale > 1 else "")
+    )
     print(f"genai evaluate_analogies:       accuracy {genai_acc:.4f}  {genai_t:8.2f} s  (best of {args.repeat})")
     print(f"genai embed evaluate (command):                    {command_t:8.2f} s")
     print(f"bare BLAS product, same shapes:                    {blas_t:8.2f} s  (best of {args.repeat})")

@@ -37,7 +37,9 @@ def make_lora(model: Path, folder: Path) -> Path:
     pipe = StableDiffusionPipeline.from_pretrained(str(model), safety_checker=None, requires_safety_checker=False)
     unet = pipe.unet
     unet.requires_grad_(False)
-    unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights="gaussian", target_modules=["to_k", "to_q", "to_v", "to_out.0"]))
+    unet.add_adapter(
+        LoraConfig(r=4, lora_alpha=4, init_lora_weights="gaussian", target_modules=["to_k", "to_q", "to_v", "to_out.0"])
+    )
     opt = torch.optim.AdamW([p for p in unet.parameters() if p.requires_grad], lr=1e-2)
     c = unet.config
     g = torch.Generator().manual_seed(0)
@@ -48,7 +50,10 @@ def make_lora(model: Path, folder: Path) -> Path:
         opt.step()
         opt.zero_grad()
     StableDiffusionPipeline.save_lora_weights(
-        str(folder), unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(unet)), safe_serialization=True)
+        str(folder),
+        unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(unet)),
+        safe_serialization=True,
+    )
     return folder / "pytorch_lora_weights.safetensors"
 
 
@@ -99,12 +104,18 @@ def run(model: Path, steps: int, rounds: int, tmp: Path) -> dict[str, tuple[list
     with console.progress("genai", total=(rounds + 1) * (steps + n_i2i)) as advance:
         for k in range(rounds + 1):  # round 0 warms up and is not counted
             t0 = time.perf_counter()
-            direct_i2i(PROMPT, image=init_image, strength=0.6, num_inference_steps=steps,
-                       generator=torch.Generator("cpu").manual_seed(k)).images[0]
+            direct_i2i(
+                PROMPT,
+                image=init_image,
+                strength=0.6,
+                num_inference_steps=steps,
+                generator=torch.Generator("cpu").manual_seed(k),
+            ).images[0]
             t1 = time.perf_counter()
             jobs = generate.plan_jobs([PROMPT], 1, k, 1000 + k)
-            for _ in img2img.generate(genai_i2i, s, jobs, width, height, "bench", {**run_info, "loras": []},
-                                      lambda job: advance(1), init=init):
+            for _ in img2img.generate(
+                genai_i2i, s, jobs, width, height, "bench", {**run_info, "loras": []}, lambda job: advance(1), init=init
+            ):
                 pass
             t2 = time.perf_counter()
             direct_lora(PROMPT, num_inference_steps=steps, generator=torch.Generator("cpu").manual_seed(k)).images[0]
@@ -147,11 +158,15 @@ def main() -> None:
         else:
             model = Path(args.model)
         times = run(model, args.steps, args.rounds, tmp)
-        print(f"model {args.model}, cpu fp32, {args.steps} steps, {args.rounds} images per side, {args.threads} CPU thread(s)")
+        print(
+            f"model {args.model}, cpu fp32, {args.steps} steps, {args.rounds} images per side, {args.threads} CPU thread(s)"
+        )
         for case, (d, g) in times.items():
             md, mg = statistics.median(d), statistics.median(g)
-            print(f"{case:8} direct diffusers median {md * 1000:8.1f} ms  genai median {mg * 1000:8.1f} ms  "
-                  f"ratio genai/direct {mg / md:.3f}  (target <= 1.05)")
+            print(
+                f"{case:8} direct diffusers median {md * 1000:8.1f} ms  genai median {mg * 1000:8.1f} ms  "
+                f"ratio genai/direct {mg / md:.3f}  (target <= 1.05)"
+            )
 
 
 if __name__ == "__main__":

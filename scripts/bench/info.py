@@ -78,8 +78,10 @@ def main() -> None:
         print(f"per image  genai info                median {g * 1000:7.2f} ms")
         print(f"per image  ratio genai/sd-parsers    {g / a:.2f}")
 
-        loop = ("import sys; from pathlib import Path; from sd_parsers import ParserManager; pm = ParserManager()\n"
-                "for p in sorted(Path(sys.argv[1]).iterdir()): r = pm.parse(p); print(p, r.generator.value, r.full_prompt)")
+        loop = (
+            "import sys; from pathlib import Path; from sd_parsers import ParserManager; pm = ParserManager()\n"
+            "for p in sorted(Path(sys.argv[1]).iterdir()): r = pm.parse(p); print(p, r.generator.value, r.full_prompt)"
+        )
         genai_exe = Path(sys.executable).with_name("genai")
 
         def run(cmd: list[str]) -> float:
@@ -89,8 +91,10 @@ def main() -> None:
 
         whole_a = statistics.median(run([sys.executable, "-c", loop, str(folder)]) for _ in range(3))
         whole_g = statistics.median(run([str(genai_exe), "info", str(folder)]) for _ in range(3))
-        print(f"whole command, {args.images} images: sd-parsers script {whole_a:.2f} s, genai info {whole_g:.2f} s, "
-              f"ratio {whole_g / whole_a:.2f}")
+        print(
+            f"whole command, {args.images} images: sd-parsers script {whole_a:.2f} s, genai info {whole_g:.2f} s, "
+            f"ratio {whole_g / whole_a:.2f}"
+        )
 
 
 if __name__ == "__main__":

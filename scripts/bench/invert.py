@@ -56,16 +56,19 @@ def judge(pipe, analyzer, prompts, seeds: int, steps: int = 25) -> dict:
     gens_seeds = [k for _ in prompts for k in range(seeds)]
     images = []
     for i in range(0, len(texts), 64):
-        gens = [torch.Generator().manual_seed(s) for s in gens_seeds[i:i + 64]]
-        out = pipe(texts[i:i + 64], num_inference_steps=steps, generator=gens, output_type="np").images
+        gens = [torch.Generator().manual_seed(s) for s in gens_seeds[i : i + 64]]
+        out = pipe(texts[i : i + 64], num_inference_steps=steps, generator=gens, output_type="np").images
         images.append(np.clip(np.rint(out * 255), 0, 255).astype(np.uint8))
     verdicts = analyzer(np.concatenate(images))
     colours = [c for _, c, _ in prompts for _ in range(seeds)]
     backgrounds = [b for _, _, b in prompts for _ in range(seeds)]
-    return {"shapes": [v.shape for v in verdicts],
-            "colour": float(np.mean([v.colour == c for v, c in zip(verdicts, colours)])),
-            "background": float(np.mean([v.background == b for v, b in zip(verdicts, backgrounds)])),
-            "images": len(verdicts), "grid": np.concatenate(images)}
+    return {
+        "shapes": [v.shape for v in verdicts],
+        "colour": float(np.mean([v.colour == c for v, c in zip(verdicts, colours)])),
+        "background": float(np.mean([v.background == b for v, b in zip(verdicts, backgrounds)])),
+        "images": len(verdicts),
+        "grid": np.concatenate(images),
+    }
 
 
 def toy_pipeline():
@@ -75,7 +78,9 @@ def toy_pipeline():
     from genai_cli.image.loading import TOY_PIPELINE, _dtype_kwarg, quiet_libraries
 
     quiet_libraries()
-    pipe = StableDiffusionPipeline.from_pretrained(str(TOY_PIPELINE), local_files_only=True, **_dtype_kwarg(torch.float32))
+    pipe = StableDiffusionPipeline.from_pretrained(
+        str(TOY_PIPELINE), local_files_only=True, **_dtype_kwarg(torch.float32)
+    )
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -93,37 +98,76 @@ def quality(args, images: Path) -> dict:
     row = pipe.text_encoder.get_input_embeddings().weight[pipe.tokenizer.convert_tokens_to_ids(INIT + "</w>")].detach()
     pipe.load_textual_inversion({TOKEN: row[None].clone()}, token=TOKEN)
     before = judge(pipe, analyzer, grid_prompts(TOKEN), args.seeds)
-    res["before"] = {"moon": before["shapes"].count(HELD_OUT) / before["images"], "colour": before["colour"],
-                     "background": before["background"], "images": before["images"]}
-    print(f"before: {TOKEN} read as {HELD_OUT} in {100 * res['before']['moon']:.1f}% of {before['images']} images", flush=True)
+    res["before"] = {
+        "moon": before["shapes"].count(HELD_OUT) / before["images"],
+        "colour": before["colour"],
+        "background": before["background"],
+        "images": before["images"],
+    }
+    print(
+        f"before: {TOKEN} read as {HELD_OUT} in {100 * res['before']['moon']:.1f}% of {before['images']} images",
+        flush=True,
+    )
 
     # invert, as a user would
     out = Path(args.out) / "run"
     t0 = time.time()
-    p = subprocess.run([sys.executable, "-m", "genai_cli", "invert", "--preset", "toy-cpu", "--images", str(images),
-                        "--token", TOKEN, "--init-word", INIT, "--out", str(out), "--json"],
-                       capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "genai_cli",
+            "invert",
+            "--preset",
+            "toy-cpu",
+            "--images",
+            str(images),
+            "--token",
+            TOKEN,
+            "--init-word",
+            INIT,
+            "--out",
+            str(out),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": str(args.threads)},
+    )
     wall = time.time() - t0
     if p.returncode:
         sys.exit(f"genai invert failed:\n{p.stderr[-3000:]}")
     run = json.loads(p.stdout)
-    res["invert"] = {"wall_seconds": round(wall, 1), "steps": run["steps"], "seconds_per_step": run["seconds_per_step"],
-                     "final_loss": run["final_loss"]}
-    print(f"genai invert --preset toy-cpu: {wall:.0f} s wall ({run['steps']} steps, {run['seconds_per_step']:.3f} s/step)",
-          flush=True)
+    res["invert"] = {
+        "wall_seconds": round(wall, 1),
+        "steps": run["steps"],
+        "seconds_per_step": run["seconds_per_step"],
+        "final_loss": run["final_loss"],
+    }
+    print(
+        f"genai invert --preset toy-cpu: {wall:.0f} s wall ({run['steps']} steps, {run['seconds_per_step']:.3f} s/step)",
+        flush=True,
+    )
 
     # after: the learned word; and the trained shapes on the same colour x background grid
     pipe = toy_pipeline()
     pipe.load_textual_inversion(run["path"])
     after = judge(pipe, analyzer, grid_prompts(TOKEN), args.seeds)
-    res["after"] = {"moon": after["shapes"].count(HELD_OUT) / after["images"], "colour": after["colour"],
-                    "background": after["background"], "images": after["images"]}
+    res["after"] = {
+        "moon": after["shapes"].count(HELD_OUT) / after["images"],
+        "colour": after["colour"],
+        "background": after["background"],
+        "images": after["images"],
+    }
     trained = [judge(pipe, analyzer, grid_prompts(shape), 1) for shape in SHAPES]
     res["trained_shapes"] = {h: float(np.mean([t[h] for t in trained])) for h in ("colour", "background")}
-    print(f"after:  {TOKEN} read as {HELD_OUT} in {100 * res['after']['moon']:.1f}%; colour right "
-          f"{100 * res['after']['colour']:.1f}%, background right {100 * res['after']['background']:.1f}% "
-          f"(trained shapes on the same grid: colour {100 * res['trained_shapes']['colour']:.1f}%, "
-          f"background {100 * res['trained_shapes']['background']:.1f}%)", flush=True)
+    print(
+        f"after:  {TOKEN} read as {HELD_OUT} in {100 * res['after']['moon']:.1f}%; colour right "
+        f"{100 * res['after']['colour']:.1f}%, background right {100 * res['after']['background']:.1f}% "
+        f"(trained shapes on the same grid: colour {100 * res['trained_shapes']['colour']:.1f}%, "
+        f"background {100 * res['trained_shapes']['background']:.1f}%)",
+        flush=True,
+    )
     shapes = {s: after["shapes"].count(s) for s in dict.fromkeys(after["shapes"])}
     print("after, shapes seen: " + ", ".join(f"{k} {v}" for k, v in sorted(shapes.items(), key=lambda kv: -kv[1])))
     _grid(after["grid"][:: args.seeds], Path(args.out) / "after.png")
@@ -139,7 +183,7 @@ def _grid(images: np.ndarray, path: Path, cols: int = 8) -> None:
     canvas = np.full((rows * (h + 2), cols * (h + 2), 3), 255, np.uint8)
     for k, im in enumerate(images):
         r, c = divmod(k, cols)
-        canvas[r * (h + 2) + 1: r * (h + 2) + 1 + h, c * (h + 2) + 1: c * (h + 2) + 1 + h] = im
+        canvas[r * (h + 2) + 1 : r * (h + 2) + 1 + h, c * (h + 2) + 1 : c * (h + 2) + 1 + h] = im
     Image.fromarray(canvas).save(path)
 
 
@@ -156,8 +200,17 @@ def child_genai(images: Path, batch: int, steps: int) -> dict:
 
     from accelerate import Accelerator
 
-    s = InvertSettings(images=images, token=TOKEN, init_word=INIT, model="toy", out=Path("/nonexistent"),
-                       batch_size=batch, grad_accum=1, resolution=32, lr=5e-3)
+    s = InvertSettings(
+        images=images,
+        token=TOKEN,
+        init_word=INIT,
+        model="toy",
+        out=Path("/nonexistent"),
+        batch_size=batch,
+        grad_accum=1,
+        resolution=32,
+        lr=5e-3,
+    )
     runtime.setup("cpu", "fp32", None)
     pipe = loading.load_pipeline(loading.locate("toy"), torch.float32)
     run = Run(s, D.load_folder(images, 32), pipe, "toy", Accelerator(cpu=True), torch.float32)
@@ -203,10 +256,14 @@ def child_reference(images: Path, batch: int, steps: int) -> dict:
             token_embeds[tid] = token_embeds[init_id].clone()
     vae.requires_grad_(False)
     unet.requires_grad_(False)
-    for name, p in text_encoder.named_parameters():  # the script freezes encoder, final norm, positions: all but the table
+    for (
+        name,
+        p,
+    ) in text_encoder.named_parameters():  # the script freezes encoder, final norm, positions: all but the table
         p.requires_grad_("token_embedding" in name)
-    optimizer = torch.optim.AdamW(text_encoder.get_input_embeddings().parameters(), lr=5e-3, betas=(0.9, 0.999),
-                                  weight_decay=1e-2, eps=1e-8)
+    optimizer = torch.optim.AdamW(
+        text_encoder.get_input_embeddings().parameters(), lr=5e-3, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8
+    )
 
     files = sorted(p for p in images.iterdir() if p.suffix == ".png")
 
@@ -219,8 +276,9 @@ def child_reference(images: Path, batch: int, steps: int) -> dict:
             if image.mode != "RGB":
                 image = image.convert("RGB")
             text = random.choice(OBJECT_TEMPLATES).format(TOKEN)
-            ids = tokenizer(text, padding="max_length", truncation=True, max_length=tokenizer.model_max_length,
-                            return_tensors="pt").input_ids[0]
+            ids = tokenizer(
+                text, padding="max_length", truncation=True, max_length=tokenizer.model_max_length, return_tensors="pt"
+            ).input_ids[0]
             img = np.array(image).astype(np.uint8)
             image = Image.fromarray(img).resize((32, 32), resample=Image.Resampling.BICUBIC)
             if random.random() < 0.5:
@@ -249,7 +307,7 @@ def child_reference(images: Path, batch: int, steps: int) -> dict:
             optimizer.step()
             optimizer.zero_grad()
             keep = torch.ones((len(tokenizer),), dtype=torch.bool)
-            keep[min(placeholder_ids): max(placeholder_ids) + 1] = False
+            keep[min(placeholder_ids) : max(placeholder_ids) + 1] = False
             with torch.no_grad():
                 accelerator.unwrap_model(text_encoder).get_input_embeddings().weight[keep] = orig[keep]
         if k >= 3:
@@ -272,14 +330,20 @@ def peak_rss_mb() -> float:
 
 def run_child(kind: str, images: Path, batch: int, steps: int, threads: int) -> dict:
     # peak memory: VmHWM of the child's own address space (ru_maxrss would include the forked parent's pages)
-    code = (f"import sys, json, torch; torch.set_num_threads({threads});"
-            f"from pathlib import Path; import importlib.util as u;"
-            f"s = u.spec_from_file_location('genai_bench_invert', {str(Path(__file__).resolve())!r});"
-            f"b = u.module_from_spec(s); s.loader.exec_module(b);"
-            f"r = b.child_{kind}(Path({str(images)!r}), {batch}, {steps});"
-            f"r['peak_rss_mb'] = b.peak_rss_mb(); print(json.dumps(r))")
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       env={**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONWARNINGS": "ignore"})
+    code = (
+        f"import sys, json, torch; torch.set_num_threads({threads});"
+        f"from pathlib import Path; import importlib.util as u;"
+        f"s = u.spec_from_file_location('genai_bench_invert', {str(Path(__file__).resolve())!r});"
+        f"b = u.module_from_spec(s); s.loader.exec_module(b);"
+        f"r = b.child_{kind}(Path({str(images)!r}), {batch}, {steps});"
+        f"r['peak_rss_mb'] = b.peak_rss_mb(); print(json.dumps(r))"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONWARNINGS": "ignore"},
+    )
     if p.returncode:
         sys.exit(f"{kind} failed:\n{p.stderr[-3000:]}")
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -311,16 +375,17 @@ def main(argv=None) -> dict:
     rows = {"genai": [], "reference": []}
     for _ in range(args.rounds):  # alternate, so both sides see the same machine load
         for kind in ("reference", "genai"):
-            rows[kind].append(run_child(kind, images, args.batch,
-                                        args.timing_steps, args.threads))
+            rows[kind].append(run_child(kind, images, args.batch, args.timing_steps, args.threads))
     step = {k: min(r["seconds_per_step"] for r in v) for k, v in rows.items()}
     rss = {k: max(r["peak_rss_mb"] for r in v) for k, v in rows.items()}
     results["step_seconds"] = step
     results["peak_rss_mb"] = rss
     results["step_speedup"] = step["reference"] / step["genai"]
-    print(f"step time, batch {args.batch} at 32x32, {args.threads} thread(s), best of {args.rounds}: genai "
-          f"{1000 * step['genai']:.1f} ms, diffusers' example loop {1000 * step['reference']:.1f} ms -> "
-          f"{results['step_speedup']:.2f}x")
+    print(
+        f"step time, batch {args.batch} at 32x32, {args.threads} thread(s), best of {args.rounds}: genai "
+        f"{1000 * step['genai']:.1f} ms, diffusers' example loop {1000 * step['reference']:.1f} ms -> "
+        f"{results['step_speedup']:.2f}x"
+    )
     print(f"peak RSS: genai {rss['genai']:.0f} MB, diffusers' example loop {rss['reference']:.0f} MB")
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out / 'results.json'}")

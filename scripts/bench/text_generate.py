@@ -65,7 +65,13 @@ def run(cmd: list[str], env: dict[str, str]) -> dict:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"failed: {' '.join(cmd[:4])} ...\n{err[-2000:]}")
     text = (first + rest).decode("utf-8", "replace")
-    return {"first_token_s": t_first, "total_s": total, "peak_rss_mb": usage.ru_maxrss / 1024, "text": text, "stderr": err}
+    return {
+        "first_token_s": t_first,
+        "total_s": total,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "text": text,
+        "stderr": err,
+    }
 
 
 def direct(tokens: int, threads: int, env: dict[str, str]) -> dict:
@@ -76,8 +82,23 @@ def direct(tokens: int, threads: int, env: dict[str, str]) -> dict:
 
 def genai(tokens: int, threads: int, engine: str, env: dict[str, str]) -> dict:
     exe = str(Path(sys.executable).parent / "genai")
-    r = run([exe, "generate", PROMPT, "--greedy", "--repetition-penalty", "1", "-n", str(tokens),
-             "--threads", str(threads), "--engine", engine], env)
+    r = run(
+        [
+            exe,
+            "generate",
+            PROMPT,
+            "--greedy",
+            "--repetition-penalty",
+            "1",
+            "-n",
+            str(tokens),
+            "--threads",
+            str(threads),
+            "--engine",
+            engine,
+        ],
+        env,
+    )
     m = re.search(r"(\d+) tokens \((\w+)\), first after ([\d.]+) s, ([\d.]+) tokens/s", r["stderr"])
     r.update(new_tokens=int(m.group(1)), decode_tokens_per_s=float(m.group(4)))
     r["text"] = r["text"].removesuffix("\n")  # genai ends the answer with a newline
@@ -96,8 +117,14 @@ CHAT_TURNS = [
 def chat_turns(tokens: int, threads: int, env: dict[str, str]) -> list[dict]:
     """`genai chat --json`, five piped turns: time to first token and cached prompt tokens per turn."""
     exe = str(Path(sys.executable).parent / "genai")
-    p = subprocess.run([exe, "chat", "--greedy", "-n", str(tokens), "--threads", str(threads), "--json"],
-                       input="\n".join(CHAT_TURNS) + "\n", capture_output=True, text=True, env=env, check=True)
+    p = subprocess.run(
+        [exe, "chat", "--greedy", "-n", str(tokens), "--threads", str(threads), "--json"],
+        input="\n".join(CHAT_TURNS) + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
 
 
@@ -113,10 +140,16 @@ def main() -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1"}
     env.pop("OMP_WAIT_POLICY", None)  # every row runs with the policy a user has by default
 
-    print(f"{threads} threads, {os.cpu_count()} logical cpus, load average before: {os.getloadavg()[0]:.1f}",
-          file=sys.stderr)
-    subprocess.run([str(Path(sys.executable).parent / "genai"), "generate", "hi", "-n", "1", "--engine", "transformers"],
-                   env=env, capture_output=True, check=True)  # warm the converted cache (converts on first use)
+    print(
+        f"{threads} threads, {os.cpu_count()} logical cpus, load average before: {os.getloadavg()[0]:.1f}",
+        file=sys.stderr,
+    )
+    subprocess.run(
+        [str(Path(sys.executable).parent / "genai"), "generate", "hi", "-n", "1", "--engine", "transformers"],
+        env=env,
+        capture_output=True,
+        check=True,
+    )  # warm the converted cache (converts on first use)
 
     rows = {
         "direct llama-cpp-python": lambda: direct(args.tokens, threads, env),
@@ -129,9 +162,12 @@ def main() -> None:
         for name, fn in rows.items():
             r = fn()
             results[name].append(r)
-            print(f"  run {i + 1} {name}: whole {r['total_s']:.2f} s, first token {r['first_token_s']:.2f} s, "
-                  f"{r['decode_tokens_per_s']:.1f} tok/s, {r['new_tokens']} tokens, peak {r['peak_rss_mb']:.0f} MB",
-                  file=sys.stderr, flush=True)
+            print(
+                f"  run {i + 1} {name}: whole {r['total_s']:.2f} s, first token {r['first_token_s']:.2f} s, "
+                f"{r['decode_tokens_per_s']:.1f} tok/s, {r['new_tokens']} tokens, peak {r['peak_rss_mb']:.0f} MB",
+                file=sys.stderr,
+                flush=True,
+            )
 
     keys = ("total_s", "first_token_s", "decode_tokens_per_s", "peak_rss_mb")
     med = {k: {m: statistics.median(r[m] for r in v) for m in keys} for k, v in results.items()}
@@ -140,11 +176,18 @@ def main() -> None:
     print(f"\nmedians of {args.repeat} runs, {args.tokens} new tokens, {threads} threads")
     print(f"{'row':30} {'whole command':>14} {'first token':>12} {'decode tok/s':>13} {'peak RSS':>9}")
     for k, m in med.items():
-        print(f"{k:30} {m['total_s']:12.2f} s {m['first_token_s']:10.2f} s {m['decode_tokens_per_s']:13.1f} "
-              f"{m['peak_rss_mb']:6.0f} MB")
+        print(
+            f"{k:30} {m['total_s']:12.2f} s {m['first_token_s']:10.2f} s {m['decode_tokens_per_s']:13.1f} "
+            f"{m['peak_rss_mb']:6.0f} MB"
+        )
     d, a, t = med["direct llama-cpp-python"], med["genai (auto)"], med["genai --engine transformers"]
     ratios = [
-        ("decode tok/s genai(auto)/direct", a["decode_tokens_per_s"] / d["decode_tokens_per_s"], ">= 0.9", lambda x: x >= 0.9),
+        (
+            "decode tok/s genai(auto)/direct",
+            a["decode_tokens_per_s"] / d["decode_tokens_per_s"],
+            ">= 0.9",
+            lambda x: x >= 0.9,
+        ),
         ("whole command genai/direct", a["total_s"] / d["total_s"], "<= 1.5", lambda x: x <= 1.5),
         ("first token genai/direct", a["first_token_s"] / d["first_token_s"], "<= 1.5", lambda x: x <= 1.5),
         ("peak RSS genai/direct", a["peak_rss_mb"] / d["peak_rss_mb"], "<= 1.3", lambda x: x <= 1.3),
@@ -155,22 +198,32 @@ def main() -> None:
         print(f"{name:34} {x:6.2f}   target {target:7} {'met' if ok(x) else 'NOT met'}")
     same = texts["genai (auto)"] == texts["direct llama-cpp-python"]
     p = med["direct, OMP_WAIT_POLICY=PASSIVE"]
-    print(f"{'same thread policy (direct PASSIVE)':34} decode {a['decode_tokens_per_s'] / p['decode_tokens_per_s']:.2f}, "
-          f"whole {a['total_s'] / p['total_s']:.2f}, first token {a['first_token_s'] / p['first_token_s']:.2f}, "
-          f"RSS {a['peak_rss_mb'] / p['peak_rss_mb']:.2f}")
-    print(f"{'greedy text genai(auto) vs direct':34} {'identical' if same else 'DIFFERENT'} "
-          f"({len(texts['genai (auto)'])} vs {len(texts['direct llama-cpp-python'])} characters; "
-          f"same text in every run: {all(stable.values())})")
-    print(f"greedy text transformers vs llama.cpp: "
-          f"{'identical' if texts['genai --engine transformers'] == texts['genai (auto)'] else 'different'}")
+    print(
+        f"{'same thread policy (direct PASSIVE)':34} decode {a['decode_tokens_per_s'] / p['decode_tokens_per_s']:.2f}, "
+        f"whole {a['total_s'] / p['total_s']:.2f}, first token {a['first_token_s'] / p['first_token_s']:.2f}, "
+        f"RSS {a['peak_rss_mb'] / p['peak_rss_mb']:.2f}"
+    )
+    print(
+        f"{'greedy text genai(auto) vs direct':34} {'identical' if same else 'DIFFERENT'} "
+        f"({len(texts['genai (auto)'])} vs {len(texts['direct llama-cpp-python'])} characters; "
+        f"same text in every run: {all(stable.values())})"
+    )
+    print(
+        f"greedy text transformers vs llama.cpp: "
+        f"{'identical' if texts['genai --engine transformers'] == texts['genai (auto)'] else 'different'}"
+    )
     print(f"\nchat, {len(CHAT_TURNS)} piped turns, greedy, {args.tokens} new tokens at most, llama.cpp (one run each):")
     for attempt in range(2):
         turns = chat_turns(args.tokens, threads, env)
         for t in turns:
-            print(f"  turn {t['turn']}: prompt {t['prompt_tokens']} tokens, {t['cached_prompt_tokens']} already in the cache, "
-                  f"first token after {t['timings']['first_token_s']:.3f} s")
-        print(f"  turn {turns[-1]['turn']} / turn 1 time to first token: "
-              f"{turns[-1]['timings']['first_token_s'] / turns[0]['timings']['first_token_s']:.2f}")
+            print(
+                f"  turn {t['turn']}: prompt {t['prompt_tokens']} tokens, {t['cached_prompt_tokens']} already in the cache, "
+                f"first token after {t['timings']['first_token_s']:.3f} s"
+            )
+        print(
+            f"  turn {turns[-1]['turn']} / turn 1 time to first token: "
+            f"{turns[-1]['timings']['first_token_s'] / turns[0]['timings']['first_token_s']:.2f}"
+        )
     print(f"\nload average after: {os.getloadavg()[0]:.1f}")
     for k, text in texts.items():
         print(f"\n--- {k}:\n{text.strip()[:300]}")

@@ -82,11 +82,15 @@ def main() -> None:
         path = tmp / f"synthetic-{args.words}x{args.dim}.txt"
         # made in a child process: a child's peak RSS starts from its parent's (fork), so the
         # parent stays small and the figures below are the commands' own
-        subprocess.run([PY, __file__, "--make", str(path), "--words", str(args.words), "--dim", str(args.dim)], check=True)
+        subprocess.run(
+            [PY, __file__, "--make", str(path), "--words", str(args.words), "--dim", str(args.dim)], check=True
+        )
         size = path.stat().st_size
         n_words = int(path.open().readline().split()[0])
         matrix_bytes = n_words * args.dim * 4
-        print(f"file: {n_words:,} words x {args.dim} dims, {size / 1e6:,.0f} MB; float32 matrix {matrix_bytes / 1e6:,.0f} MB")
+        print(
+            f"file: {n_words:,} words x {args.dim} dims, {size / 1e6:,.0f} MB; float32 matrix {matrix_bytes / 1e6:,.0f} MB"
+        )
         _, base_rss = run([GENAI, "embed", "vector", "paris", "--vectors", "slide"])
         times: dict[str, list[float]] = {"genai": [], "gensim": []}
         rss: dict[str, int] = {"genai": 0, "gensim": 0}

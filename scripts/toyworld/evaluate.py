@@ -37,16 +37,18 @@ SKY_TARGETS = {"family": 0.90, "sky_colour": 0.90, "worst_pair_shape": 0.85, "ga
 GALAXY_PROMPT, GALAXY_SEEDS = "a beautiful galaxy", 16
 
 
-def generate(pipe, prompts: list[str], seeds: list[int], steps: int, guidance: float, batch: int,
-             on_batch=None) -> np.ndarray:
+def generate(
+    pipe, prompts: list[str], seeds: list[int], steps: int, guidance: float, batch: int, on_batch=None
+) -> np.ndarray:
     """-> (len(prompts), H, W, 3) uint8; image i from torch.Generator().manual_seed(seeds[i])."""
     import torch
 
     out = []
     for i in range(0, len(prompts), batch):
         gens = [torch.Generator().manual_seed(s) for s in seeds[i : i + batch]]
-        imgs = pipe(prompts[i : i + batch], num_inference_steps=steps, guidance_scale=guidance, generator=gens,
-                    output_type="np").images  # (B, H, W, 3) float 0..1
+        imgs = pipe(
+            prompts[i : i + batch], num_inference_steps=steps, guidance_scale=guidance, generator=gens, output_type="np"
+        ).images  # (B, H, W, 3) float 0..1
         out.append(np.clip(np.rint(imgs * 255), 0, 255).astype(np.uint8))
         if on_batch:
             on_batch(min(i + batch, len(prompts)), len(prompts))
@@ -68,8 +70,11 @@ def vae_check(pipe, analyzer, per_scene: int) -> dict:
             y = pipe.vae.decode(pipe.vae.encode(x).latent_dist.mean).sample  # (B, 3, H, W) in about -1..1
             out.append(((y.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy())
     pred = analyzer.predict(np.concatenate(out))
-    return {"shape": float((pred["shape"] == ds.shape).mean()), "colour": float((pred["colour"] == ds.colour).mean()),
-            "background": float((pred["background"] == ds.background).mean())}
+    return {
+        "shape": float((pred["shape"] == ds.shape).mean()),
+        "colour": float((pred["colour"] == ds.colour).mean()),
+        "background": float((pred["background"] == ds.background).mean()),
+    }
 
 
 def confusion(true: list[str], pred: list[str], labels: list[str]) -> str:
@@ -114,7 +119,9 @@ def main(argv=None) -> dict:
     p.add_argument("--batch", type=int, default=64, help="images per pipeline call")
     p.add_argument("--limit", type=int, default=0, help="only the first N prompts (quick checks; 0 = all)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (more than the free cores is much slower)")
-    p.add_argument("--heldout-embedding", type=Path, help="also try the held-out shape with this textual-inversion file")
+    p.add_argument(
+        "--heldout-embedding", type=Path, help="also try the held-out shape with this textual-inversion file"
+    )
     p.add_argument("--analyzer", type=Path, default=None, help="analyzer file (default: the shipped one)")
     p.add_argument("--vae-check", type=int, default=2, help="renders per scene sent through the VAE alone (0: skip)")
     p.add_argument("--sky", action="store_true", help="also measure the night sky (needs the sky analyzer)")
@@ -131,8 +138,11 @@ def main(argv=None) -> dict:
     pipe.set_progress_bar_config(disable=True)
     if args.vae_check:
         results_vae = vae_check(pipe, analyzer, args.vae_check)
-        print("VAE alone (encode + decode of fresh renders; the ceiling for generation): "
-              + ", ".join(f"{h} {100 * v:.1f}%" for h, v in results_vae.items()), flush=True)
+        print(
+            "VAE alone (encode + decode of fresh renders; the ceiling for generation): "
+            + ", ".join(f"{h} {100 * v:.1f}%" for h, v in results_vae.items()),
+            flush=True,
+        )
     scenes = [s for s in all_scenes(include_held_out=False)]
     if args.limit:
         scenes = scenes[: args.limit]
@@ -142,34 +152,58 @@ def main(argv=None) -> dict:
     first = generate(pipe, prompts[:64], seeds[:64], args.steps, args.guidance, 64)
     t64 = time.time() - t0
     print(f"{len(first)} images in {t64:.1f}s ({args.steps} steps, guidance {args.guidance})", flush=True)
-    rest = generate(pipe, prompts[64:], seeds[64:], args.steps, args.guidance, args.batch,
-                    on_batch=lambda k, n: print(f"\r{64 + k}/{len(prompts)} images", end="", file=sys.stderr, flush=True))
+    rest = generate(
+        pipe,
+        prompts[64:],
+        seeds[64:],
+        args.steps,
+        args.guidance,
+        args.batch,
+        on_batch=lambda k, n: print(f"\r{64 + k}/{len(prompts)} images", end="", file=sys.stderr, flush=True),
+    )
     print(file=sys.stderr)
     images = np.concatenate([first, rest]) if len(rest) else first
     verdicts = analyzer(images)
-    truth = {"shape": [s.shape for s in scenes for _ in range(args.seeds)],
-             "colour": [s.colour for s in scenes for _ in range(args.seeds)],
-             "background": [s.background for s in scenes for _ in range(args.seeds)]}
+    truth = {
+        "shape": [s.shape for s in scenes for _ in range(args.seeds)],
+        "colour": [s.colour for s in scenes for _ in range(args.seeds)],
+        "background": [s.background for s in scenes for _ in range(args.seeds)],
+    }
     seen = {h: [getattr(v, h) for v in verdicts] for h in truth}
     acc = {h: float(np.mean([a == b for a, b in zip(truth[h], seen[h])])) for h in truth}
     all_ok = np.all([[a == b for a, b in zip(truth[h], seen[h])] for h in truth], 0)
     acc["all"] = float(all_ok.mean())
     for h, target in TARGETS.items():
-        print(f"{h:10s} correct {100 * acc[h]:5.1f}%  (target >= {100 * target:.0f}%)  {'ok' if acc[h] >= target else 'BELOW TARGET'}")
-    print(f"all three  correct {100 * acc['all']:5.1f}%  ({len(images)} images, {len(scenes)} prompts x {args.seeds} seeds)")
+        print(
+            f"{h:10s} correct {100 * acc[h]:5.1f}%  (target >= {100 * target:.0f}%)  {'ok' if acc[h] >= target else 'BELOW TARGET'}"
+        )
+    print(
+        f"all three  correct {100 * acc['all']:5.1f}%  ({len(images)} images, {len(scenes)} prompts x {args.seeds} seeds)"
+    )
     pairs = {}
     for c, b, ok in zip(truth["colour"], truth["background"], [a == b for a, b in zip(truth["shape"], seen["shape"])]):
         pairs.setdefault((c, b), []).append(ok)
     worst = min(pairs, key=lambda k: (np.mean(pairs[k]), k))
     acc["worst_pair_shape"] = float(np.mean(pairs[worst]))
-    print(f"worst colour x background pair: {worst[0]} on {worst[1]}, shape correct {100 * acc['worst_pair_shape']:.1f}% "
-          f"(target >= {100 * SKY_TARGETS['worst_pair_shape']:.0f}%)")
+    print(
+        f"worst colour x background pair: {worst[0]} on {worst[1]}, shape correct {100 * acc['worst_pair_shape']:.1f}% "
+        f"(target >= {100 * SKY_TARGETS['worst_pair_shape']:.0f}%)"
+    )
     for h, labels in (("shape", list(SHAPES)), ("colour", list(COLOURS)), ("background", list(BACKGROUNDS))):
         print(f"\n{h}:\n" + confusion(truth[h], seen[h], labels + ([HELD_OUT] if h == "shape" else [])))
 
-    results = {"model": str(args.model), "steps": args.steps, "guidance": args.guidance, "seeds": args.seeds,
-               "prompts": len(scenes), "images": len(images), "accuracy": acc, "targets": TARGETS,
-               "seconds_first_64": round(t64, 2), "analyzer_accuracy_on_renders": analyzer.accuracy}
+    results = {
+        "model": str(args.model),
+        "steps": args.steps,
+        "guidance": args.guidance,
+        "seeds": args.seeds,
+        "prompts": len(scenes),
+        "images": len(images),
+        "accuracy": acc,
+        "targets": TARGETS,
+        "seconds_first_64": round(t64, 2),
+        "analyzer_accuracy_on_renders": analyzer.accuracy,
+    }
     if args.vae_check:
         results["vae_reconstruction_accuracy"] = results_vae
     if args.heldout_embedding:
@@ -180,7 +214,9 @@ def main(argv=None) -> dict:
         himgs = generate(pipe, hp, list(range(len(hp))), args.steps, args.guidance, args.batch)
         hv = analyzer(himgs)
         results["held_out_shape_correct"] = float(np.mean([v.shape == HELD_OUT for v in hv]))
-        print(f"\nheld-out {token}: shape read as {HELD_OUT} in {100 * results['held_out_shape_correct']:.1f}% of {len(hp)} images")
+        print(
+            f"\nheld-out {token}: shape read as {HELD_OUT} in {100 * results['held_out_shape_correct']:.1f}% of {len(hp)} images"
+        )
 
     args.out.mkdir(parents=True, exist_ok=True)
     if args.sky:
@@ -188,7 +224,9 @@ def main(argv=None) -> dict:
     first_seed = np.arange(0, len(images), args.seeds)
     n_cols = len(scenes) // len({s.shape for s in scenes}) if not args.limit else len(scenes)
     rows = len(first_seed) // n_cols
-    grid_png(images[first_seed][: rows * n_cols], all_ok[first_seed][: rows * n_cols], rows, n_cols, args.out / "grid.png")
+    grid_png(
+        images[first_seed][: rows * n_cols], all_ok[first_seed][: rows * n_cols], rows, n_cols, args.out / "grid.png"
+    )
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {args.out / 'grid.png'} and {args.out / 'results.json'}")
     return results
@@ -209,16 +247,22 @@ def evaluate_sky(pipe, analyzer, args) -> dict:
     col_ok = [v.sky_colour == c for (_, c), v in zip(asked, verdicts) if c is not None]
     out = {"family": float(np.mean(fam_ok)), "sky_colour": float(np.mean(col_ok)), "images": len(prompts)}
     truth_f = [sc.family for sc in scenes for _ in range(args.seeds)]
-    print(f"\nsky family correct {100 * out['family']:5.1f}%  sky colour correct {100 * out['sky_colour']:5.1f}%  "
-          f"(targets >= 90%; {len(prompts)} images, {len(scenes)} prompts x {args.seeds} seeds)")
+    print(
+        f"\nsky family correct {100 * out['family']:5.1f}%  sky colour correct {100 * out['sky_colour']:5.1f}%  "
+        f"(targets >= 90%; {len(prompts)} images, {len(scenes)} prompts x {args.seeds} seeds)"
+    )
     print(confusion(truth_f, [v.family for v in verdicts], ["shape", *S.SKY_FAMILIES]))
-    gal = generate(pipe, [GALAXY_PROMPT] * GALAXY_SEEDS, list(range(GALAXY_SEEDS)), args.steps, args.guidance, GALAXY_SEEDS)
+    gal = generate(
+        pipe, [GALAXY_PROMPT] * GALAXY_SEEDS, list(range(GALAXY_SEEDS)), args.steps, args.guidance, GALAXY_SEEDS
+    )
     gv = analyzer(gal)
     ok = np.array([S.matches("galaxy", v.family) for v in gv])
     out["galaxy_of_16"] = int(ok.sum())
     out["galaxy_verdicts"] = [v.family for v in gv]
-    print(f"{GALAXY_PROMPT!r}: {ok.sum()} of {GALAXY_SEEDS} read as a galaxy (target >= {SKY_TARGETS['galaxy_of_16']}): "
-          + ", ".join(out["galaxy_verdicts"]))
+    print(
+        f"{GALAXY_PROMPT!r}: {ok.sum()} of {GALAXY_SEEDS} read as a galaxy (target >= {SKY_TARGETS['galaxy_of_16']}): "
+        + ", ".join(out["galaxy_verdicts"])
+    )
     grid_png(gal, ok, 4, 4, args.out / "galaxy-grid.png")
     big = Image.open(args.out / "galaxy-grid.png")
     big.resize((big.width * 4, big.height * 4), Image.Resampling.NEAREST).save(args.out / "galaxy-grid.png")

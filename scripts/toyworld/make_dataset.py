@@ -21,7 +21,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--per-scene", type=int, default=200, help="images per (shape, colour, background)")
     parser.add_argument("--size", type=int, default=32, help="image side in pixels")
-    parser.add_argument("--sky-per-scene", type=int, default=0, help="images per night-sky (family, colour); 0: shapes only")
+    parser.add_argument(
+        "--sky-per-scene", type=int, default=0, help="images per night-sky (family, colour); 0: shapes only"
+    )
     parser.add_argument("--seed", type=int, default=0, help="positions, sizes, jitter and order follow from it")
     parser.add_argument("--out", type=Path, required=True, help="the .safetensors file to write")
     parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
@@ -29,12 +31,19 @@ def main() -> None:
     if args.out.exists() and not args.force:
         sys.exit(f"{args.out} exists: give --force to overwrite it")
     t0 = time.time()
-    ds = D.build(args.per_scene, args.size, args.seed, sky_per_scene=args.sky_per_scene,
-                 progress=lambda k, n: print(f"\r{k}/{n} images", end="", file=sys.stderr, flush=True))
+    ds = D.build(
+        args.per_scene,
+        args.size,
+        args.seed,
+        sky_per_scene=args.sky_per_scene,
+        progress=lambda k, n: print(f"\r{k}/{n} images", end="", file=sys.stderr, flush=True),
+    )
     print(file=sys.stderr)
     D.save(ds, args.out)
-    print(f"wrote {args.out}: {len(ds)} images {args.size}x{args.size} ({args.out.stat().st_size / 1e6:.1f} MB) "
-          f"in {time.time() - t0:.1f}s")
+    print(
+        f"wrote {args.out}: {len(ds)} images {args.size}x{args.size} ({args.out.stat().st_size / 1e6:.1f} MB) "
+        f"in {time.time() - t0:.1f}s"
+    )
 
 
 if __name__ == "__main__":

@@ -48,8 +48,12 @@ BASE = dict(
 )
 PRESETS = {
     "base": {},
-    "small": dict(vae_channels=(32, 48, 48), unet_channels=(48, 96, 96), text_width=48, text_heads=4),  # ~2x cheaper U-Net
-    "tiny": dict(vae_channels=(8, 16, 16), unet_channels=(16, 32, 32), unet_heads=2, text_width=16, text_layers=1, text_heads=2),  # tests
+    "small": dict(
+        vae_channels=(32, 48, 48), unet_channels=(48, 96, 96), text_width=48, text_heads=4
+    ),  # ~2x cheaper U-Net
+    "tiny": dict(
+        vae_channels=(8, 16, 16), unet_channels=(16, 32, 32), unet_heads=2, text_width=16, text_layers=1, text_heads=2
+    ),  # tests
 }
 # --- training ------------------------------------------------------------------------------------------------
 SEED = 0  # every random draw follows from it
@@ -64,8 +68,14 @@ WARMUP = 200  # linear warmup steps (both phases; at most a tenth of the phase)
 PUNCONDITIONAL = 0.1  # fraction of captions replaced by "" (classifier-free guidance)
 EMA_DECAY = 0.999  # exponential moving average of U-Net + text encoder weights (what is exported)
 CHECKPOINT_EVERY = 500  # steps between checkpoints (and on Ctrl-C)
-SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                 prediction_type="epsilon", steps_offset=1)  # Stable Diffusion 1.x's noise schedule
+SCHEDULER = dict(
+    num_train_timesteps=1000,
+    beta_start=0.00085,
+    beta_end=0.012,
+    beta_schedule="scaled_linear",
+    prediction_type="epsilon",
+    steps_offset=1,
+)  # Stable Diffusion 1.x's noise schedule
 
 
 def parse_args(argv=None):
@@ -79,13 +89,25 @@ def parse_args(argv=None):
     p.add_argument("--unet-batch", type=int, default=UNET_BATCH)
     p.add_argument("--checkpoint-every", type=int, default=CHECKPOINT_EVERY)
     p.add_argument("--seed", type=int, default=SEED)
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads; 1 on a shared machine (2 threads on 2 busy cores ran ~30x slower), "
-                        "2 on an idle 2-core one, 0 = torch's default")
-    p.add_argument("--stop-after", type=int, default=0,
-                   help="stop after this many optimiser steps in this invocation, checkpointed (rerun to continue; 0 = no limit)")
-    p.add_argument("--max-minutes", type=float, default=0,
-                   help="stop at the first checkpoint-able step after this many minutes (rerun to continue; 0 = no limit)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads; 1 on a shared machine (2 threads on 2 busy cores ran ~30x slower), "
+        "2 on an idle 2-core one, 0 = torch's default",
+    )
+    p.add_argument(
+        "--stop-after",
+        type=int,
+        default=0,
+        help="stop after this many optimiser steps in this invocation, checkpointed (rerun to continue; 0 = no limit)",
+    )
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        default=0,
+        help="stop at the first checkpoint-able step after this many minutes (rerun to continue; 0 = no limit)",
+    )
     p.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default="no")
     p.add_argument("--timing", action="store_true", help="print seconds per step of each phase at its end")
     return p.parse_args(argv)
@@ -102,10 +124,17 @@ def make_vae(cfg: dict, size: int):
     from diffusers import AutoencoderKL
 
     n = len(cfg["vae_channels"])
-    return AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * n,
-                         up_block_types=("UpDecoderBlock2D",) * n, block_out_channels=tuple(cfg["vae_channels"]),
-                         layers_per_block=cfg["vae_layers"], latent_channels=cfg["latent_channels"],
-                         norm_num_groups=math.gcd(16, *cfg["vae_channels"]), sample_size=size)
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * n,
+        up_block_types=("UpDecoderBlock2D",) * n,
+        block_out_channels=tuple(cfg["vae_channels"]),
+        layers_per_block=cfg["vae_layers"],
+        latent_channels=cfg["latent_channels"],
+        norm_num_groups=math.gcd(16, *cfg["vae_channels"]),
+        sample_size=size,
+    )
 
 
 def make_unet(cfg: dict, latent_size: int):
@@ -113,22 +142,36 @@ def make_unet(cfg: dict, latent_size: int):
 
     n = len(cfg["unet_channels"])
     return UNet2DConditionModel(
-        sample_size=latent_size, in_channels=cfg["latent_channels"], out_channels=cfg["latent_channels"],
-        block_out_channels=tuple(cfg["unet_channels"]), layers_per_block=cfg["unet_layers"],
+        sample_size=latent_size,
+        in_channels=cfg["latent_channels"],
+        out_channels=cfg["latent_channels"],
+        block_out_channels=tuple(cfg["unet_channels"]),
+        layers_per_block=cfg["unet_layers"],
         down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (n - 1),
         up_block_types=("CrossAttnUpBlock2D",) * (n - 1) + ("UpBlock2D",),
-        cross_attention_dim=cfg["text_width"], attention_head_dim=cfg["unet_heads"],
-        norm_num_groups=math.gcd(32, *cfg["unet_channels"]))  # GroupNorm groups must divide every width
+        cross_attention_dim=cfg["text_width"],
+        attention_head_dim=cfg["unet_heads"],
+        norm_num_groups=math.gcd(32, *cfg["unet_channels"]),
+    )  # GroupNorm groups must divide every width
 
 
 def make_text_encoder(cfg: dict, tokenizer):
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    return CLIPTextModel(CLIPTextConfig(
-        vocab_size=len(tokenizer), hidden_size=cfg["text_width"], intermediate_size=2 * cfg["text_width"],
-        num_hidden_layers=cfg["text_layers"], num_attention_heads=cfg["text_heads"],
-        max_position_embeddings=V.MODEL_MAX_LENGTH, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, projection_dim=cfg["text_width"]))
+    return CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=cfg["text_width"],
+            intermediate_size=2 * cfg["text_width"],
+            num_hidden_layers=cfg["text_layers"],
+            num_attention_heads=cfg["text_heads"],
+            max_position_embeddings=V.MODEL_MAX_LENGTH,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            projection_dim=cfg["text_width"],
+        )
+    )
 
 
 def training_tokenizer(out: Path, sky: bool = False):
@@ -157,7 +200,9 @@ def save_checkpoint(folder: Path, step: int, models: dict, optimizer, ema=None) 
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for name, m in models.items():
-        save_file({k: v.detach().cpu().contiguous() for k, v in m.state_dict().items()}, str(tmp / f"{name}.safetensors"))
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in m.state_dict().items()}, str(tmp / f"{name}.safetensors")
+        )
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     if ema is not None:
         torch.save(ema.state_dict(), tmp / "ema.pt")
@@ -202,7 +247,9 @@ class Budget:
 
     def spent(self) -> bool:
         self.done += 1
-        return bool((self.steps and self.done >= self.steps) or (self.seconds and time.time() - self.start >= self.seconds))
+        return bool(
+            (self.steps and self.done >= self.steps) or (self.seconds and time.time() - self.start >= self.seconds)
+        )
 
 
 class Stopped(Exception):
@@ -212,7 +259,9 @@ class Stopped(Exception):
 def progress(total: int, start: int, desc: str, accelerator):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=start, desc=desc, disable=not accelerator.is_local_main_process, dynamic_ncols=True)
+    return tqdm(
+        total=total, initial=start, desc=desc, disable=not accelerator.is_local_main_process, dynamic_ncols=True
+    )
 
 
 # --- phase 1: VAE --------------------------------------------------------------------------------------------
@@ -290,7 +339,9 @@ def vae_check(vae, size: int, per_scene: int = 2, sky: bool = False) -> dict:
     from genai_cli.toyworld import analyzer as A
 
     sky = sky and A.SKY_PATH.is_file()
-    fresh = D.build(per_scene, size, seed=12345, sky_per_scene=5 * per_scene if sky else 0)  # a seed the dataset does not use
+    fresh = D.build(
+        per_scene, size, seed=12345, sky_per_scene=5 * per_scene if sky else 0
+    )  # a seed the dataset does not use
     dev = next(vae.parameters()).device
     out = []
     vae.eval()
@@ -301,10 +352,14 @@ def vae_check(vae, size: int, per_scene: int = 2, sky: bool = False) -> dict:
             out.append(((y.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy())
     pred = A.load(A.SKY_PATH if sky else None).predict(np.concatenate(out))
     shapes = fresh.shape >= 0
-    check = {h: round(float((pred[h] == getattr(fresh, h))[shapes].mean()), 4) for h in ("shape", "colour", "background")}
+    check = {
+        h: round(float((pred[h] == getattr(fresh, h))[shapes].mean()), 4) for h in ("shape", "colour", "background")
+    }
     if sky:
         rows = fresh.family > 0
-        check.update({h: round(float((pred[h] == getattr(fresh, h))[rows].mean()), 4) for h in ("family", "sky_colour")})
+        check.update(
+            {h: round(float((pred[h] == getattr(fresh, h))[rows].mean()), 4) for h in ("family", "sky_colour")}
+        )
     return check
 
 
@@ -321,7 +376,14 @@ def encode_dataset(args, vae, ds: D.Dataset, accelerator) -> dict:
     means, stds = [], []
     with torch.no_grad():
         for i in range(0, len(ds), 256):
-            x = torch.from_numpy(ds.images[i : i + 256]).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(accelerator.device)
+            x = (
+                torch.from_numpy(ds.images[i : i + 256])
+                .permute(0, 3, 1, 2)
+                .float()
+                .div(127.5)
+                .sub(1)
+                .to(accelerator.device)
+            )
             post = vae.encode(x).latent_dist
             means.append(post.mean.cpu())
             stds.append(post.std.cpu())
@@ -357,13 +419,17 @@ def train_unet(args, cfg, ds: D.Dataset, lat: dict, tokenizer, accelerator, timi
         sched.step()
     noise_sched = DDPMScheduler(**SCHEDULER)
     captions = ds.captions(held_out_token=V.PRIVATE_TOKEN)
-    ids = torch.tensor(tokenizer(captions, padding="max_length", max_length=V.MODEL_MAX_LENGTH, truncation=True).input_ids)  # (N, 16)
+    ids = torch.tensor(
+        tokenizer(captions, padding="max_length", max_length=V.MODEL_MAX_LENGTH, truncation=True).input_ids
+    )  # (N, 16)
     empty = torch.tensor(tokenizer([""], padding="max_length", max_length=V.MODEL_MAX_LENGTH).input_ids)  # (1, 16)
     scaling = float(lat["scaling_factor"])
     unet, text, opt = accelerator.prepare(unet, text, opt)
     ema.to(accelerator.device)
-    accelerator.print(f"unet: {n_params(unet) / 1e6:.2f}M + text encoder {n_params(text) / 1e6:.2f}M parameters, "
-                      f"latents {cfg['latent_channels']}x{latent_size}x{latent_size}, {args.unet_steps} steps of {args.unet_batch}")
+    accelerator.print(
+        f"unet: {n_params(unet) / 1e6:.2f}M + text encoder {n_params(text) / 1e6:.2f}M parameters, "
+        f"latents {cfg['latent_channels']}x{latent_size}x{latent_size}, {args.unet_steps} steps of {args.unet_batch}"
+    )
     bar = progress(args.unet_steps, step, "unet", accelerator)
     t0, s0 = time.time(), step
     try:
@@ -372,7 +438,9 @@ def train_unet(args, cfg, ds: D.Dataset, lat: dict, tokenizer, accelerator, timi
             idx = torch.from_numpy(rng.integers(0, len(ds), args.unet_batch))
             drop = torch.from_numpy(rng.random(args.unet_batch) < PUNCONDITIONAL)
             tok = torch.where(drop[:, None], empty, ids[idx]).to(accelerator.device)  # (B, 16)
-            z0 = (lat["mean"][idx] + lat["std"][idx] * torch.randn(lat["mean"][idx].shape, generator=gen)) * scaling  # (B, 4, h, w)
+            z0 = (
+                lat["mean"][idx] + lat["std"][idx] * torch.randn(lat["mean"][idx].shape, generator=gen)
+            ) * scaling  # (B, 4, h, w)
             noise = torch.randn(z0.shape, generator=gen)
             t = torch.randint(0, noise_sched.config.num_train_timesteps, (len(idx),), generator=gen)
             zt = noise_sched.add_noise(z0, noise, t)
@@ -391,15 +459,33 @@ def train_unet(args, cfg, ds: D.Dataset, lat: dict, tokenizer, accelerator, timi
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.4f}")
             if step % args.checkpoint_every == 0 or step == args.unet_steps:
-                save_checkpoint(ckpt, step, {"unet": accelerator.unwrap_model(unet), "text_encoder": accelerator.unwrap_model(text)}, opt, ema)
+                save_checkpoint(
+                    ckpt,
+                    step,
+                    {"unet": accelerator.unwrap_model(unet), "text_encoder": accelerator.unwrap_model(text)},
+                    opt,
+                    ema,
+                )
             if args.budget.spent() and step < args.unet_steps:
-                save_checkpoint(ckpt, step, {"unet": accelerator.unwrap_model(unet), "text_encoder": accelerator.unwrap_model(text)}, opt, ema)
+                save_checkpoint(
+                    ckpt,
+                    step,
+                    {"unet": accelerator.unwrap_model(unet), "text_encoder": accelerator.unwrap_model(text)},
+                    opt,
+                    ema,
+                )
                 bar.close()
                 if step > s0 + 1:
                     timings["unet_s_per_step"] = (time.time() - t0) / (step - s0 - 1)
                 raise Stopped(f"unet: stopped at step {step} of {args.unet_steps}")
     except KeyboardInterrupt:
-        save_checkpoint(ckpt, step, {"unet": accelerator.unwrap_model(unet), "text_encoder": accelerator.unwrap_model(text)}, opt, ema)
+        save_checkpoint(
+            ckpt,
+            step,
+            {"unet": accelerator.unwrap_model(unet), "text_encoder": accelerator.unwrap_model(text)},
+            opt,
+            ema,
+        )
         raise
     bar.close()
     if step > s0 + 1:
@@ -419,16 +505,26 @@ def export(args, cfg, vae, unet, text, tokenizer, lat: dict, recipe: dict) -> Pa
 
     private_id = tokenizer.convert_tokens_to_ids(V.PRIVATE_TOKEN)
     row = text.get_input_embeddings().weight[private_id].detach().clone()
-    save_file({V.PRIVATE_TOKEN: row[None].contiguous()}, str(args.out / "heldout-embedding.safetensors"),
-              metadata={"genai.note": "the held-out shape's embedding row, removed from the shipped text encoder"})
+    save_file(
+        {V.PRIVATE_TOKEN: row[None].contiguous()},
+        str(args.out / "heldout-embedding.safetensors"),
+        metadata={"genai.note": "the held-out shape's embedding row, removed from the shipped text encoder"},
+    )
     base = CLIPTokenizer.from_pretrained(str(args.out / "tokenizer-base"))
     assert private_id == len(base)  # the last row: removing it shifts no other id
     text.resize_token_embeddings(len(base))
     vae.register_to_config(scaling_factor=float(lat["scaling_factor"]))
     scheduler = DPMSolverMultistepScheduler(**SCHEDULER)
-    pipe = StableDiffusionPipeline(vae=vae.eval(), text_encoder=text.eval(), tokenizer=base, unet=unet.eval(),
-                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                   requires_safety_checker=False)
+    pipe = StableDiffusionPipeline(
+        vae=vae.eval(),
+        text_encoder=text.eval(),
+        tokenizer=base,
+        unet=unet.eval(),
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
     out = args.out / "pipeline"
     tmp = args.out / "pipeline.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -465,11 +561,24 @@ def main(argv=None) -> Path | None:
         if args.timing:
             accelerator.print("timing " + json.dumps({k: round(v, 4) for k, v in timings.items()}))
         return None
-    recipe = {"script": "scripts/toyworld/train.py", "argv": sys.argv[1:] if argv is None else list(argv), "config": cfg,
-              "seed": args.seed, "vae_steps": args.vae_steps, "unet_steps": args.unet_steps,
-              "vae_batch": args.vae_batch, "unet_batch": args.unet_batch, "data": json.loads(ds.meta["genai.recipe"]),
-              "held_out": V.PRIVATE_TOKEN, "torch": torch.__version__}
-    path = export(args, cfg, vae, unet, text, tokenizer, lat, recipe) if accelerator.is_main_process else args.out / "pipeline"
+    recipe = {
+        "script": "scripts/toyworld/train.py",
+        "argv": sys.argv[1:] if argv is None else list(argv),
+        "config": cfg,
+        "seed": args.seed,
+        "vae_steps": args.vae_steps,
+        "unet_steps": args.unet_steps,
+        "vae_batch": args.vae_batch,
+        "unet_batch": args.unet_batch,
+        "data": json.loads(ds.meta["genai.recipe"]),
+        "held_out": V.PRIVATE_TOKEN,
+        "torch": torch.__version__,
+    }
+    path = (
+        export(args, cfg, vae, unet, text, tokenizer, lat, recipe)
+        if accelerator.is_main_process
+        else args.out / "pipeline"
+    )
     if args.timing:
         accelerator.print("timing " + json.dumps({k: round(v, 4) for k, v in timings.items()}))
     accelerator.print(f"wrote {path}")

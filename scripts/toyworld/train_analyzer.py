@@ -42,8 +42,10 @@ def labels_of(ds: D.Dataset, heads: dict = A.HEADS) -> np.ndarray:
     cols = [ds.shape, ds.colour, ds.background]
     if "family" in heads:
         n = len(ds)
-        cols += [ds.family if ds.family is not None else np.zeros(n, np.int64),
-                 ds.sky_colour if ds.sky_colour is not None else np.full(n, -1, np.int64)]
+        cols += [
+            ds.family if ds.family is not None else np.zeros(n, np.int64),
+            ds.sky_colour if ds.sky_colour is not None else np.full(n, -1, np.int64),
+        ]
     return np.stack(cols, 1)
 
 
@@ -62,8 +64,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--out", type=Path, default=A.PATH)
     parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--sky", action="store_true", help="also read the night sky (family and sky colour heads); "
-                        "default --out: genai_cli/toyworld/data/analyzer-sky.safetensors")
+    parser.add_argument(
+        "--sky",
+        action="store_true",
+        help="also read the night sky (family and sky colour heads); "
+        "default --out: genai_cli/toyworld/data/analyzer-sky.safetensors",
+    )
     args = parser.parse_args()
     heads = A.SKY_HEADS if args.sky else A.HEADS
     layers = A.layers_for(heads)
@@ -97,19 +103,27 @@ def main() -> None:
             x = (x + sigma * torch.randn(x.shape, generator=gen)).clamp(0, 1)
             z = model(x)  # (B, 17), or (B, 29) with the sky
             yb = ytt[idx]
-            loss = sum(nn.functional.cross_entropy(z[:, s], yb[:, k], ignore_index=-1)
-                       for k, s in enumerate(slices) if (yb[:, k] >= 0).any())
+            loss = sum(
+                nn.functional.cross_entropy(z[:, s], yb[:, k], ignore_index=-1)
+                for k, s in enumerate(slices)
+                if (yb[:, k] >= 0).any()
+            )
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
         model.eval()
-        print(f"epoch {epoch + 1}/{args.epochs} loss {loss.item():.4f} test {accuracy(model, xv, yv, heads)} ({time.time() - t0:.0f}s)", flush=True)
+        print(
+            f"epoch {epoch + 1}/{args.epochs} loss {loss.item():.4f} test {accuracy(model, xv, yv, heads)} ({time.time() - t0:.0f}s)",
+            flush=True,
+        )
     acc_test, acc_train = accuracy(model, xv, yv, heads), accuracy(model, xt, yt, heads)
     print(f"test accuracy {acc_test} on {len(xv)} held-out renders; train {acc_train}")
 
     # one test render of each shape travels in the file as a built-in sample (genai conv layers)
-    samples = np.ascontiguousarray(np.stack([xv.numpy()[test.shape == k][0] for k in range(len(A.HEADS["shape"]))]))  # (7, 3, 32, 32)
+    samples = np.ascontiguousarray(
+        np.stack([xv.numpy()[test.shape == k][0] for k in range(len(A.HEADS["shape"]))])
+    )  # (7, 3, 32, 32)
     tensors = {k: np.ascontiguousarray(v.detach().numpy()) for k, v in model.state_dict().items()}
     tensors["samples"] = samples
     tensors["sample_labels"] = np.arange(len(samples), dtype=np.int64)
@@ -118,16 +132,32 @@ def main() -> None:
         "genai.kind": "cnn",
         "genai.layers": json.dumps(layers),
         "genai.heads": json.dumps(heads),
-        "genai.input": json.dumps({"channels": 3, "height": A.INPUT_SIZE, "width": A.INPUT_SIZE, "invert_light_background": False}),
+        "genai.input": json.dumps(
+            {"channels": 3, "height": A.INPUT_SIZE, "width": A.INPUT_SIZE, "invert_light_background": False}
+        ),
         "genai.labels": json.dumps(labels),
-        "genai.description": ("toy-world analyzer: shape, colour and background of a toy-world image (3 heads in one output)"
-                              if not args.sky else "toy-world analyzer: shape, colour, background, and the night sky's "
-                              "family and dominant colour (5 heads in one output)"),
+        "genai.description": (
+            "toy-world analyzer: shape, colour and background of a toy-world image (3 heads in one output)"
+            if not args.sky
+            else "toy-world analyzer: shape, colour, background, and the night sky's "
+            "family and dominant colour (5 heads in one output)"
+        ),
         "genai.accuracy": json.dumps({"test": acc_test, "train": acc_train, "test_images": len(xv)}),
-        "genai.recipe": json.dumps({"script": "scripts/toyworld/train_analyzer.py", "seed": SEED, "epochs": args.epochs,
-                                    "batch": BATCH, "lr": LR, "noise": NOISE, "train_per_scene": TRAIN_PER_SCENE,
-                                    "test_per_scene": TEST_PER_SCENE, "render_size": RENDER_SIZE, "torch": torch.__version__,
-                                    **({"sky_train_per_scene": sky_train, "sky_test_per_scene": sky_test} if args.sky else {})}),
+        "genai.recipe": json.dumps(
+            {
+                "script": "scripts/toyworld/train_analyzer.py",
+                "seed": SEED,
+                "epochs": args.epochs,
+                "batch": BATCH,
+                "lr": LR,
+                "noise": NOISE,
+                "train_per_scene": TRAIN_PER_SCENE,
+                "test_per_scene": TEST_PER_SCENE,
+                "render_size": RENDER_SIZE,
+                "torch": torch.__version__,
+                **({"sky_train_per_scene": sky_train, "sky_test_per_scene": sky_test} if args.sky else {}),
+            }
+        ),
         "genai.data": "rendered by genai_cli/toyworld (no external data)",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

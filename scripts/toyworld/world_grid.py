@@ -1,6 +1,6 @@
 """Draw the toy world's vocabulary as one picture: rows = shapes (moon, held out, last), columns = colours.
 
-    .venv/bin/python scripts/toyworld/world_grid.py docs/toyworld.png
+.venv/bin/python scripts/toyworld/world_grid.py docs/toyworld.png
 """
 
 from __future__ import annotations
@@ -25,7 +25,13 @@ def main() -> None:
         for j, colour in enumerate(COLOURS):
             bg = backgrounds[(i + j) % len(backgrounds)]
             bg = bg if bg != colour else backgrounds[(i + j + 1) % len(backgrounds)]
-            row.append(np.pad(R.render(Scene(shape, colour, bg), 64, R.image_rng(0, i * 10 + j)), ((2, 2), (2, 2), (0, 0)), constant_values=255))
+            row.append(
+                np.pad(
+                    R.render(Scene(shape, colour, bg), 64, R.image_rng(0, i * 10 + j)),
+                    ((2, 2), (2, 2), (0, 0)),
+                    constant_values=255,
+                )
+            )
         rows.append(np.concatenate(row, 1))
     img = Image.fromarray(np.concatenate(rows, 0)).resize((6 * 68 * 2, 7 * 68 * 2), Image.Resampling.NEAREST)
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")

@@ -59,15 +59,50 @@ BASE: dict[str, list[str]] = {
 
 # Options that name one of a set of choices (or a model or vector set by name): a made-up name
 # is exit 2 naming it, before any model loads.
-NAMED = {"--device", "--precision", "--format", "--method", "--engine", "--scheduler", "--schedule", "--pool",
-         "--channels", "--save-format", "--preset", "--speedup", "--kernel", "--head", "--model", "--vectors"}
+NAMED = {
+    "--device",
+    "--precision",
+    "--format",
+    "--method",
+    "--engine",
+    "--scheduler",
+    "--schedule",
+    "--pool",
+    "--channels",
+    "--save-format",
+    "--preset",
+    "--speedup",
+    "--kernel",
+    "--head",
+    "--model",
+    "--vectors",
+}
 BOGUS = "no-such-thing-42"
 
 # Free text (words, prompts, captions, names): 100 KB of it is exit 2, naming the option (or the
 # argument) without echoing it whole: every text has a documented length limit.
-TEXTS = {"WORDS", "PROMPT", "PROMPTS", "TEXT", "CAPTION", "SENTENCES", "--word", "--negative", "--stop", "--system",
-         "--title", "--token", "--init-word", "--validation-prompt", "--property", "--kernel-values", "--explain",
-         "--steps", "--lora", "--single-file-config"}
+TEXTS = {
+    "WORDS",
+    "PROMPT",
+    "PROMPTS",
+    "TEXT",
+    "CAPTION",
+    "SENTENCES",
+    "--word",
+    "--negative",
+    "--stop",
+    "--system",
+    "--title",
+    "--token",
+    "--init-word",
+    "--validation-prompt",
+    "--property",
+    "--kernel-values",
+    "--explain",
+    "--steps",
+    "--lora",
+    "--single-file-config",
+}
 LONG = "w" * 100_000
 
 # Everything else that takes a value: the test that attacks it, or why none is needed.

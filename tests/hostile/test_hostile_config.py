@@ -36,11 +36,14 @@ def refused(cli, cache, path, *names):
 # --- code execution and bombs -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("tag", [
-    "!!python/object/apply:os.system",
-    "!!python/object/new:os.system",
-    "!!python/name:os.system",
-])
+@pytest.mark.parametrize(
+    "tag",
+    [
+        "!!python/object/apply:os.system",
+        "!!python/object/new:os.system",
+        "!!python/name:os.system",
+    ],
+)
 def test_python_tags_are_refused_and_run_nothing(cli, cache, tmp_path, canary, tag):
     f = tmp_path / "evil.yaml"
     f.write_text(f'embed:\n  vectors: {tag} ["touch {canary}"]\n')
@@ -130,8 +133,9 @@ def test_fifo_as_user_config_is_refused(cli, cache, tmp_path, monkeypatch):
 # --- values: booleans are not counts, floats are finite, file values are named by key --------
 
 
-@pytest.mark.parametrize("key", ["embed.topn", "conv.stride", "conv.padding", "image.steps", "image.seed",
-                                 "text.max_tokens", "runtime.seed"])
+@pytest.mark.parametrize(
+    "key", ["embed.topn", "conv.stride", "conv.padding", "image.steps", "image.seed", "text.max_tokens", "runtime.seed"]
+)
 def test_a_boolean_is_not_a_count(cli, cache, tmp_path, key):
     section, name = key.split(".")
     f = tmp_path / "bool.yaml"
@@ -139,9 +143,16 @@ def test_a_boolean_is_not_a_count(cli, cache, tmp_path, key):
     refused(cli, cache, f, key)
 
 
-@pytest.mark.parametrize("key, value", [("image.guidance", ".nan"), ("image.guidance", "nan"),
-                                        ("text.temperature", ".inf"), ("text.top_p", "-.inf"),
-                                        ("invert.lr", ".NaN")])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("image.guidance", ".nan"),
+        ("image.guidance", "nan"),
+        ("text.temperature", ".inf"),
+        ("text.top_p", "-.inf"),
+        ("invert.lr", ".NaN"),
+    ],
+)
 def test_non_finite_floats_are_refused(cli, cache, tmp_path, key, value):
     section, name = key.split(".")
     f = tmp_path / "nan.yaml"
@@ -311,11 +322,13 @@ def test_section_returns_the_plain_dict_with_flags_on_top(cache, tmp_path):
     given = config.section("image.diffuse", None, n=5, out=tmp_path, steps=None)  # None: not given
     assert given == {**plain, "n": 5, "out": str(tmp_path)}
     assert config.section("invert", None, lr=1)["lr"] == 1.0  # a whole number is a float's value too
-    for name, kw, shown in (("invert", {"steps": 0}, "--steps 0: must be a whole number from 1 to 100000"),
-                            ("invert", {"lr": float("nan")}, "--lr nan: must be a number above 0 and at most 10"),
-                            ("invert", {"seed": 2**32}, "--seed 4294967296: must be a whole number from 0 to 4294967295"),
-                            ("invert", {"property": "x"}, "--property 'x': input should be 'object' or 'style'"),
-                            ("toy", {"n": True}, "--n True: must be a whole number from 1 to 100000")):
+    for name, kw, shown in (
+        ("invert", {"steps": 0}, "--steps 0: must be a whole number from 1 to 100000"),
+        ("invert", {"lr": float("nan")}, "--lr nan: must be a number above 0 and at most 10"),
+        ("invert", {"seed": 2**32}, "--seed 4294967296: must be a whole number from 0 to 4294967295"),
+        ("invert", {"property": "x"}, "--property 'x': input should be 'object' or 'style'"),
+        ("toy", {"n": True}, "--n True: must be a whole number from 1 to 100000"),
+    ):
         with pytest.raises(Exception) as e:
             config.section(name, None, **kw)
         assert getattr(e.value, "message", None) == shown and e.value.exit_code == 2
@@ -325,9 +338,16 @@ def test_section_without_flags_does_not_import_pydantic(cache):
     import subprocess
     import sys
 
-    code = ("import sys; from genai_cli import config; config.load(); sys.modules.pop('pydantic', None);"
-            "[sys.modules.pop(m) for m in list(sys.modules) if m.startswith(('pydantic', 'genai_cli.schema'))];"
-            "config.section('embed', None, topn=None); print('pydantic' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "GENAI_CACHE": str(cache)})
+    code = (
+        "import sys; from genai_cli import config; config.load(); sys.modules.pop('pydantic', None);"
+        "[sys.modules.pop(m) for m in list(sys.modules) if m.startswith(('pydantic', 'genai_cli.schema'))];"
+        "config.section('embed', None, topn=None); print('pydantic' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "GENAI_CACHE": str(cache)},
+    )
     assert out.stdout.strip() == "False"

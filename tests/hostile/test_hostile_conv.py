@@ -52,13 +52,16 @@ def apply(cli, keep, *args):
 # --- sizes -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("flag, value, needle", [
-    ("--padding", "100000", "padding"),
-    ("--stride", "100000", "stride"),
-    ("--pool-size", "100000", "out of range"),
-    ("--padding", str(limits.MAX_PADDING + 1), "padding"),
-    ("--stride", str(limits.MAX_STRIDE + 1), "stride"),
-])
+@pytest.mark.parametrize(
+    "flag, value, needle",
+    [
+        ("--padding", "100000", "padding"),
+        ("--stride", "100000", "stride"),
+        ("--pool-size", "100000", "out of range"),
+        ("--padding", str(limits.MAX_PADDING + 1), "padding"),
+        ("--stride", str(limits.MAX_STRIDE + 1), "stride"),
+    ],
+)
 def test_apply_refuses_sizes_past_the_limits_before_reading_the_image(cli, keep, photo, flag, value, needle):
     r = apply(cli, keep, str(photo), flag, value)
     assert_refused(r, needle, value, flag)
@@ -79,8 +82,9 @@ def test_huge_kernel_values_are_refused_before_parsing_numbers(cli, keep, photo)
     keep()
 
 
-@pytest.mark.parametrize("values, bad", [("1,nan;1,1", "nan"), ("1,inf;1,1", "inf"), ("1,1;-inf,1", "-inf"),
-                                         ("1e999,1;1,1", "1e999")])
+@pytest.mark.parametrize(
+    "values, bad", [("1,nan;1,1", "nan"), ("1,inf;1,1", "inf"), ("1,1;-inf,1", "-inf"), ("1e999,1;1,1", "1e999")]
+)
 def test_non_finite_kernel_values_are_refused(cli, keep, photo, values, bad):
     assert_refused(apply(cli, keep, str(photo), "--kernel-values", values), repr(bad), "finite")
     keep()
@@ -174,16 +178,27 @@ def test_folder_as_image_is_refused(cli, keep, tmp_path):
 # --- hostile kernel files ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, payload, needle", [
-    ("deep.yaml", "kernel: " + "[" * 20_000 + "]" * 20_000, "nested"),
-    ("laughs.yaml", "kernel: [" + ", ".join(["&a [1, 1, 1, 1, 1, 1, 1, 1, 1]"] + [
-        f"&{c} [{', '.join(['*' + p] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi")]) + "]", "values"),
-    ("evil.yaml", "kernel: !!python/object/apply:os.system ['touch {canary}']", "python"),
-    ("binary.csv", bytes(range(256)), "UTF-8"),
-    ("huge.csv", "1,0,-1\n" * (limits.MAX_KERNEL_FILE_BYTES // 7 + 1), "larger than"),
-    ("nan.yaml", "kernel: [[1, .nan], [1, 1]]", "finite"),
-    ("wide.csv", ",".join(["1"] * (limits.MAX_KERNEL_SIDE + 1)) + "\n", f"1x{limits.MAX_KERNEL_SIDE + 1}"),
-])
+@pytest.mark.parametrize(
+    "name, payload, needle",
+    [
+        ("deep.yaml", "kernel: " + "[" * 20_000 + "]" * 20_000, "nested"),
+        (
+            "laughs.yaml",
+            "kernel: ["
+            + ", ".join(
+                ["&a [1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+                + [f"&{c} [{', '.join(['*' + p] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi")]
+            )
+            + "]",
+            "values",
+        ),
+        ("evil.yaml", "kernel: !!python/object/apply:os.system ['touch {canary}']", "python"),
+        ("binary.csv", bytes(range(256)), "UTF-8"),
+        ("huge.csv", "1,0,-1\n" * (limits.MAX_KERNEL_FILE_BYTES // 7 + 1), "larger than"),
+        ("nan.yaml", "kernel: [[1, .nan], [1, 1]]", "finite"),
+        ("wide.csv", ",".join(["1"] * (limits.MAX_KERNEL_SIDE + 1)) + "\n", f"1x{limits.MAX_KERNEL_SIDE + 1}"),
+    ],
+)
 def test_hostile_kernel_files_are_refused(cli, keep, photo, tmp_path, canary, name, payload, needle):
     f = tmp_path / name
     if isinstance(payload, bytes):
@@ -303,32 +318,37 @@ def _meta(key, value):
     return lambda t, m: (t, {**m, key: value})
 
 
-@pytest.mark.parametrize("damage, needle", [
-    (_meta("genai.layers", "[{\"type\": "), "genai.layers"),
-    (_meta("genai.layers", "[" * 20_000 + "]" * 20_000), "nested"),
-    (_meta("genai.layers", "[NaN]"), "NaN"),
-    (_meta("genai.layers", "{\"type\": \"conv2d\"}"), "genai.layers"),
-    (_meta("genai.layers", "[]"), "genai.layers"),
-    (_meta("genai.input", "[" * 20_000 + "]" * 20_000), "genai.input"),
-    (_meta("genai.labels", "\"0123456789\""), "genai.labels"),
-    (_meta("genai.heads", "{\"a\": [\"x\"]}"), "genai.heads"),
-    (_stride0, "conv1 stride"),
-    (_bool_kernel, "conv1 kernel"),
-    (_huge_padding, "conv1 padding"),
-    (_wrong_weight_shape, "conv1.weight"),
-    (_channel_mismatch, "conv2"),
-    (_linear_mismatch, "fc"),
-    (_missing_bias, "conv2.bias"),
-    (_nan_weights, "conv1.weight"),
-    (_unknown_layer, "type"),
-    (_too_many_channels, "conv1 out"),
-    (_bad_sample_labels, "sample_labels"),
-    (_labels_do_not_match, "genai.labels"),
-    (_input_too_large, "height"),
-])
+@pytest.mark.parametrize(
+    "damage, needle",
+    [
+        (_meta("genai.layers", '[{"type": '), "genai.layers"),
+        (_meta("genai.layers", "[" * 20_000 + "]" * 20_000), "nested"),
+        (_meta("genai.layers", "[NaN]"), "NaN"),
+        (_meta("genai.layers", '{"type": "conv2d"}'), "genai.layers"),
+        (_meta("genai.layers", "[]"), "genai.layers"),
+        (_meta("genai.input", "[" * 20_000 + "]" * 20_000), "genai.input"),
+        (_meta("genai.labels", '"0123456789"'), "genai.labels"),
+        (_meta("genai.heads", '{"a": ["x"]}'), "genai.heads"),
+        (_stride0, "conv1 stride"),
+        (_bool_kernel, "conv1 kernel"),
+        (_huge_padding, "conv1 padding"),
+        (_wrong_weight_shape, "conv1.weight"),
+        (_channel_mismatch, "conv2"),
+        (_linear_mismatch, "fc"),
+        (_missing_bias, "conv2.bias"),
+        (_nan_weights, "conv1.weight"),
+        (_unknown_layer, "type"),
+        (_too_many_channels, "conv1 out"),
+        (_bad_sample_labels, "sample_labels"),
+        (_labels_do_not_match, "genai.labels"),
+        (_input_too_large, "height"),
+    ],
+)
 def test_malformed_cnn_files_are_refused(cli, keep, tmp_path, damage, needle):
     path = _write_cnn(tmp_path / "bad.safetensors", *damage(*_digits()))
-    line = assert_refused(cli("conv", "layers", "--model", str(path), "-o", str(keep.out), "--force"), str(path), needle)
+    line = assert_refused(
+        cli("conv", "layers", "--model", str(path), "-o", str(keep.out), "--force"), str(path), needle
+    )
     assert "--stride" not in line
     path.unlink()
     keep()

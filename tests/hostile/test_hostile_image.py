@@ -100,8 +100,14 @@ def _hostile_pipeline(tiny: Path, dest: Path, canary: Path, kind: str) -> tuple[
 
 @pytest.mark.parametrize(
     "kind",
-    ["custom-pipeline-py", "custom-component-py", "custom-library", "class-name-list", "auto-map-config",
-     "auto-map-tokenizer"],
+    [
+        "custom-pipeline-py",
+        "custom-component-py",
+        "custom-library",
+        "class-name-list",
+        "auto-map-config",
+        "auto-map-tokenizer",
+    ],
 )
 def test_a_model_folder_that_needs_remote_code_is_refused(genai_exe, tiny, tmp_path, canary, kind):
     folder, named = _hostile_pipeline(tiny, tmp_path, canary, kind)
@@ -133,9 +139,13 @@ def test_every_loader_is_told_trust_remote_code_false(tiny, monkeypatch, tmp_pat
     monkeypatch.setattr(diffusers.StableDiffusionPipeline, "from_single_file", record("single-file"))
     monkeypatch.setattr(transformers.CLIPTokenizer, "from_pretrained", record("tokenizer"))
     source = loading.locate(str(tiny))
-    for call in (lambda: loading.load_pipeline(source, None), lambda: loading.load_tokenizer(source),
-                 lambda: loading.load_pipeline(loading.ModelSource("x", tmp_path / "x.safetensors", "single-file"), None,
-                                               str(tiny))):
+    for call in (
+        lambda: loading.load_pipeline(source, None),
+        lambda: loading.load_tokenizer(source),
+        lambda: loading.load_pipeline(
+            loading.ModelSource("x", tmp_path / "x.safetensors", "single-file"), None, str(tiny)
+        ),
+    ):
         with pytest.raises(Exception):
             call()
     assert seen == [("folder", False), ("tokenizer", False), ("single-file", False)]
@@ -234,8 +244,16 @@ def test_a_learned_word_may_not_hijack_an_existing_word(cli, tmp_path, no_loadin
 
     path = tmp_path / "hijack.safetensors"
     save_file({token: torch.zeros(1, 64)}, str(path))
-    r = cli("imagine", "--model", "toy", "--embedding", str(path), "a red star on a blue background",
-            "-o", str(tmp_path / "out"))
+    r = cli(
+        "imagine",
+        "--model",
+        "toy",
+        "--embedding",
+        str(path),
+        "a red star on a blue background",
+        "-o",
+        str(tmp_path / "out"),
+    )
     assert_refused(r, "hijack.safetensors", repr(token), "already has a token")
     assert not (tmp_path / "out").exists()
 
@@ -279,7 +297,11 @@ def test_jobs_are_planned_lazily_and_shared_as_accelerate_would():
 
     jobs = generate.plan_jobs(["a", "b"], 10**9, base_seed=2**32 - 1, start_index=7)
     first = list(itertools.islice(jobs, 3))  # a billion jobs: only those asked for exist
-    assert [(j.index, j.prompt_no, j.image_no, j.seed) for j in first] == [(7, 0, 0, 2**32 - 1), (8, 0, 1, 0), (9, 0, 2, 1)]
+    assert [(j.index, j.prompt_no, j.image_no, j.seed) for j in first] == [
+        (7, 0, 0, 2**32 - 1),
+        (8, 0, 1, 0),
+        (9, 0, 2, 1),
+    ]
     tail = list(generate.plan_jobs(["a", "b"], 10**9, 0, 0, first=2 * 10**9 - 1))
     assert [(j.prompt, j.image_no, j.seed) for j in tail] == [("b", 10**9 - 1, (2 * 10**9 - 1) % 2**32)]
 
@@ -295,15 +317,20 @@ def test_jobs_are_planned_lazily_and_shared_as_accelerate_would():
         theirs, at = [], 0
         for i in range(procs):
             size = per + (1 if i < extra else 0)
-            theirs.append(items[at:at + size])
+            theirs.append(items[at : at + size])
             at += size
         assert ours == theirs
 
 
-@pytest.mark.parametrize("args,named", [(["--n", "0"], "--n 0: must be a whole number from 2 to 64"),
-                                         (["--n", "1000000"], "--n"),
-                                         (["--steps", ",".join(["1"] * 100)], "--steps"),
-                                         (["--size", "100000"], "--size")])
+@pytest.mark.parametrize(
+    "args,named",
+    [
+        (["--n", "0"], "--n 0: must be a whole number from 2 to 64"),
+        (["--n", "1000000"], "--n"),
+        (["--steps", ",".join(["1"] * 100)], "--steps"),
+        (["--size", "100000"], "--size"),
+    ],
+)
 def test_diffuse_counts_are_bounded(cli, picture, tmp_path, args, named):
     r = cli("diffuse", str(picture), *args, "-o", str(tmp_path / "out"))
     assert_refused(r, named)
@@ -356,12 +383,25 @@ def test_toy_captions_never_overwrite_an_existing_text_file(cli, tmp_path):
     assert png.name == f"{name}-1.png"
     assert png.with_suffix(".txt").read_text() == "a red {} on a blue background\n"
     # an existing image is not replaced either, and its caption stays with it
-    r2 = cli("toy", "render", "a red star on a blue background", "--n", "1", "--seed", "1", "--captions", "-o", str(out))
+    r2 = cli(
+        "toy", "render", "a red star on a blue background", "--n", "1", "--seed", "1", "--captions", "-o", str(out)
+    )
     assert Path(r2.stdout.strip()).name == f"{name}-2.png"
     assert (out / f"{name}.txt").read_text() == "my own notes"
     # --force replaces both
-    r3 = cli("toy", "render", "a red star on a blue background", "--n", "1", "--seed", "1", "--captions", "--force",
-             "-o", str(out))
+    r3 = cli(
+        "toy",
+        "render",
+        "a red star on a blue background",
+        "--n",
+        "1",
+        "--seed",
+        "1",
+        "--captions",
+        "--force",
+        "-o",
+        str(out),
+    )
     assert Path(r3.stdout.strip()).name == f"{name}.png"
     assert (out / f"{name}.txt").read_text() == "a red {} on a blue background\n"
     assert _leftovers(tmp_path) == []
@@ -372,8 +412,9 @@ def test_toy_captions_never_overwrite_an_existing_text_file(cli, tmp_path):
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN"])
 def test_guidance_must_be_finite(cli, tmp_path, no_loading, value):
-    r = cli("imagine", "--model", "toy", "a red star on a blue background", "--guidance", value,
-            "-o", str(tmp_path / "out"))
+    r = cli(
+        "imagine", "--model", "toy", "a red star on a blue background", "--guidance", value, "-o", str(tmp_path / "out")
+    )
     assert_refused(r, "--guidance", "finite")
     assert not (tmp_path / "out").exists()
 
@@ -466,10 +507,12 @@ def test_failed_runs_leave_no_empty_output_folder(cli, tiny, tmp_path, no_loadin
     taken = tmp_path / "red.safetensors"
     save_file({"red": torch.zeros(1, 64)}, str(taken))
     out = tmp_path / "a" / "b" / "c"
-    for args in (["imagine", "--model", "toy", "--embedding", str(taken), "a red star"],
-                 ["imagine", "--model", "toy", "x", "--scheduler", "nope"],
-                 ["diffuse", str(tmp_path / "missing.png")],
-                 ["toy", "render", "a red banana on a blue background"]):
+    for args in (
+        ["imagine", "--model", "toy", "--embedding", str(taken), "a red star"],
+        ["imagine", "--model", "toy", "x", "--scheduler", "nope"],
+        ["diffuse", str(tmp_path / "missing.png")],
+        ["toy", "render", "a red banana on a blue background"],
+    ):
         r = cli(*args, "-o", str(out))
         assert r.exit_code == 2, r
     assert not (tmp_path / "a").exists()
@@ -478,16 +521,20 @@ def test_failed_runs_leave_no_empty_output_folder(cli, tiny, tmp_path, no_loadin
 
 def test_a_100kb_word_is_not_echoed_whole(cli, tmp_path, no_loading):
     word = "x" * 100_000
-    for args in (["imagine", "--model", "toy", f"a {word} star"],
-                 ["imagine", "--model", "toy", "a star", "--scheduler", word],
-                 ["imagine", "--model", word, "a star"],
-                 ["toy", "render", f"a red {word} on a blue background"],
-                 ["diffuse", "x.png", "--steps", word]):
+    for args in (
+        ["imagine", "--model", "toy", f"a {word} star"],
+        ["imagine", "--model", "toy", "a star", "--scheduler", word],
+        ["imagine", "--model", word, "a star"],
+        ["toy", "render", f"a red {word} on a blue background"],
+        ["diffuse", "x.png", "--steps", word],
+    ):
         r = cli(*args, "-o", str(tmp_path / "out"))
         line = assert_refused(r)
         assert len(r.stderr) < 600, (args[:2], len(r.stderr))
         assert "100000 characters" in line or "100004 characters" in line or "longer than" in line, line
-    r = cli("toy", "render", "-", "--seed", "1", "-o", str(tmp_path / "out"), input=f"a red {word} on a blue background\n")
+    r = cli(
+        "toy", "render", "-", "--seed", "1", "-o", str(tmp_path / "out"), input=f"a red {word} on a blue background\n"
+    )
     assert r.exit_code == 2 and len(r.stderr) < 600, r
 
 

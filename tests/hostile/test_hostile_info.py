@@ -51,7 +51,9 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 @pytest.mark.parametrize("itxt", [False, True], ids=["tEXt", "iTXt"])
 def test_png_chunks_are_escaped_in_text_and_exact_in_json(cli, itxt):
     chunks = {f"note {i}": v for i, v in enumerate(NASTY.values())}
-    chunks["parameters"] = "a fox \x1b]0;pwned\x07 in snow\nNegative prompt: \u202eblurry\nSteps: 3, Sampler: Euler\x07, CFG scale: 7, Seed: 1"
+    chunks["parameters"] = (
+        "a fox \x1b]0;pwned\x07 in snow\nNegative prompt: \u202eblurry\nSteps: 3, Sampler: Euler\x07, CFG scale: 7, Seed: 1"
+    )
     _png("nasty.png", chunks, itxt=itxt)
     r = cli("info", "nasty.png")
     assert r.exit_code == 0, r
@@ -207,8 +209,16 @@ def test_a_long_comfyui_chain_does_not_crash(cli):
         graph[str(i)] = {"class_type": "Reroute", "inputs": {"x": [str(i + 1), 0]}}
     graph["9999"] = {
         "class_type": "KSampler",
-        "inputs": {"seed": 5, "steps": 3, "cfg": 7, "sampler_name": "euler", "scheduler": "normal",
-                   "positive": ["1499", 0], "negative": ["0", 0], "model": ["1499", 0]},
+        "inputs": {
+            "seed": 5,
+            "steps": 3,
+            "cfg": 7,
+            "sampler_name": "euler",
+            "scheduler": "normal",
+            "positive": ["1499", 0],
+            "negative": ["0", 0],
+            "model": ["1499", 0],
+        },
     }
     _png("chain.png", {"prompt": json.dumps(graph)})
     r = cli("info", "chain.png")
@@ -218,7 +228,9 @@ def test_a_long_comfyui_chain_does_not_crash(cli):
 @pytest.mark.parametrize("name", ["cut.jpg", "cut.webp"])
 def test_truncated_jpeg_and_webp_with_a_recipe(cli, name):
     exif = Image.Exif()
-    exif.get_ifd(0x8769)[0x9286] = b"UNICODE\0" + "a fox\nSteps: 3, Sampler: Euler, CFG scale: 7, Seed: 1".encode("utf-16-be")
+    exif.get_ifd(0x8769)[0x9286] = b"UNICODE\0" + "a fox\nSteps: 3, Sampler: Euler, CFG scale: 7, Seed: 1".encode(
+        "utf-16-be"
+    )
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save("full" + name[3:], exif=exif)
     data = Path("full" + name[3:]).read_bytes()
     Path(name).write_bytes(data[: len(data) * 2 // 3])

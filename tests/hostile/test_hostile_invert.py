@@ -54,8 +54,24 @@ def cfg(tmp_path) -> Path:
 
 
 def _invert(cli, images, out, cfg, *extra, token=TOKEN, init=INIT):
-    return cli("invert", "--model", "toy", "--images", str(images), "--token", token, "--init-word", init,
-               "--out", str(out), "--config", str(cfg), "--steps", "2", *extra)
+    return cli(
+        "invert",
+        "--model",
+        "toy",
+        "--images",
+        str(images),
+        "--token",
+        token,
+        "--init-word",
+        init,
+        "--out",
+        str(out),
+        "--config",
+        str(cfg),
+        "--steps",
+        "2",
+        *extra,
+    )
 
 
 def _tree(root: Path) -> dict[str, bytes | None]:
@@ -79,13 +95,16 @@ def no_work(monkeypatch):
 # --- words the model already has ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("token, named", [
-    ("red", "'red'"),  # CLIP reads it as red</w>: the run would train a copy no prompt can reach
-    ("Red", "'Red'"),  # CLIP lowercases
-    ("red</w>", "'red</w>'"),  # the vocabulary entry itself
-    ("<|endoftext|>", "<|endoftext|>"),  # a special token
-    ("ackgr", "'ackgr'"),  # part of background</w>: an added word would split every "background" in a prompt
-])
+@pytest.mark.parametrize(
+    "token, named",
+    [
+        ("red", "'red'"),  # CLIP reads it as red</w>: the run would train a copy no prompt can reach
+        ("Red", "'Red'"),  # CLIP lowercases
+        ("red</w>", "'red</w>'"),  # the vocabulary entry itself
+        ("<|endoftext|>", "<|endoftext|>"),  # a special token
+        ("ackgr", "'ackgr'"),  # part of background</w>: an added word would split every "background" in a prompt
+    ],
+)
 def test_a_word_the_model_has_is_refused_before_any_work(cli, images, cfg, tmp_path, no_work, token, named):
     before = _tree(tmp_path)
     r = _invert(cli, images, tmp_path / "out", cfg, token=token)
@@ -117,30 +136,34 @@ def _most(key: str) -> int:
     return int(config.limits("invert", key)[1])
 
 
-@pytest.mark.parametrize("args, named", [
-    (["--repeats", "1000000000"], ["--repeats", "1000000000"]),
-    (["--repeats", str(_most('repeats') + 1)], ["--repeats"]),
-    (["--num-vectors", "15"], ["--num-vectors 15", "16 tokens"]),  # the toy text encoder's context, from its config
-    (["--num-vectors", str(_most('num_vectors') + 1)], ["--num-vectors"]),
-    (["--steps", str(_most('steps') + 1)], ["--steps"]),
-    (["--batch-size", str(_most('batch_size') + 1)], ["--batch-size"]),
-    (["--grad-accum", str(_most('grad_accum') + 1)], ["--grad-accum"]),
-    (["--resolution", str(_most('resolution') + 8)], ["--resolution"]),
-    (["--resolution", "256"], ["--resolution 256", "128"]),  # the toy model's largest size, from its configs
-    (["--save-every=-1"], ["--save-every -1"]),
-    (["--checkpoint-every", str(_most('steps') + 1)], ["--checkpoint-every"]),
-    (["--validate-every=-5"], ["--validate-every -5"]),
-    (["--lr", "nan"], ["--lr nan"]),
-    (["--lr", "inf"], ["--lr inf"]),
-    (["--lr=-inf"], ["--lr -inf"]),
-    (["--lr", "1e9"], ["--lr"]),
-    (["--flip", "nan"], ["--flip nan"]),
-    (["--token", "<" + "x" * 5000 + ">"], ["--token", "characters"]),
-    (["--token", "<a\x1b[31m>"], ["--token", "\\x1b"]),  # a control character is shown escaped
-    (["--validation-prompt", "a {} and {0} {}"], ["--validation-prompt"]),
-])
-def test_sizes_past_the_limits_and_non_finite_numbers_are_refused_before_any_work(cli, images, cfg, tmp_path, no_work,
-                                                                                  args, named):
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["--repeats", "1000000000"], ["--repeats", "1000000000"]),
+        (["--repeats", str(_most("repeats") + 1)], ["--repeats"]),
+        (["--num-vectors", "15"], ["--num-vectors 15", "16 tokens"]),  # the toy text encoder's context, from its config
+        (["--num-vectors", str(_most("num_vectors") + 1)], ["--num-vectors"]),
+        (["--steps", str(_most("steps") + 1)], ["--steps"]),
+        (["--batch-size", str(_most("batch_size") + 1)], ["--batch-size"]),
+        (["--grad-accum", str(_most("grad_accum") + 1)], ["--grad-accum"]),
+        (["--resolution", str(_most("resolution") + 8)], ["--resolution"]),
+        (["--resolution", "256"], ["--resolution 256", "128"]),  # the toy model's largest size, from its configs
+        (["--save-every=-1"], ["--save-every -1"]),
+        (["--checkpoint-every", str(_most("steps") + 1)], ["--checkpoint-every"]),
+        (["--validate-every=-5"], ["--validate-every -5"]),
+        (["--lr", "nan"], ["--lr nan"]),
+        (["--lr", "inf"], ["--lr inf"]),
+        (["--lr=-inf"], ["--lr -inf"]),
+        (["--lr", "1e9"], ["--lr"]),
+        (["--flip", "nan"], ["--flip nan"]),
+        (["--token", "<" + "x" * 5000 + ">"], ["--token", "characters"]),
+        (["--token", "<a\x1b[31m>"], ["--token", "\\x1b"]),  # a control character is shown escaped
+        (["--validation-prompt", "a {} and {0} {}"], ["--validation-prompt"]),
+    ],
+)
+def test_sizes_past_the_limits_and_non_finite_numbers_are_refused_before_any_work(
+    cli, images, cfg, tmp_path, no_work, args, named
+):
     before = _tree(tmp_path)
     r = _invert(cli, images, tmp_path / "out", cfg, *args)
     line = assert_refused(r, *named)
@@ -148,29 +171,47 @@ def test_sizes_past_the_limits_and_non_finite_numbers_are_refused_before_any_wor
     assert _tree(tmp_path) == before
 
 
-@pytest.mark.parametrize("yaml_text, key", [
-    ("invert:\n  repeats: 1000000000\n", "invert.repeats"),
-    ("invert:\n  lr: .nan\n", "invert.lr"),
-    ("invert:\n  lr: .inf\n", "invert.lr"),
-    ("invert:\n  validation_n: 100000\n", "invert.validation_n"),
-    ("invert:\n  steps: 100000000\n", "invert.steps"),
-])
+@pytest.mark.parametrize(
+    "yaml_text, key",
+    [
+        ("invert:\n  repeats: 1000000000\n", "invert.repeats"),
+        ("invert:\n  lr: .nan\n", "invert.lr"),
+        ("invert:\n  lr: .inf\n", "invert.lr"),
+        ("invert:\n  validation_n: 100000\n", "invert.validation_n"),
+        ("invert:\n  steps: 100000000\n", "invert.steps"),
+    ],
+)
 def test_limits_hold_for_config_files_too(cli, images, tmp_path, no_work, yaml_text, key):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml_text)
     before = _tree(tmp_path)
-    r = cli("invert", "--model", "toy", "--images", str(images), "--token", TOKEN, "--init-word", INIT,
-            "--out", str(tmp_path / "out"), "--config", str(bad))
+    r = cli(
+        "invert",
+        "--model",
+        "toy",
+        "--images",
+        str(images),
+        "--token",
+        TOKEN,
+        "--init-word",
+        INIT,
+        "--out",
+        str(tmp_path / "out"),
+        "--config",
+        str(bad),
+    )
     assert_refused(r, "bad.yaml", key)
     assert _tree(tmp_path) == before
 
 
 def test_the_library_checks_settings_through_the_schema(images, tmp_path):
     """InvertSettings built by hand (no config file, no flag) meet the same limits, named by their flags."""
-    for change, shown in (({"steps": 0}, "--steps 0: must be a whole number from 1 to 100000"),
-                          ({"lr": float("nan")}, "--lr nan: must be a number above 0 and at most 10"),
-                          ({"resolution": 36}, "--resolution 36: must be a multiple of 8 from 8 to 2048"),
-                          ({"property": "x"}, "--property 'x': input should be 'object' or 'style'")):
+    for change, shown in (
+        ({"steps": 0}, "--steps 0: must be a whole number from 1 to 100000"),
+        ({"lr": float("nan")}, "--lr nan: must be a number above 0 and at most 10"),
+        ({"resolution": 36}, "--resolution 36: must be a multiple of 8 from 8 to 2048"),
+        ({"property": "x"}, "--property 'x': input should be 'object' or 'style'"),
+    ):
         s = S.InvertSettings(images=images, token=TOKEN, init_word=INIT, out=tmp_path / "out", **change)
         with pytest.raises(UsageError) as e:
             S.check_settings(s)
@@ -187,8 +228,12 @@ def _png_chunk(tag: bytes, data: bytes) -> bytes:
 def _bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
     """A valid PNG header claiming width x height RGB pixels (30 GB decoded) with a few rows of data."""
     rows = zlib.compress(b"\x00" * (1 + 3 * width) * 4)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + _png_chunk(b"IDAT", rows) + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + _png_chunk(b"IDAT", rows)
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 class Fifo:
@@ -305,13 +350,35 @@ def base_run(tmp_path_factory, session_cache):
     (root / "fast.yaml").write_text(CONFIG)
     (root / "user.yaml").write_text("# empty\n")
     with pytest.MonkeyPatch.context() as mp:
-        for k, v in {"GENAI_CACHE": str(session_cache), "GENAI_CONFIG": str(root / "user.yaml"),
-                     "HF_HUB_OFFLINE": "1", "NO_COLOR": "1"}.items():
+        for k, v in {
+            "GENAI_CACHE": str(session_cache),
+            "GENAI_CONFIG": str(root / "user.yaml"),
+            "HF_HUB_OFFLINE": "1",
+            "NO_COLOR": "1",
+        }.items():
             mp.setenv(k, v)
         console.reset()
-        r = CliRunner().invoke(app, ["invert", "--model", "toy", "--images", str(images), "--token", TOKEN,
-                                     "--init-word", INIT, "--out", str(root / "run"), "--config",
-                                     str(root / "fast.yaml"), "--steps", "2"], catch_exceptions=False)
+        r = CliRunner().invoke(
+            app,
+            [
+                "invert",
+                "--model",
+                "toy",
+                "--images",
+                str(images),
+                "--token",
+                TOKEN,
+                "--init-word",
+                INIT,
+                "--out",
+                str(root / "run"),
+                "--config",
+                str(root / "fast.yaml"),
+                "--steps",
+                "2",
+            ],
+            catch_exceptions=False,
+        )
         console.reset()
     assert r.exit_code == 0, r.stderr
     assert sorted(p.name for p in (root / "run").iterdir()) == ["checkpoint", "learned_embeds.safetensors"]
@@ -397,14 +464,42 @@ def _damage(kind: str, ck: Path, canary: Path) -> str:
     raise AssertionError(kind)
 
 
-@pytest.mark.parametrize("kind", ["truncated", "random bytes", "pickle payload", "torch pickle payload", "nan vectors",
-                                  "inf optimiser", "wrong shape", "state random bytes", "state huge"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "truncated",
+        "random bytes",
+        "pickle payload",
+        "torch pickle payload",
+        "nan vectors",
+        "inf optimiser",
+        "wrong shape",
+        "state random bytes",
+        "state huge",
+    ],
+)
 def test_a_damaged_checkpoint_is_refused_on_resume(cli, base_run, tmp_path, canary, kind):
     images, cfg, out = _copy_run(base_run, tmp_path)
     named = _damage(kind, out / C.CHECKPOINT, canary)
     before = _tree(tmp_path)
-    r = cli("invert", "--model", "toy", "--images", str(images), "--token", TOKEN, "--init-word", INIT,
-            "--out", str(out), "--config", str(cfg), "--steps", "3", "--resume")
+    r = cli(
+        "invert",
+        "--model",
+        "toy",
+        "--images",
+        str(images),
+        "--token",
+        TOKEN,
+        "--init-word",
+        INIT,
+        "--out",
+        str(out),
+        "--config",
+        str(cfg),
+        "--steps",
+        "3",
+        "--resume",
+    )
     assert_refused(r, named, str(out / C.CHECKPOINT))
     assert _tree(tmp_path) == before  # nothing written, the damaged checkpoint kept as it was
 
@@ -468,7 +563,10 @@ def test_a_crash_at_any_moment_of_a_checkpoint_swap_leaves_the_newest_complete_o
         return torch.full((1, 4), float(step))
 
     def opt(step):
-        return {"state": {0: {"step": torch.tensor(float(step)), "exp_avg": vec(step)}}, "param_groups": [{"params": [0]}]}
+        return {
+            "state": {0: {"step": torch.tensor(float(step)), "exp_avg": vec(step)}},
+            "param_groups": [{"params": [0]}],
+        }
 
     base = tmp_path / "base"
     C.save(base, 1, vec(1), opt(1), settings, "test")
@@ -505,23 +603,72 @@ def test_resume_finds_a_checkpoint_whichever_rename_came_last(cli, base_run, tmp
     images, cfg, out = _copy_run(base_run, tmp_path)
     (out / C.CHECKPOINT).rename(out / C.OLD)
     before = _tree(tmp_path)
-    fresh = cli("invert", "--model", "toy", "--images", str(images), "--token", TOKEN, "--init-word", INIT,
-                "--out", str(out), "--config", str(cfg), "--steps", "3")
+    fresh = cli(
+        "invert",
+        "--model",
+        "toy",
+        "--images",
+        str(images),
+        "--token",
+        TOKEN,
+        "--init-word",
+        INIT,
+        "--out",
+        str(out),
+        "--config",
+        str(cfg),
+        "--steps",
+        "3",
+    )
     assert_refused(fresh, f"{out} already holds a textual-inversion run")
     assert _tree(tmp_path) == before  # checkpoint.old kept
 
-    r = cli("invert", "--model", "toy", "--images", str(images), "--token", TOKEN, "--init-word", INIT,
-            "--out", str(out), "--config", str(cfg), "--steps", "3", "--resume")
+    r = cli(
+        "invert",
+        "--model",
+        "toy",
+        "--images",
+        str(images),
+        "--token",
+        TOKEN,
+        "--init-word",
+        INIT,
+        "--out",
+        str(out),
+        "--config",
+        str(cfg),
+        "--steps",
+        "3",
+        "--resume",
+    )
     assert r.exit_code == 0, r
     assert "resuming at step 2" in r.stderr
     assert sorted(p.name for p in out.iterdir()) == [C.CHECKPOINT, "learned_embeds.safetensors"]
     assert C.find(out)[1]["step"] == 3
 
-    forced = cli("invert", "--model", "toy", "--images", str(images), "--token", TOKEN, "--init-word", INIT,
-                 "--out", str(out), "--config", str(cfg), "--steps", "1", "--force")
+    forced = cli(
+        "invert",
+        "--model",
+        "toy",
+        "--images",
+        str(images),
+        "--token",
+        TOKEN,
+        "--init-word",
+        INIT,
+        "--out",
+        str(out),
+        "--config",
+        str(cfg),
+        "--steps",
+        "1",
+        "--force",
+    )
     assert forced.exit_code == 0, forced
-    assert C.find(out)[1]["step"] == 1 and sorted(p.name for p in out.iterdir()) == [C.CHECKPOINT,
-                                                                                      "learned_embeds.safetensors"]
+    assert C.find(out)[1]["step"] == 1 and sorted(p.name for p in out.iterdir()) == [
+        C.CHECKPOINT,
+        "learned_embeds.safetensors",
+    ]
 
 
 def test_a_run_that_fails_before_its_first_file_leaves_no_folder(cli, images, cfg, tmp_path, monkeypatch):

@@ -33,10 +33,15 @@ def _payload(folder: Path, canary: Path) -> None:
 
 def _config_route(folder: Path, canary: Path) -> Path:
     folder.mkdir()
-    (folder / "config.json").write_text(json.dumps({
-        "model_type": "llama", "architectures": ["EvilModel"],
-        "auto_map": {"AutoConfig": "evil_model.EvilConfig", "AutoModelForCausalLM": "evil_model.EvilModel"},
-    }))
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "llama",
+                "architectures": ["EvilModel"],
+                "auto_map": {"AutoConfig": "evil_model.EvilConfig", "AutoModelForCausalLM": "evil_model.EvilModel"},
+            }
+        )
+    )
     _payload(folder, canary)
     return folder / "config.json"
 
@@ -44,9 +49,14 @@ def _config_route(folder: Path, canary: Path) -> Path:
 def _tokenizer_route(folder: Path, canary: Path) -> Path:
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"model_type": "llama", "vocab_size": 300, "hidden_size": 32}))
-    (folder / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "EvilTokenizer", "auto_map": {"AutoTokenizer": [None, "evil_model.EvilTokenizer"]},
-    }))
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "EvilTokenizer",
+                "auto_map": {"AutoTokenizer": [None, "evil_model.EvilTokenizer"]},
+            }
+        )
+    )
     _payload(folder, canary)
     return folder / "tokenizer_config.json"
 
@@ -69,7 +79,9 @@ def test_unknown_model_type_refused(cli, tmp_path, canary):
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"model_type": "evil-arch"}))
     _payload(folder, canary)
-    line = assert_refused(cli("generate", "hi", "--model", str(folder), input="y\n"), str(folder / "config.json"), "evil-arch")
+    line = assert_refused(
+        cli("generate", "hi", "--model", str(folder), input="y\n"), str(folder / "config.json"), "evil-arch"
+    )
     assert "does not know" in line
 
 
@@ -92,8 +104,9 @@ def test_no_input_on_stdin_is_exit_2(genai_exe, command, stdin):
 
     if stdin is None:
         exe = shutil.which("genai", path=str(Path(sys.executable).parent))
-        p = subprocess.run([exe, command], stdin=None, capture_output=True, text=True, timeout=120,
-                           preexec_fn=lambda: os.close(0))
+        p = subprocess.run(
+            [exe, command], stdin=None, capture_output=True, text=True, timeout=120, preexec_fn=lambda: os.close(0)
+        )
         r = type("R", (), {"exit_code": p.returncode, "stdout": p.stdout, "stderr": p.stderr})()
         assert_refused(r, "given", "stdin is closed")
     else:
@@ -132,13 +145,20 @@ def test_random_bytes_gguf_refused(cli, tmp_path):
         assert_refused(cli(command, "--model", str(bad), input="hello\n"), str(bad))
 
 
-@pytest.mark.parametrize("header, needle", [
-    (b"GGUF" + struct.pack("<IQQ", 1, 0, 0), "version 1"),
-    (b"GGUF" + struct.pack("<IQQ", 3, 2**62, 0), "tensors"),
-    (b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", 2**40), "string of"),
-    (b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", 4) + b"key." + struct.pack("<IIQ", 9, 8, 2**40), "elements"),
-    (b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", 4) + b"key." + struct.pack("<I", 99), "value type"),
-], ids=["old-version", "tensor-count", "huge-string", "huge-array", "bad-type"])
+@pytest.mark.parametrize(
+    "header, needle",
+    [
+        (b"GGUF" + struct.pack("<IQQ", 1, 0, 0), "version 1"),
+        (b"GGUF" + struct.pack("<IQQ", 3, 2**62, 0), "tensors"),
+        (b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", 2**40), "string of"),
+        (
+            b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", 4) + b"key." + struct.pack("<IIQ", 9, 8, 2**40),
+            "elements",
+        ),
+        (b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", 4) + b"key." + struct.pack("<I", 99), "value type"),
+    ],
+    ids=["old-version", "tensor-count", "huge-string", "huge-array", "bad-type"],
+)
 def test_crafted_gguf_headers_refused(cli, tmp_path, header, needle):
     bad = tmp_path / "crafted.gguf"
     bad.write_bytes(header + b"\0" * 64)
@@ -173,11 +193,14 @@ def test_gguf_of_unknown_architecture(cli, tmp_path):
     assert_refused(cli("generate", "hi", "--model", str(bad)), str(bad), "notanarch", "architecture")
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--engine", "bogus"], "--engine"),
-    (["--threads", "0"], "--threads"),
-    (["--threads", "5000"], "--threads"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--engine", "bogus"], "--engine"),
+        (["--threads", "0"], "--threads"),
+        (["--threads", "5000"], "--threads"),
+    ],
+)
 def test_bad_engine_and_threads(cli, args, needle):
     assert_refused(cli("generate", "hi", *args), needle)
 
@@ -186,4 +209,6 @@ def test_engine_llama_cpp_needs_a_gguf_file(cli, tmp_path):
     folder = tmp_path / "folder-model"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"model_type": "llama"}))
-    assert_refused(cli("generate", "hi", "--model", str(folder), "--engine", "llama.cpp"), "--engine llama.cpp", str(folder))
+    assert_refused(
+        cli("generate", "hi", "--model", str(folder), "--engine", "llama.cpp"), "--engine llama.cpp", str(folder)
+    )

@@ -74,7 +74,9 @@ def _prove_live(route: str, tmp_path: Path) -> None:
     proof = tmp_path / "proof-the-payload-is-live"
     data = tmp_path / "payload.bin"
     data.write_bytes(_payload(route, f"touch {proof}"))
-    subprocess.run([sys.executable, "-c", "import pickle,sys; pickle.load(open(sys.argv[1],'rb'))", str(data)], capture_output=True)
+    subprocess.run(
+        [sys.executable, "-c", "import pickle,sys; pickle.load(open(sys.argv[1],'rb'))", str(data)], capture_output=True
+    )
     assert proof.exists(), "the payload does not run code even under plain pickle: the test proves nothing"
     data.unlink()
 
@@ -93,7 +95,12 @@ def _payload(route: str, command: str) -> bytes:
         return b"\x80\x04" + _unicode("gensim.utils") + _unicode("os.system") + b"\x93" + cmd + b"\x85R."
     if route == "dotted-deep":  # two modules deep: keyedvectors -> utils -> os
         return (
-            b"\x80\x04" + _unicode("gensim.models.keyedvectors") + _unicode("utils.os.system") + b"\x93" + cmd + b"\x85R."
+            b"\x80\x04"
+            + _unicode("gensim.models.keyedvectors")
+            + _unicode("utils.os.system")
+            + b"\x93"
+            + cmd
+            + b"\x85R."
         )
     if route == "dotted-subprocess":
         return b"\x80\x04" + _unicode("gensim.utils") + _unicode("subprocess.getoutput") + b"\x93" + cmd + b"\x85R."
@@ -112,7 +119,17 @@ def _payload(route: str, command: str) -> bytes:
     raise AssertionError(route)
 
 
-ROUTES = ["os.system", "dotted", "dotted-deep", "dotted-subprocess", "dotted-builtins", "eval", "exec", "getattr", "protocol2-global"]
+ROUTES = [
+    "os.system",
+    "dotted",
+    "dotted-deep",
+    "dotted-subprocess",
+    "dotted-builtins",
+    "eval",
+    "exec",
+    "getattr",
+    "protocol2-global",
+]
 
 
 @pytest.mark.parametrize("route", ROUTES)
@@ -155,10 +172,7 @@ def test_globals_outside_the_allow_list_are_refused(cli, tmp_path, canary, modul
 
 def test_reconstructor_only_builds_stand_ins(cli, tmp_path, canary):
     # copyreg._reconstructor(cls, base, state) calls base.__init__(obj, state): not for real classes
-    payload = (
-        b"\x80\x02ccopy_reg\n_reconstructor\nq\x00cbuiltins\nset\nq\x01cbuiltins\nset\nq\x02"
-        + b"]q\x03\x87R."
-    )
+    payload = b"\x80\x02ccopy_reg\n_reconstructor\nq\x00cbuiltins\nset\nq\x01cbuiltins\nset\nq\x02" + b"]q\x03\x87R."
     path = tmp_path / "recon.kv"
     path.write_bytes(payload)
     assert_refused(cli("embed", "vector", "alpha", "--vectors", str(path)), str(path))
@@ -309,7 +323,9 @@ def test_fifo_as_vectors_does_not_block(cli, tmp_path):
 
 def test_random_bytes(cli, tmp_path):
     path = tmp_path / "noise.bin"
-    path.write_bytes(np.random.default_rng(3).integers(0, 256, 5000, dtype=np.uint8).tobytes().replace(b"\x80", b"\x81"))
+    path.write_bytes(
+        np.random.default_rng(3).integers(0, 256, 5000, dtype=np.uint8).tobytes().replace(b"\x80", b"\x81")
+    )
     line = assert_refused(cli("embed", "similar", "alpha", "--vectors", str(path)), str(path))
     assert "tried" in line
 
