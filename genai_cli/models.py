@@ -20,7 +20,6 @@ from typing import Any
 
 from genai_cli.errors import GenaiError, UsageError
 
-
 # built-in assets shipped inside the package: kind -> name -> path under genai_cli/
 BUILTIN: dict[str, dict[str, str]] = {
     "image": {"toy": "toyworld/data/pipeline"},  # the toy-world Stable Diffusion (scripts/toyworld/ trains it)

@@ -440,9 +440,9 @@ def test_conv_help_imports_nothing_heavy():
 
 def test_layers_shows_the_toy_analyzer_on_a_colour_image(cli, tmp_path):
     """The toy model's judge is a CNN too: RGB input, three heads (shape, colour, background) read separately."""
-    from genai_cli.toyworld import render, world
-
     from PIL import Image
+
+    from genai_cli.toyworld import render, world
 
     img = tmp_path / "star.png"
     Image.fromarray(

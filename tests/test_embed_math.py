@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-
 
 from tests.hostile.conftest import assert_refused  # the bad-input contract: exit 2, empty stdout, one error line
 

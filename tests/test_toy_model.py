@@ -14,7 +14,6 @@ from PIL import Image
 
 from genai_cli.image.loading import TOY_PIPELINE
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

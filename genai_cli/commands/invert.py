@@ -125,9 +125,8 @@ def invert(
     Ctrl-C keeps a checkpoint: run again with --resume. Several processes (torchrun,
     accelerate launch) train data-parallel.
     """
-    from genai_cli import config, console, runtime, seeds
+    from genai_cli import config, console, distributed, runtime, seeds
     from genai_cli.errors import UsageError
-    from genai_cli import distributed
     from genai_cli.image import loading, sdxl
     from genai_cli.invert import checkpoint as C
     from genai_cli.invert import data as D

@@ -287,9 +287,8 @@ def _record(g, prompt: str, lm, rt, s, cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _interrupted() -> None:
-    from genai_cli.errors import EXIT_INTERRUPTED
-
     from genai_cli import console
+    from genai_cli.errors import EXIT_INTERRUPTED
 
     console.warn("interrupted: what was generated is kept above")
     raise typer.Exit(EXIT_INTERRUPTED)
@@ -330,7 +329,8 @@ def generate(
     """
     from genai_cli import config as cfgmod
     from genai_cli import console
-    from genai_cli.text.generate import chat_ids, fit_context, generate as run
+    from genai_cli.text.generate import chat_ids, fit_context
+    from genai_cli.text.generate import generate as run
 
     cfg = cfgmod.section(
         "text",

@@ -381,7 +381,6 @@ def _invert(
         check_model(s, source)  # the words, --num-vectors and --resolution against the model's tokenizer and configs
     mixed = {"fp32": "no", "fp16": "fp16", "bf16": "bf16"}[runtime.precision]
     from genai_cli import distributed
-
     from genai_cli.runtime import reset_accelerate_state, same_device, use_device
 
     if not distributed.launched():

@@ -235,7 +235,6 @@ def load_model(
     attn_implementation="eager" is needed when attention weights must be returned.
     `path`: the folder resolve_model() already found (checked for remote code), if any.
     """
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 

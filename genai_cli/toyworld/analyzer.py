@@ -151,8 +151,8 @@ class Analyzer:
 def load(path: str | Path | None = None) -> Analyzer:
     """Load the shipped analyzer (or another file of the same format) — safetensors only, no pickles."""
     import torch
-    from safetensors.numpy import load_file
     from safetensors import safe_open
+    from safetensors.numpy import load_file
 
     path = Path(path) if path is not None else PATH
     if not path.is_file():

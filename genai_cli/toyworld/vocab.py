@@ -16,13 +16,15 @@ from collections import Counter
 from pathlib import Path
 
 from genai_cli.toyworld.world import (
-    HELD_OUT,
-    SHAPES,
     BACKGROUNDS,
     COLOURS,
     FILLER_WORDS,
+    HELD_OUT,
+    SHAPES,
     SKY_COLOURS,
     SKY_WORDS,
+)
+from genai_cli.toyworld.world import (
     words as split_words,
 )
 

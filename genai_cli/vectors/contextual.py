@@ -308,9 +308,9 @@ def plot_pca(occs: list[Occurrence], layer: int, out: Path, force: bool, title: 
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     import textwrap
+
+    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 6), dpi=120)
     colors = plt.get_cmap("tab10")

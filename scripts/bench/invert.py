@@ -86,7 +86,6 @@ def toy_pipeline():
 
 
 def quality(args, images: Path) -> dict:
-    import torch
 
     from genai_cli.toyworld import analyzer as A
     from genai_cli.toyworld.world import HELD_OUT, SHAPES
@@ -192,13 +191,12 @@ def _grid(images: np.ndarray, path: Path, cols: int = 8) -> None:
 
 def child_genai(images: Path, batch: int, steps: int) -> dict:
     import torch
+    from accelerate import Accelerator
 
     from genai_cli import runtime
     from genai_cli.image import loading
     from genai_cli.invert import data as D
     from genai_cli.invert.train import InvertSettings, Run
-
-    from accelerate import Accelerator
 
     s = InvertSettings(
         images=images,
