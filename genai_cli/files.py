@@ -127,7 +127,8 @@ def open_image(path: Path, what: str = "image"):
                 return im
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise UsageError(
-            f"{path}: image too large (over {MAX_IMAGE_PIXELS // (1024 * 1024)} megapixels; possibly a decompression bomb)"
+            f"{path}: image too large (over {MAX_IMAGE_PIXELS // (1024 * 1024)} megapixels; "
+            "possibly a decompression bomb)"
         ) from None
     except Image.UnidentifiedImageError:
         raise UsageError(f"{path}: not an image Pillow can read") from None

@@ -67,7 +67,7 @@ def main() -> None:
     model = torch_module(LAYERS)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     gen = torch.Generator().manual_seed(SEED)
-    for epoch in range(EPOCHS):
+    for _epoch in range(EPOCHS):
         model.train()
         perm = torch.randperm(len(xt), generator=gen)
         for start in range(0, len(xt), BATCH):

@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.hostile.conftest import assert_refused
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 PROMPT = "a red circle on a white background"
-
-
-from tests.hostile.conftest import assert_refused
 
 
 def _header_params(path: Path) -> int:

@@ -14,15 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.hostile.conftest import assert_refused  # exit 2, empty stdout, one error line naming the value
+
 sys.path.insert(0, str(Path(__file__).parent))
 from tiny_lm import write_tiny_lm  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 BERT_WORDS = "the a bank river money is was open closed sat on at by she he deposited cash approved loan".split()
-
-
-from tests.hostile.conftest import assert_refused  # exit 2, empty stdout, one error line naming the value
 
 
 def write_tiny_bert(folder: Path, seed: int = 0) -> Path:
@@ -322,8 +321,14 @@ def test_custom_code_in_a_model_folder_never_runs(cli, tmp_path, tiny_causal):
     canary = tmp_path / "CANARY-code-ran"
     folder = tmp_path / "evil-model"
     folder.mkdir()
-    code = f"import pathlib\npathlib.Path({str(canary)!r}).touch()\nfrom transformers import PretrainedConfig, PreTrainedModel\n"
-    code += "class EvilConfig(PretrainedConfig):\n    model_type = 'evil'\nclass EvilModel(PreTrainedModel):\n    config_class = EvilConfig\n"
+    code = (
+        f"import pathlib\npathlib.Path({str(canary)!r}).touch()\n"
+        "from transformers import PretrainedConfig, PreTrainedModel\n"
+    )
+    code += (
+        "class EvilConfig(PretrainedConfig):\n    model_type = 'evil'\n"
+        "class EvilModel(PreTrainedModel):\n    config_class = EvilConfig\n"
+    )
     (folder / "evil.py").write_text(code)
     (folder / "config.json").write_text(
         json.dumps(

@@ -14,12 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.hostile.conftest import assert_refused
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 BLUE = "a blue circle on a white background"
-
-
-from tests.hostile.conftest import assert_refused
 
 
 def _red_circle(path: Path, size: int = 32, crop: tuple[int, int, int, int] | None = None) -> Path:

@@ -516,11 +516,15 @@ def test_folder_one_line_per_image(cli):
     r = cli("info", "lib")
     assert r.exit_code == 0, r
     assert r.stdout.splitlines() == [
-        "lib/a.png\tAUTOMATIC1111\t1234\t30\t6.5\tDPM++ 2M\t512x768\tv1-5-pruned-emaonly\tmasterpiece, a castle on a hill",
-        "lib/n.png\tNovelAI\t3141592\t28\t5.0\tk_euler_ancestral\t832x1216\tStable Diffusion XL\t1girl, cherry blossoms",
+        "lib/a.png\tAUTOMATIC1111\t1234\t30\t6.5\tDPM++ 2M\t512x768\tv1-5-pruned-emaonly\t"
+        "masterpiece, a castle on a hill",
+        "lib/n.png\tNovelAI\t3141592\t28\t5.0\tk_euler_ancestral\t832x1216\tStable Diffusion XL\t"
+        "1girl, cherry blossoms",
         "lib/plain.png\tno-recipe\t-\t-\t-\t-\t1x1\t-\t-",
-        "lib/sub/b.jpg\tAUTOMATIC1111\t1234\t30\t6.5\tDPM++ 2M\t512x768\tv1-5-pruned-emaonly\tmasterpiece, a castle on a hill",
-        "lib/sub/c.png\tComfyUI\t156680208\t20\t8.0\teuler\t512x512\tv1-5-pruned-emaonly.safetensors\tbeautiful scenery, a lake",
+        "lib/sub/b.jpg\tAUTOMATIC1111\t1234\t30\t6.5\tDPM++ 2M\t512x768\tv1-5-pruned-emaonly\t"
+        "masterpiece, a castle on a hill",
+        "lib/sub/c.png\tComfyUI\t156680208\t20\t8.0\teuler\t512x512\tv1-5-pruned-emaonly.safetensors\t"
+        "beautiful scenery, a lake",
     ]
     assert "skipped 2 file(s) that are not images" in r.stderr
     lines = [json.loads(line) for line in cli("info", "--json", "lib").stdout.splitlines()]
@@ -588,7 +592,10 @@ def _as(tool: str, rec: dict, sampler: str) -> Path:
             size=(32, 32),
         )
     if tool == "a1111-jpeg":
-        text = f"{p}\nNegative prompt: {n}\nSteps: {steps}, Sampler: {sampler}, CFG scale: {cfg}, Seed: {seed}, Size: 32x32, Model: toy"
+        text = (
+            f"{p}\nNegative prompt: {n}\n"
+            f"Steps: {steps}, Sampler: {sampler}, CFG scale: {cfg}, Seed: {seed}, Size: 32x32, Model: toy"
+        )
         return exif_image("a1111.jpg", text, size=(32, 32))
     if tool == "invokeai":
         return png(

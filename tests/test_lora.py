@@ -12,13 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import tests.hostile.conftest as _hostile
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 PROMPT = "a red circle on a white background"
 STEPS = "3"
-
-
-import tests.hostile.conftest as _hostile
 
 assert_refused, pickle_payload, canary = _hostile.assert_refused, _hostile.pickle_payload, _hostile.canary
 

@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.hostile.conftest import assert_refused
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 STEPS = "3"
-
-
-from tests.hostile.conftest import assert_refused
 
 
 @pytest.fixture(scope="module")

@@ -307,7 +307,8 @@ def test_words_command(cli):
 def test_toy_help_imports_nothing_heavy():
     code = (
         "import sys\nsys.argv=['genai','toy','render','--help']\nfrom genai_cli.app import app\n"
-        "try:\n    app(prog_name='genai')\nexcept SystemExit:\n    pass\nimport json\nprint(json.dumps(sorted(sys.modules)))"
+        "try:\n    app(prog_name='genai')\nexcept SystemExit:\n    pass\n"
+        "import json\nprint(json.dumps(sorted(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     mods = set(json.loads(out.stdout.strip().splitlines()[-1]))

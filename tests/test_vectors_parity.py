@@ -238,7 +238,7 @@ def _neighbours(cli, name: str, word: str) -> list[tuple[str, float]]:
 def _same_ranking(ours, theirs, tol=1e-4):
     """Same scores, and the same words except where gensim's scores tie (order within a tie is free)."""
     assert [s for _, s in ours] == pytest.approx([float(s) for _, s in theirs], abs=tol)
-    for i, ((w1, s1), (w2, s2)) in enumerate(zip(ours, theirs)):
+    for i, ((w1, _s1), (w2, s2)) in enumerate(zip(ours, theirs)):
         tied = any(abs(float(s2) - float(s)) < tol for j, (_, s) in enumerate(theirs) if j != i)
         if not tied:
             assert w1 == w2, (ours, theirs)

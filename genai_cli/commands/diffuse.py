@@ -30,7 +30,10 @@ def diffuse(
         Optional[str],
         typer.Option(
             "--schedule",
-            help="Noise schedule: toy (the built-in model's), sd15 (built in), a scheduler_config.json, a model folder, alias or hub id. (config: image.diffuse.schedule)",
+            help=(
+                "Noise schedule: toy (the built-in model's), sd15 (built in), a scheduler_config.json, a model folder, "
+                "alias or hub id. (config: image.diffuse.schedule)"
+            ),
             show_default=False,
         ),
     ] = None,

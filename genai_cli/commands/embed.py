@@ -34,7 +34,10 @@ VectorsOpt = Annotated[
     typer.Option(
         "--vectors",
         "-v",
-        help="glove-6b-50d (built-in), slide (the talk's 2-D example), or a gensim / word2vec / GloVe / fastText file. (config: embed.vectors)",
+        help=(
+            "glove-6b-50d (built-in), slide (the talk's 2-D example), or a gensim / word2vec / GloVe / fastText file. "
+            "(config: embed.vectors)"
+        ),
         show_default=False,
     ),
 ]
@@ -99,7 +102,8 @@ def _run_queries(
     as_json: bool,
     usage: str,
 ) -> None:
-    """Answer the command-line query, or every stdin line (genai_cli.commands.queries). `answer(words) -> (json_obj, text)`."""
+    """Answer the command-line query, or every stdin line (genai_cli.commands.queries).
+    `answer(words) -> (json_obj, text)`."""
     from genai_cli import console
     from genai_cli.commands import queries
 
@@ -358,7 +362,10 @@ def _analogy_table(report: dict, name: str):
     from rich.table import Table
 
     t = Table(
-        title=f"Google analogies on {name}: {report['method']}, candidates = the {report['restrict']:,} most frequent words",
+        title=(
+            f"Google analogies on {name}: {report['method']}, "
+            f"candidates = the {report['restrict']:,} most frequent words"
+        ),
         title_justify="left",
     )
     t.add_column("section")
@@ -370,7 +377,10 @@ def _analogy_table(report: dict, name: str):
         t.add_row(sec["section"], str(sec["correct"]), str(sec["asked"]), f"{sec['accuracy']:.4f}", str(sec["skipped"]))
     o = report["overall"]
     t.add_row("[b]overall[/b]", str(o["correct"]), str(o["asked"]), f"[b]{o['accuracy']:.4f}[/b]", str(o["skipped"]))
-    t.caption = f"coverage: {o['asked']:,} of {o['total']:,} questions ({o['coverage']:.1%}); questions with a word outside the candidates are skipped, as gensim does"
+    t.caption = (
+        f"coverage: {o['asked']:,} of {o['total']:,} questions ({o['coverage']:.1%}); "
+        "questions with a word outside the candidates are skipped, as gensim does"
+    )
     return t
 
 
@@ -433,7 +443,10 @@ def context(
     file: Annotated[
         Optional[Path],
         typer.Argument(
-            help="A YAML file with `contexts` (slot sentences) and `words` (a row of 0/1 per word). Default: the talk's tezgüino example.",
+            help=(
+                "A YAML file with `contexts` (slot sentences) and `words` (a row of 0/1 per word). "
+                "Default: the talk's tezgüino example."
+            ),
             show_default=False,
         ),
     ] = None,
@@ -537,8 +550,8 @@ def train(
     seed: Annotated[
         Optional[int],
         seed_option(
-            "Seed of the initial vectors; a seed trains with 1 worker, so the vectors repeat; unset: a fresh random seed, "
-            "printed on stderr.",
+            "Seed of the initial vectors; a seed trains with 1 worker, so the vectors repeat; "
+            "unset: a fresh random seed, printed on stderr.",
             "embed.train.seed, runtime.seed",
         ),
     ] = None,
@@ -576,7 +589,8 @@ def train(
     with console.progress("training word2vec", total=s["epochs"]) as advance:
         info = vtrain.train(corpus, out, s, progress=advance)
     console.info(
-        f"{info['vocab_size']:,} words x {info['vector_size']} dims from {info['corpus_words']:,} tokens in {info['seconds']:.1f} s"
+        f"{info['vocab_size']:,} words x {info['vector_size']} dims "
+        f"from {info['corpus_words']:,} tokens in {info['seconds']:.1f} s"
     )
     console.emit(info, info["path"], json_out)
 
@@ -601,7 +615,8 @@ def _train_seed(s: dict, flag: Optional[int], runtime_seed: Optional[int], worke
     elif s["workers"] != 1:
         s["workers"] = 1
         console.info(
-            "training with 1 worker so that the seed repeats the vectors exactly (--workers N is faster, not repeatable)"
+            "training with 1 worker so that the seed repeats the vectors exactly "
+            "(--workers N is faster, not repeatable)"
         )
 
 
@@ -613,7 +628,10 @@ def math_expr(
     words: Annotated[
         Optional[list[str]],
         typer.Argument(
-            help='An expression: words joined by + and -, weights as 0.5*paris ("king - man + woman", quoted or as separate words); `-` or none (with piped stdin) reads one per line.',
+            help=(
+                'An expression: words joined by + and -, weights as 0.5*paris ("king - man + woman", quoted or as '
+                "separate words); `-` or none (with piped stdin) reads one per line."
+            ),
             show_default=False,
         ),
     ] = None,
@@ -634,7 +652,8 @@ def math_expr(
     json_out: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Word arithmetic with any number of terms: the words nearest to "king - man + woman" (as gensim's most_similar). At most 100 terms."""
+    """Word arithmetic with any number of terms: the words nearest to "king - man + woman" (as gensim's
+    most_similar). At most 100 terms."""
     from genai_cli.vectors import math as vmath
 
     s = _settings(config, vectors=vectors, format=fmt, topn=topn)
@@ -686,7 +705,10 @@ def contextual(
         typer.Option(
             "--layer",
             "-l",
-            help="Hidden state to use: 0 = token embeddings .. N = last layer, negative from the last. Default: the middle layer, N // 2.",
+            help=(
+                "Hidden state to use: 0 = token embeddings .. N = last layer, negative from the last. "
+                "Default: the middle layer, N // 2."
+            ),
             show_default=False,
         ),
     ] = None,
@@ -700,13 +722,17 @@ def contextual(
         bool,
         typer.Option(
             "--plot",
-            help="Draw the occurrences on a plane (PCA to 2-D) as a PNG and print its path; with --layers, also a line plot of the layers.",
+            help=(
+                "Draw the occurrences on a plane (PCA to 2-D) as a PNG and print its path; "
+                "with --layers, also a line plot of the layers."
+            ),
         ),
     ] = False,
     out: Annotated[
         Optional[Path],
         out_option(
-            "PNG path of the plot (implies --plot); default: contextual-WORD.png in embed.plot_dir, a fresh name if it exists."
+            "PNG path of the plot (implies --plot); default: contextual-WORD.png in embed.plot_dir, "
+            "a fresh name if it exists."
         ),
     ] = None,
     force: ForceOpt = False,
@@ -724,7 +750,8 @@ def contextual(
     device: DeviceOpt = None,
     precision: PrecisionOpt = None,
 ) -> None:
-    """Contextual vectors: each occurrence of WORD gets its own vector from a Transformer; compare them (static GloVe: always 1.0).
+    """Contextual vectors: each occurrence of WORD gets its own vector from a Transformer; compare them
+    (static GloVe: always 1.0).
 
     The built-in SmolLM2 is causal: an occurrence's vector sees only the words before it.
     """
@@ -759,7 +786,8 @@ def contextual(
     rt = setup_runtime(config, device, precision, None)
     ctx.load(enc, rt.device, rt.dtype)
     console.info(
-        f"loaded {enc.name} in {enc.load_s:.1f} s ({enc.n_layers} layers, {'causal' if enc.causal else 'sees both sides'})"
+        f"loaded {enc.name} in {enc.load_s:.1f} s "
+        f"({enc.n_layers} layers, {'causal' if enc.causal else 'sees both sides'})"
     )
     occs = ctx.occurrences(enc, word, sentences, encodings)
     sim = ctx.similarity(occs, li)
@@ -854,7 +882,9 @@ def _print_contextual(obj: dict, occs, sim, enc, li: int) -> None:
     from genai_cli import console
 
     t = Table(
-        title=f"{obj['word']!r} in context: cosine similarity of its vectors, {enc.name}, layer {li} of 0-{enc.n_layers}",
+        title=(
+            f"{obj['word']!r} in context: cosine similarity of its vectors, {enc.name}, layer {li} of 0-{enc.n_layers}"
+        ),
         title_justify="left",
     )
     t.add_column("")

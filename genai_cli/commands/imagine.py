@@ -168,7 +168,10 @@ def imagine(
         Optional[str],
         typer.Option(
             "--single-file-config",
-            help="Configs for a .safetensors checkpoint: a diffusers folder, alias or cached hub id. (config: image.single_file_config)",
+            help=(
+                "Configs for a .safetensors checkpoint: a diffusers folder, alias or cached hub id. "
+                "(config: image.single_file_config)"
+            ),
             show_default=False,
         ),
     ] = None,
@@ -177,7 +180,10 @@ def imagine(
         typer.Option(
             "--embedding",
             "-e",
-            help="A learned word (textual inversion: genai invert, diffusers or AUTOMATIC1111 file); repeatable. (config: image.embeddings)",
+            help=(
+                "A learned word (textual inversion: genai invert, diffusers or AUTOMATIC1111 file); repeatable. "
+                "(config: image.embeddings)"
+            ),
             show_default=False,
         ),
     ] = None,
@@ -193,7 +199,10 @@ def imagine(
         Optional[float],
         typer.Option(
             "--strength",
-            help="With --init-image: how far toward noise the picture goes first, in (0, 1]; 1.0 is text to image.  [default: 0.75]",
+            help=(
+                "With --init-image: how far toward noise the picture goes first, in (0, 1]; 1.0 is text to image.  "
+                "[default: 0.75]"
+            ),
             show_default=False,
         ),
     ] = None,
@@ -201,7 +210,10 @@ def imagine(
         Optional[list[str]],
         typer.Option(
             "--lora",
-            help="FILE[:WEIGHT]: a LoRA .safetensors (diffusers or kohya/A1111 layout), weight -10..10 (default 1); repeatable, at most 16.",
+            help=(
+                "FILE[:WEIGHT]: a LoRA .safetensors (diffusers or kohya/A1111 layout), weight -10..10 (default 1); "
+                "repeatable, at most 16."
+            ),
             show_default=False,
         ),
     ] = None,
@@ -210,7 +222,10 @@ def imagine(
         Optional[Path],
         typer.Option(
             "--recipe",
-            help="Take prompt, negative, seed, steps, guidance, size and sampler from an image's recipe (any file `genai info` reads); flags override it.",
+            help=(
+                "Take prompt, negative, seed, steps, guidance, size and sampler from an image's recipe "
+                "(any file `genai info` reads); flags override it."
+            ),
             show_default=False,
         ),
     ] = None,

@@ -56,7 +56,7 @@ def info(
             failed += 1
             named_failed = named_failed or named
             continue
-        console.emit(described, lambda: inspect.as_line(described), json_out)
+        console.emit(described, lambda described=described: inspect.as_line(described), json_out)
     if skipped:
         console.info(f"skipped {skipped} file(s) that are not images")
     if failed:

@@ -38,8 +38,8 @@ def invert(
     model: Annotated[
         Optional[str],
         model_option(
-            "auto (sd15 on a CUDA or MPS device, else toy), toy, sd15, sd21, a hub id, a diffusers folder or a .safetensors "
-            "file.",
+            "auto (sd15 on a CUDA or MPS device, else toy), toy, sd15, sd21, a hub id, a diffusers folder "
+            "or a .safetensors file.",
             "invert.model",
         ),
     ] = None,
@@ -47,7 +47,8 @@ def invert(
         Optional[str],
         _opt(
             "--preset",
-            "Settings for a model and machine: toy-cpu or sd15-gpu (configs/invert-*.yaml). Default: toy-cpu when the model is toy.",
+            "Settings for a model and machine: toy-cpu or sd15-gpu (configs/invert-*.yaml). "
+            "Default: toy-cpu when the model is toy.",
         ),
     ] = None,
     out: Annotated[Optional[Path], out_option("Output folder (default ./invert-<token>).", "invert.out")] = None,

@@ -598,7 +598,8 @@ def next_token(
         ids = chat_ids(lm, [{"role": "user", "content": t}], raw=not chat_template)
         if len(ids) + ncfg["steps"] > lm.context_length:
             raise UsageError(
-                f"the text is {len(ids)} tokens; with --steps {ncfg['steps']} it does not fit the context of {lm.context_length}"
+                f"the text is {len(ids)} tokens; "
+                f"with --steps {ncfg['steps']} it does not fit the context of {lm.context_length}"
             )
         result = next_tokens(lm, ids, ncfg["top_k"], ncfg["steps"])
         if json_out:

@@ -36,7 +36,10 @@ def render(
     caption: Annotated[
         Optional[str],
         typer.Argument(
-            help="What to draw: 'a <colour> <shape> on a <background> background'. '-' (or none, with a piped stdin): one caption per line.",
+            help=(
+                "What to draw: 'a <colour> <shape> on a <background> background'. "
+                "'-' (or none, with a piped stdin): one caption per line."
+            ),
             show_default=False,
         ),
     ] = None,
@@ -60,7 +63,8 @@ def render(
 ) -> None:
     """Render toy-world images of CAPTION to PNG files; prints one path per line.
 
-    Each image has its own random position, size and slight colour jitter; --seed makes them reproducible. The held-out shape (moon) can be drawn too: it is the concept left for textual inversion.
+    Each image has its own random position, size and slight colour jitter; --seed makes them reproducible.
+    The held-out shape (moon) can be drawn too: it is the concept left for textual inversion.
     """
     from genai_cli import config, console, seeds
     from genai_cli.commands import queries

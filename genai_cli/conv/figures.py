@@ -228,7 +228,8 @@ def layers_figure(
 ):
     """Top: the input and the class probabilities; middle: the first layer's filters; bottom: the chosen layer's maps.
 
-    x: (C, H, W) input in 0..1; filters: (C_out, C_in, kh, kw) of conv layer 1; maps: (C, H', W') of the chosen layer."""
+    x: (C, H, W) input in 0..1; filters: (C_out, C_in, kh, kw) of conv layer 1;
+    maps: (C, H', W') of the chosen layer."""
     plt = _pyplot()
     n_filters, n_maps = filters.shape[0], maps.shape[0]
     cols = 8

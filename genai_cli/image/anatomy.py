@@ -200,7 +200,8 @@ def describe(
             )
     text = f"{_shape(1, tokens, unet.get('cross_attention_dim', sum(widths)))} text vectors"
     if unet.get("addition_embed_type") == "text_time":  # SDXL: the pooled prompt and the image size go in too
-        text += f" + 1x{unet.get('projection_class_embeddings_input_dim', 0) - 6 * unet.get('addition_time_embed_dim', 0)} pooled + 1x6 size ids"
+        pooled = unet.get("projection_class_embeddings_input_dim", 0) - 6 * unet.get("addition_time_embed_dim", 0)
+        text += f" + 1x{pooled} pooled + 1x6 size ids"
     prediction = sched.get("prediction_type", "epsilon")
     predicted = {"epsilon": "noise", "v_prediction": "velocity (v)", "sample": "clean latent"}.get(
         prediction, prediction

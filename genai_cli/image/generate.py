@@ -231,7 +231,7 @@ def generate(
 
         final: dict[str, Any] = {}
 
-        def on_step_end(_pipe, step, timestep, tensors, batch=batch):
+        def on_step_end(_pipe, step, timestep, tensors, batch=batch, final=final):
             final["latents"] = tensors.get("latents")  # the last step's: re-decoded in fp32 if fp16 decoding gave NaN
             if on_step is not None:
                 for job in batch:

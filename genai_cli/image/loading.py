@@ -9,7 +9,8 @@
 Weights are loaded from safetensors only; trust_remote_code=False is passed to every loader, and a
 folder that would need code of its own (a custom pipeline or component class, `auto_map`, .py files)
 is refused before anything is loaded (`vet_folder`); pickled checkpoints (.ckpt, .bin, .pt) are refused.
-Local folders and single files are loaded without a safety checker (a documented choice: they are the user's own models); hub pipelines keep the one they ship.
+Local folders and single files are loaded without a safety checker (a documented choice: they are the
+user's own models); hub pipelines keep the one they ship.
 """
 
 from __future__ import annotations
@@ -316,7 +317,10 @@ def vet_folder(path: Path) -> None:
     def refuse(file: Path, reason: str):
         return UsageError(
             f"{file}: this model needs remote code ({reason}); genai never runs code from a model folder",
-            hint="use a standard Stable Diffusion pipeline folder (diffusers / transformers classes, safetensors weights)",
+            hint=(
+                "use a standard Stable Diffusion pipeline folder "
+                "(diffusers / transformers classes, safetensors weights)"
+            ),
         )
 
     for py in sorted([*path.glob("*.py"), *path.glob("*/*.py")]):
@@ -352,7 +356,8 @@ def vet_folder(path: Path) -> None:
 
 
 def _diffusers_pipeline_module(name: str) -> bool:
-    """Older model_index.json files name diffusers' own pipeline modules (`["stable_diffusion", "StableDiffusionSafetyChecker"]`)."""
+    """Older model_index.json files name diffusers' own pipeline modules
+    (`["stable_diffusion", "StableDiffusionSafetyChecker"]`)."""
     if not name.isidentifier():
         return False
     from importlib.util import find_spec

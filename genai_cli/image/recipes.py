@@ -393,7 +393,8 @@ def for_imagine(path: Any, cfg: dict[str, Any], given: set[str], model_given: bo
     if recipe.get("model"):
         if not model_given:
             console.info(
-                f"the recipe's model is {inspect.escape(recipe['model'])}; using {cfg['model']} (choose one with --model)"
+                f"the recipe's model is {inspect.escape(recipe['model'])}; "
+                f"using {cfg['model']} (choose one with --model)"
             )
         elif str(recipe["model"]) != str(cfg["model"]):
             ignored.append(f"model {recipe['model']!r} (using --model {cfg['model']})")

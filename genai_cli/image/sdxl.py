@@ -47,8 +47,9 @@ def refuse_for_invert(source: Any) -> None:
     if is_sdxl(source):
         raise UsageError(
             f"genai invert does not train SDXL models yet ({shorten(source.name)})",
-            hint="SDXL needs two vectors per word, one for each text encoder (clip_l 768, clip_g 1280), trained through "
-            "both and the U-Net's pooled/size conditioning; learn the word on an SD 1.x model (--model sd15 or toy)",
+            hint="SDXL needs two vectors per word, one for each text encoder (clip_l 768, clip_g 1280), trained "
+            "through both and the U-Net's pooled/size conditioning; "
+            "learn the word on an SD 1.x model (--model sd15 or toy)",
         )
 
 
@@ -75,20 +76,20 @@ def read_embedding(path: Path) -> SDXLEmbedding | None:
         with safe_open(str(path), framework="pt") as f:
             if set(f.keys()) != {"clip_l", "clip_g"}:
                 return None
-            l, g = f.get_tensor("clip_l"), f.get_tensor("clip_g")
+            clip_l, clip_g = f.get_tensor("clip_l"), f.get_tensor("clip_g")
     except Exception:  # not a safetensors file: the general reader names the problem
         return None
     import torch
 
-    for name, t in (("clip_l", l), ("clip_g", g)):
+    for name, t in (("clip_l", clip_l), ("clip_g", clip_g)):
         if t.ndim not in (1, 2) or not t.is_floating_point() or not torch.isfinite(t).all():
             raise UsageError(
                 f"--embedding {path.name}: its {name} tensor is not a finite float tensor of shape (n, dim)"
             )
-    l, g = (t.float()[None] if t.ndim == 1 else t.float() for t in (l, g))
-    if l.shape[0] != g.shape[0]:
-        raise UsageError(f"--embedding {path.name}: clip_l has {l.shape[0]} vectors, clip_g {g.shape[0]}")
-    return SDXLEmbedding(path.stem, l, g, path)  # A1111: the file name is the word
+    clip_l, clip_g = (t.float()[None] if t.ndim == 1 else t.float() for t in (clip_l, clip_g))
+    if clip_l.shape[0] != clip_g.shape[0]:
+        raise UsageError(f"--embedding {path.name}: clip_l has {clip_l.shape[0]} vectors, clip_g {clip_g.shape[0]}")
+    return SDXLEmbedding(path.stem, clip_l, clip_g, path)  # A1111: the file name is the word
 
 
 def add_embedding(pipe: Any, emb: SDXLEmbedding) -> None:

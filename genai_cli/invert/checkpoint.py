@@ -276,8 +276,9 @@ def load(folder: Path, state: dict[str, Any], shape: tuple[int, int | None]) -> 
         try:
             optimizer_state = torch.load(opt, map_location="cpu", weights_only=True)  # tensors and numbers only
         except Exception as e:  # a damaged file, or a pickle that is more than tensors (it runs nothing)
+            why = str(e).splitlines()[0][:100] if str(e) else type(e).__name__
             raise UsageError(
-                f"damaged or unsafe checkpoint file {opt} ({str(e).splitlines()[0][:100] if str(e) else type(e).__name__})",
+                f"damaged or unsafe checkpoint file {opt} ({why})",
                 hint="resume from another copy of the run, or start again with --force",
             ) from None
         if not isinstance(optimizer_state, dict) or not {"state", "param_groups"} <= set(optimizer_state):

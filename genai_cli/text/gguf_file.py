@@ -196,7 +196,7 @@ def _parse(r: _Reader, path: Path, size: int) -> GGUFInfo:
         if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1) or alignment > 2**20:
             raise r.fail(f"general.alignment {alignment!r} is not a power of two")
         end = 0  # where the last tensor's data ends, relative to the data section
-        for i in range(n_tensors):
+        for _i in range(n_tensors):
             name = r.string("a tensor name")
             n_dims = r.scalar("<I")
             if not 1 <= n_dims <= MAX_DIMS:

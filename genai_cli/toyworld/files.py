@@ -11,7 +11,8 @@ from genai_cli.toyworld.world import Scene
 
 
 def _png_bytes(pixels, parameters: str) -> bytes:
-    """(H, W, 3) uint8 as PNG bytes with the recipe in the `parameters` chunk (AUTOMATIC1111's, as pngmeta writes it)."""
+    """(H, W, 3) uint8 as PNG bytes with the recipe in the `parameters` chunk
+    (AUTOMATIC1111's, as pngmeta writes it)."""
     from PIL import Image
 
     return png_bytes(Image.fromarray(pixels), {"parameters": parameters})

@@ -180,7 +180,10 @@ def _load_errors(name: str, path: Path):
     except Exception as e:  # transformers raises OSError, ValueError, KeyError, UnpicklingError ... on a bad folder
         raise UsageError(
             f"could not load model {name!r} from {path}: {type(e).__name__}: {shorten(str(e), 300)}",
-            hint="give a transformers model folder or cached hub id: a causal LM or an encoder (not an encoder-decoder such as T5); custom code is never run",
+            hint=(
+                "give a transformers model folder or cached hub id: a causal LM or an encoder "
+                "(not an encoder-decoder such as T5); custom code is never run"
+            ),
         ) from None
 
 
@@ -216,7 +219,8 @@ def tokenize(enc: Encoder, sentences: list[str]) -> list[Any]:
         e = enc.tokenizer(s, return_offsets_mapping=True, add_special_tokens=True)
         if len(e["input_ids"]) > enc.context:
             raise UsageError(
-                f"sentence {n} is {len(e['input_ids'])} tokens, longer than the model's context of {enc.context}: {shorten(s)}",
+                f"sentence {n} is {len(e['input_ids'])} tokens, "
+                f"longer than the model's context of {enc.context}: {shorten(s)}",
                 hint="shorten it, or split it into sentences",
             )
         out.append(e)

@@ -132,7 +132,7 @@ def evaluate_analogies(
     section_of_arr = np.asarray(section_of, dtype=np.int64)
 
     out_sections = []
-    for s, (name, questions) in enumerate(sections):
+    for s, (name, _questions) in enumerate(sections):
         mask = section_of_arr == s
         asked, ok = int(mask.sum()), int(correct[mask].sum())
         out_sections.append(

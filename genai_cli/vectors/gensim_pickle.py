@@ -282,7 +282,8 @@ def _fasttext_vectors(path: Path, kv: _Record, prefix: str, words: list[bytes]) 
     minn, maxn, bucket = kv.get("min_n"), kv.get("max_n"), kv.get("bucket")
     if kv.get("compatible_hash") is not True:
         raise UsageError(
-            f"{path}: a FastText file from gensim before 3.8 (its n-gram hash differs); genai reads fastText vectors from .bin or .vec files",
+            f"{path}: a FastText file from gensim before 3.8 (its n-gram hash differs); "
+            "genai reads fastText vectors from .bin or .vec files",
             hint="gensim 4 cannot load it either; " + _convert_hint(path, "the gensim 3.x that wrote it"),
         )
     if not all(isinstance(v, int) for v in (minn, maxn, bucket)) or not (

@@ -212,7 +212,8 @@ def load(
         write_store(folder, words, matrix, {**meta, **source_id})
     except OSError as e:  # a read-only or full cache: answer from memory this time
         warn(
-            f"cannot write the vector cache in {root} ({e.strerror or e}); working from memory, the conversion is repeated next time"
+            f"cannot write the vector cache in {root} ({e.strerror or e}); "
+            "working from memory, the conversion is repeated next time"
         )
         return _memory_store(meta.get("name", folder.name), words, matrix, {**meta, **source_id})
     if notify and not big:

@@ -92,9 +92,9 @@ pipe = StableDiffusionPipeline.from_pretrained(model, torch_dtype=dtype, use_saf
                                                requires_safety_checker=False).to(device)
 pipe.set_progress_bar_config(disable=True)
 for k in range(n):
-    pipe(%r, num_inference_steps=steps, generator=torch.Generator("cpu").manual_seed(k)).images[0].save(f"{sys.argv[6]}/{k}.png")
-"""
-    % PROMPT
+    pipe(%r, num_inference_steps=steps, """
+    """generator=torch.Generator("cpu").manual_seed(k)).images[0].save(f"{sys.argv[6]}/{k}.png")
+""" % PROMPT
 )
 
 

@@ -159,7 +159,8 @@ def main() -> None:
             model = Path(args.model)
         times = run(model, args.steps, args.rounds, tmp)
         print(
-            f"model {args.model}, cpu fp32, {args.steps} steps, {args.rounds} images per side, {args.threads} CPU thread(s)"
+            f"model {args.model}, cpu fp32, {args.steps} steps, {args.rounds} images per side, "
+            f"{args.threads} CPU thread(s)"
         )
         for case, (d, g) in times.items():
             md, mg = statistics.median(d), statistics.median(g)

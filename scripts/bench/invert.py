@@ -144,7 +144,8 @@ def quality(args, images: Path) -> dict:
         "final_loss": run["final_loss"],
     }
     print(
-        f"genai invert --preset toy-cpu: {wall:.0f} s wall ({run['steps']} steps, {run['seconds_per_step']:.3f} s/step)",
+        f"genai invert --preset toy-cpu: {wall:.0f} s wall "
+        f"({run['steps']} steps, {run['seconds_per_step']:.3f} s/step)",
         flush=True,
     )
 

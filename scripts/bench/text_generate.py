@@ -213,11 +213,12 @@ def main() -> None:
         f"{'identical' if texts['genai --engine transformers'] == texts['genai (auto)'] else 'different'}"
     )
     print(f"\nchat, {len(CHAT_TURNS)} piped turns, greedy, {args.tokens} new tokens at most, llama.cpp (one run each):")
-    for attempt in range(2):
+    for _attempt in range(2):
         turns = chat_turns(args.tokens, threads, env)
         for t in turns:
             print(
-                f"  turn {t['turn']}: prompt {t['prompt_tokens']} tokens, {t['cached_prompt_tokens']} already in the cache, "
+                f"  turn {t['turn']}: prompt {t['prompt_tokens']} tokens, "
+                f"{t['cached_prompt_tokens']} already in the cache, "
                 f"first token after {t['timings']['first_token_s']:.3f} s"
             )
         print(

@@ -29,7 +29,10 @@ from pathlib import Path
 
 PY = sys.executable
 GENAI = str(Path(PY).with_name("genai"))
-GENSIM = "import sys; from gensim.models import KeyedVectors; kv = KeyedVectors.load_word2vec_format(sys.argv[1]); print(kv[sys.argv[2]][0])"
+GENSIM = (
+    "import sys; from gensim.models import KeyedVectors; "
+    "kv = KeyedVectors.load_word2vec_format(sys.argv[1]); print(kv[sys.argv[2]][0])"
+)
 
 
 def make_file(path: Path, n_words: int, dim: int, seed: int = 0) -> None:
@@ -88,7 +91,8 @@ def main() -> None:
         n_words = int(path.open().readline().split()[0])
         matrix_bytes = n_words * args.dim * 4
         print(
-            f"file: {n_words:,} words x {args.dim} dims, {size / 1e6:,.0f} MB; float32 matrix {matrix_bytes / 1e6:,.0f} MB"
+            f"file: {n_words:,} words x {args.dim} dims, {size / 1e6:,.0f} MB; "
+            f"float32 matrix {matrix_bytes / 1e6:,.0f} MB"
         )
         _, base_rss = run([GENAI, "embed", "vector", "paris", "--vectors", "slide"])
         times: dict[str, list[float]] = {"genai": [], "gensim": []}
@@ -110,7 +114,8 @@ def main() -> None:
         extra = rss["genai"] - matrix_bytes
         print(
             f"genai peak RSS = matrix {matrix_bytes / 1e6:,.0f} MB + {extra / 1e6:,.0f} MB "
-            f"(the same genai command on the built-in 2-D slide set: {base_rss / 1e6:,.0f} MB)   (target: matrix + a small constant)"
+            f"(the same genai command on the built-in 2-D slide set: {base_rss / 1e6:,.0f} MB)   "
+            "(target: matrix + a small constant)"
         )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,6 +1,7 @@
-"""Measure a toy-world pipeline: the analyzer's verdicts on generated images, confusion tables, a grid PNG.
+r"""Measure a toy-world pipeline: the analyzer's verdicts on generated images, confusion tables, a grid PNG.
 
-    nice -n 19 .venv/bin/python scripts/toyworld/evaluate.py --model runs/toyworld/model/pipeline --out runs/toyworld/eval
+    nice -n 19 .venv/bin/python scripts/toyworld/evaluate.py \
+        --model runs/toyworld/model/pipeline --out runs/toyworld/eval
 
 Prompts: every drawable (shape, colour, background) of the shipped vocabulary (the held-out shape
 excluded) -> 6 x 23 = 138 prompts, --seeds images each (seed k for the k-th image of a prompt), generated
@@ -175,10 +176,12 @@ def main(argv=None) -> dict:
     acc["all"] = float(all_ok.mean())
     for h, target in TARGETS.items():
         print(
-            f"{h:10s} correct {100 * acc[h]:5.1f}%  (target >= {100 * target:.0f}%)  {'ok' if acc[h] >= target else 'BELOW TARGET'}"
+            f"{h:10s} correct {100 * acc[h]:5.1f}%  (target >= {100 * target:.0f}%)  "
+            f"{'ok' if acc[h] >= target else 'BELOW TARGET'}"
         )
     print(
-        f"all three  correct {100 * acc['all']:5.1f}%  ({len(images)} images, {len(scenes)} prompts x {args.seeds} seeds)"
+        f"all three  correct {100 * acc['all']:5.1f}%  "
+        f"({len(images)} images, {len(scenes)} prompts x {args.seeds} seeds)"
     )
     pairs = {}
     for c, b, ok in zip(truth["colour"], truth["background"], [a == b for a, b in zip(truth["shape"], seen["shape"])]):
@@ -215,7 +218,8 @@ def main(argv=None) -> dict:
         hv = analyzer(himgs)
         results["held_out_shape_correct"] = float(np.mean([v.shape == HELD_OUT for v in hv]))
         print(
-            f"\nheld-out {token}: shape read as {HELD_OUT} in {100 * results['held_out_shape_correct']:.1f}% of {len(hp)} images"
+            f"\nheld-out {token}: shape read as {HELD_OUT} "
+            f"in {100 * results['held_out_shape_correct']:.1f}% of {len(hp)} images"
         )
 
     args.out.mkdir(parents=True, exist_ok=True)

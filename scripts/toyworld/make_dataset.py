@@ -1,6 +1,7 @@
-"""Render the toy-world training set once, to one safetensors file (train.py reads it).
+r"""Render the toy-world training set once, to one safetensors file (train.py reads it).
 
-    nice -n 19 .venv/bin/python scripts/toyworld/make_dataset.py --per-scene 200 --size 32 --out runs/toyworld/data-32.safetensors
+    nice -n 19 .venv/bin/python scripts/toyworld/make_dataset.py \
+        --per-scene 200 --size 32 --out runs/toyworld/data-32.safetensors
     ... --sky-per-scene 600   # + 600 images of each of the 30 night-sky scenes (issue 15)
 
 161 drawable scenes (7 shapes incl. the held-out moon x 6 colours x 4 backgrounds, minus the 7

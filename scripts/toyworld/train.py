@@ -1,6 +1,7 @@
-"""Train genai's built-in toy-world Stable Diffusion: VAE first, then U-Net + text encoder in latent space.
+r"""Train genai's built-in toy-world Stable Diffusion: VAE first, then U-Net + text encoder in latent space.
 
-    .venv/bin/accelerate launch scripts/toyworld/train.py --data runs/toyworld/data-32.safetensors --out runs/toyworld/model
+    .venv/bin/accelerate launch scripts/toyworld/train.py \
+        --data runs/toyworld/data-32.safetensors --out runs/toyworld/model
     nice -n 19 .venv/bin/python scripts/toyworld/train.py ...   # the same, without accelerate launch
 
 Phases (each resumable: rerun the same command and it continues from the last checkpoint in --out):

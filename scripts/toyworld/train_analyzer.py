@@ -1,7 +1,9 @@
 """Train the toy-world analyzer: a small CNN reading shape, colour and background off an image.
 
-    nice -n 19 .venv/bin/python scripts/toyworld/train_analyzer.py   # writes genai_cli/toyworld/data/analyzer.safetensors
-    nice -n 19 .venv/bin/python scripts/toyworld/train_analyzer.py --sky   # + the night sky: data/analyzer-sky.safetensors
+    # writes genai_cli/toyworld/data/analyzer.safetensors:
+    nice -n 19 .venv/bin/python scripts/toyworld/train_analyzer.py
+    # + the night sky: data/analyzer-sky.safetensors:
+    nice -n 19 .venv/bin/python scripts/toyworld/train_analyzer.py --sky
 
 Data: fresh renders of every drawable scene (the held-out shape included), 64x64 box-filtered to
 32x32 like every image the analyzer will see; train and test images come from different seeds.
@@ -114,7 +116,8 @@ def main() -> None:
             sched.step()
         model.eval()
         print(
-            f"epoch {epoch + 1}/{args.epochs} loss {loss.item():.4f} test {accuracy(model, xv, yv, heads)} ({time.time() - t0:.0f}s)",
+            f"epoch {epoch + 1}/{args.epochs} loss {loss.item():.4f} "
+            f"test {accuracy(model, xv, yv, heads)} ({time.time() - t0:.0f}s)",
             flush=True,
         )
     acc_test, acc_train = accuracy(model, xv, yv, heads), accuracy(model, xt, yt, heads)

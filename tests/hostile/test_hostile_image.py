@@ -124,6 +124,7 @@ def test_every_loader_is_told_trust_remote_code_false(tiny, monkeypatch, tmp_pat
     import diffusers
     import transformers
 
+    from genai_cli.errors import GenaiError
     from genai_cli.image import loading
 
     seen = []
@@ -146,7 +147,7 @@ def test_every_loader_is_told_trust_remote_code_false(tiny, monkeypatch, tmp_pat
             loading.ModelSource("x", tmp_path / "x.safetensors", "single-file"), None, str(tiny)
         ),
     ):
-        with pytest.raises(Exception):
+        with pytest.raises(GenaiError):  # the stand-in loaders' OSError, reported as genai's own error
             call()
     assert seen == [("folder", False), ("tokenizer", False), ("single-file", False)]
 
@@ -540,7 +541,8 @@ def test_a_100kb_word_is_not_echoed_whole(cli, tmp_path, no_loading):
 
 @pytest.mark.parametrize("damage", ["truncated", "random-bytes"])
 def test_a_damaged_weight_file_in_a_model_folder_is_named(cli, tiny, tmp_path, damage):
-    """A garbage or cut-off .safetensors inside a diffusers folder: exit 2 naming the folder, not a raw SafetensorError."""
+    """A garbage or cut-off .safetensors inside a diffusers folder: exit 2 naming the folder,
+    not a raw SafetensorError."""
     model = tmp_path / "damaged-model"
     shutil.copytree(tiny, model)
     weights = model / "unet" / "diffusion_pytorch_model.safetensors"

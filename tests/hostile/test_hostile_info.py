@@ -52,7 +52,8 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 def test_png_chunks_are_escaped_in_text_and_exact_in_json(cli, itxt):
     chunks = {f"note {i}": v for i, v in enumerate(NASTY.values())}
     chunks["parameters"] = (
-        "a fox \x1b]0;pwned\x07 in snow\nNegative prompt: \u202eblurry\nSteps: 3, Sampler: Euler\x07, CFG scale: 7, Seed: 1"
+        "a fox \x1b]0;pwned\x07 in snow\nNegative prompt: \u202eblurry\n"
+        "Steps: 3, Sampler: Euler\x07, CFG scale: 7, Seed: 1"
     )
     _png("nasty.png", chunks, itxt=itxt)
     r = cli("info", "nasty.png")

@@ -519,7 +519,7 @@ def test_refused_gensim_model_says_how_to_convert_it(cli, tmp_path, monkeypatch)
     path = tmp_path / "d2v.model"
     model.save(str(path))
     r = cli("embed", "vector", "alpha", "--vectors", str(path))
-    line = assert_refused(r, str(path), "gensim.models.doc2vec.Doc2Vec")
+    assert_refused(r, str(path), "gensim.models.doc2vec.Doc2Vec")
     [hint] = [h for h in r.stderr.splitlines() if h.startswith("hint:")]
     command = hint.split("convert it with gensim: ", 1)[1].split(" and pass --vectors ")[0]
     argv = shlex.split(command)
