@@ -130,14 +130,27 @@ def _refuse_config_path(path: Path) -> None:
     raise UsageError(f"config file not found: {shown}", hint="check the path given to --config")
 
 
+_LOADED: dict[str, str] = {}  # cache key -> the merged configuration as JSON: read once per process
+
+
 def load(config_file: ConfigFiles = None) -> dict[str, Any]:
-    """The merged, validated configuration as a plain nested dict (cached)."""
+    """The merged, validated configuration as a plain nested dict (a fresh copy: callers may change it).
+
+    A command reads it once: the first call in a process reads it (`_read`), later calls with the same,
+    unchanged layer files (`section` for another section) reuse what was read."""
     files = layer_files(config_file)
     key = _cache_key(files)
+    if key not in _LOADED:
+        _LOADED[key] = json.dumps(_read(files, key))
+    return json.loads(_LOADED[key])
+
+
+def _read(files: list[Path], key: str) -> dict[str, Any]:
+    """The merged configuration from the cache file for `key`, else merged and validated anew (and cached)."""
     cache_file = cache_dir() / "config" / f"{zlib.crc32(key.encode()):08x}.json"
     try:
         cached = json.loads(cache_file.read_text())
-        if cached.get("key") == key:  # the file name is a short hash; the key itself decides
+        if cached.get("key") == key and isinstance(cached.get("config"), dict):  # the key itself decides
             return cached["config"]
     except (OSError, ValueError, AttributeError, TypeError, KeyError, RecursionError):
         pass  # missing, stale or damaged: rebuilt below

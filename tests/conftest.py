@@ -81,9 +81,10 @@ def cli():
     from genai_cli.app import app
 
     def run(*args: str, input: str | None = None) -> Result:
-        from genai_cli import console
+        from genai_cli import config, console
 
         console.reset()
+        config._LOADED.clear()  # each run reads the configuration anew, as a new process would
         runner = CliRunner()
         r = runner.invoke(app, list(args), input=input, catch_exceptions=False)
         console.reset()

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from genai_cli import __version__
@@ -258,3 +259,26 @@ def test_help_shows_the_configured_defaults(cli):
     ):
         r = cli(*args)
         assert r.exit_code == 0 and shown in r.stdout and "(config:" not in r.stdout, args
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("embed", "analogy", "paris", "france", "england"),
+        ("toy", "render", "a red star on a blue background", "--out", "{tmp}"),
+        ("imagine", "--model", "toy", "--steps", "1", "--out", "{tmp}", "a red star on a blue background"),
+        ("generate", "--max-tokens", "1", "--seed", "1", "hello"),
+    ],
+    ids=lambda a: " ".join(a[:2]),
+)
+def test_a_command_reads_the_configuration_once(cli, tmp_path, monkeypatch, args):
+    """However many sections a command asks for (its own, runtime ...), the layers are read once per process."""
+    from genai_cli import config
+
+    reads = []
+    real = config._read
+    monkeypatch.setattr(config, "_read", lambda *a: reads.append(a) or real(*a))
+    monkeypatch.setattr(config, "_LOADED", {})
+    r = cli(*[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert r.exit_code == 0, r
+    assert len(reads) == 1, reads

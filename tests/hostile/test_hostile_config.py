@@ -324,7 +324,7 @@ def test_section_returns_the_plain_dict_with_flags_on_top(cache, tmp_path):
     assert config.section("invert", None, lr=1)["lr"] == 1.0  # a whole number is a float's value too
     for name, kw, shown in (
         ("invert", {"steps": 0}, "--steps 0: must be a whole number from 1 to 100000"),
-        ("invert", {"lr": float("nan")}, "--lr nan: must be a number above 0 and at most 10"),
+        ("invert", {"lr": float("nan")}, "--lr nan: must be a finite number above 0 and at most 10"),
         ("invert", {"seed": 2**32}, "--seed 4294967296: must be a whole number from 0 to 4294967295"),
         ("invert", {"property": "x"}, "--property 'x': input should be 'object' or 'style'"),
         ("toy", {"n": True}, "--n True: must be a whole number from 1 to 100000"),

@@ -208,7 +208,7 @@ def test_the_library_checks_settings_through_the_schema(images, tmp_path):
     """InvertSettings built by hand (no config file, no flag) meet the same limits, named by their flags."""
     for change, shown in (
         ({"steps": 0}, "--steps 0: must be a whole number from 1 to 100000"),
-        ({"lr": float("nan")}, "--lr nan: must be a number above 0 and at most 10"),
+        ({"lr": float("nan")}, "--lr nan: must be a finite number above 0 and at most 10"),
         ({"resolution": 36}, "--resolution 36: must be a multiple of 8 from 8 to 2048"),
         ({"property": "x"}, "--property 'x': input should be 'object' or 'style'"),
     ):
