@@ -30,7 +30,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-MAX_SEED = 2**32 - 1  # genai_cli.seeds.MAX_SEED (not imported here: command modules load this on every run)
+from genai_cli.seeds import MAX_SEED  # the one seed range (genai_cli/seeds.py: no heavy imports)
 
 HELP_FORCE_FILE = "Replace --out if it exists (without --force, an existing file is refused)."
 HELP_FORCE_FOLDER = "Replace files of the same name in --out (without --force, fresh names are chosen)."
