@@ -5,6 +5,11 @@ pipelines see each answer as soon as it exists. Everything else (progress, logs,
 warnings, errors) goes to stderr through rich. rich is imported on first use so
 that commands that print only results do not pay for it.
 
+Tables fit the terminal when stdout is one. In a pipe or a file there is no width to fit, so a
+table is printed at its natural width: every header and row on one line, no cell cut short with
+an ellipsis. $COLUMNS is ignored there (it describes a terminal, and CI and test runners often set
+it to 80); `--json` stays the machine format.
+
 NO_COLOR (https://no-color.org), when set and not empty, turns off every escape on both
 consoles: colour and also bold, dim, italic and underline. A progress bar on a terminal is
 then drawn by tqdm, which redraws its one line with a carriage return instead of escapes.
@@ -21,6 +26,7 @@ from typing import Any, Callable, Iterator
 _stderr_console = None
 _stdout_console = None
 _plain_bar = None  # the tqdm bar on stderr while one is shown (NO_COLOR on a terminal)
+PIPE_WIDTH = 100_000  # the stdout console's width when stdout is not a terminal: in effect, no limit
 
 
 def no_color() -> bool:
@@ -45,12 +51,17 @@ def stderr():
 
 
 def stdout():
-    """A rich console on stdout, for results that are tables. No colour when piped."""
+    """A rich console on stdout, for results that are tables. No colour when piped.
+
+    On a terminal it is as wide as rich finds it ($COLUMNS, else the terminal's size, else 80).
+    Anywhere else it has no real limit (PIPE_WIDTH), whatever $COLUMNS says, and `print_table`
+    prints each table at its natural width."""
     global _stdout_console
     if _stdout_console is None:
         from rich.console import Console
 
-        _stdout_console = Console(highlight=False, soft_wrap=True, **_styles())
+        width = None if _isatty(sys.stdout) else PIPE_WIDTH
+        _stdout_console = Console(highlight=False, soft_wrap=True, width=width, **_styles())
     return _stdout_console
 
 
@@ -110,9 +121,12 @@ def _json_default(o: Any) -> Any:
 
 
 def print_table(table: Any) -> None:
-    """Print a rich renderable (a table) as a result on stdout."""
+    """Print a rich renderable (a table) as a result on stdout: fitted to the terminal when stdout is
+    one, else at its natural width (measured, so that a renderable that would expand does not fill PIPE_WIDTH)."""
+    out = stdout()
+    width = None if _isatty(sys.stdout) else max(1, out.measure(table).maximum)
     with _above_plain_bar(sys.stdout):
-        stdout().print(table)
+        out.print(table, width=width)
         sys.stdout.flush()
 
 
