@@ -1,11 +1,11 @@
 #!/usr/bin/env python
-"""Write the example files of README's `genai info` section: one toy-model image, its recipe
+"""Write the example files of docs/imagine.md's `genai info` section: one toy-model image, its recipe
 rewritten as each other tool writes it (AUTOMATIC1111 PNG/JPEG/WEBP, ComfyUI, Fooocus, InvokeAI, NovelAI).
 
-    python scripts/info_examples.py [docs/info]
+    python scripts/info_examples.py [docs/imagine/info]
 
 The pixels are those genai's toy model draws for the recipe, so `genai imagine --model toy --recipe
-docs/info/comfyui.png` draws the same picture again. Layouts as each tool documents or writes them;
+docs/imagine/info/comfyui.png` draws the same picture again. Layouts as each tool documents or writes them;
 the same layouts are built in tests/test_info.py.
 """
 
@@ -209,4 +209,4 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/info"))
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/imagine/info"))
