@@ -215,15 +215,26 @@ def check_png(path: Path, size: tuple[int, int]) -> str:
 # --- the examples ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("block", _collect())
-def test_example(block: Block, request):
+@pytest.fixture
+def workspace(request) -> tuple[Path, dict[str, str]] | None:
+    """The block's scratch folder and environment, with the caches it needs warmed: in the setup phase, so that
+    `--durations` shows a warm-up apart from the examples. None for a block that fails on its own errors."""
+    block: Block = request.node.callspec.params["block"]
     if block.errors:
-        pytest.fail(f"{block.id}: " + "; ".join(block.errors), pytrace=False)
+        return None
     if block.skip:
-        pytest.skip(block.skip.reason)
-    scratch, env = request.getfixturevalue("page_folder")(block.page)
+        pytest.skip(f"{block.id}: {block.skip.reason}")
+    folder = request.getfixturevalue("page_folder")(block.page)
     if any(NEEDS_TRANSFORMERS.search(c.text) for c in block.commands):
         request.getfixturevalue("docs_env")[1](WARM_UP_TRANSFORMERS)
+    return folder
+
+
+@pytest.mark.parametrize("block", _collect())
+def test_example(block: Block, workspace):
+    if block.errors:
+        pytest.fail(f"{block.id}: " + "; ".join(block.errors), pytrace=False)
+    scratch, env = workspace
     problems = [p for c in block.commands if (p := check_command(c, block.page, scratch, env))]
     for png in block.pngs:
         if problem := check_png(scratch / png.path, png.size):
