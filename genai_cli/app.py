@@ -251,8 +251,11 @@ class GenaiGroup(_CleanHelp, TyperGroup):
         except UsageError as e:  # a bad flag or value, found by click: the same one error line as ours
             raise _one_line(e) from None
         except GenaiError as e:
-            if _debug():
-                raise
+            if _debug():  # the traceback, and still the error's own exit code (2 for bad input, not Python's 1)
+                import traceback
+
+                traceback.print_exc()
+                raise typer.Exit(e.exit_code) from None
             from genai_cli import console
 
             console.error(e.message, e.hint)

@@ -35,7 +35,7 @@ def test_unknown_word_exit_code_and_streams(genai_exe):
 
 def test_debug_shows_traceback(genai_exe):
     r = genai_exe("embed", "similar", "qqqzzzx", env={"GENAI_DEBUG": "1"})
-    assert r.exit_code != 0 and "Traceback" in r.stderr
+    assert r.exit_code == 2 and "Traceback" in r.stderr  # the traceback, and still exit 2 for bad input
 
 
 def test_python_m_entry_point():
