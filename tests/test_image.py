@@ -307,7 +307,15 @@ def test_default_model_offline_and_uncached_fails_fast_with_directions(genai_exe
     assert r.stdout == ""
 
 
-def test_hub_id_from_the_local_cache(genai_exe, tiny, tmp_path):
+def _hub_cache(monkeypatch, folder: Path) -> None:
+    """Point the Hugging Face cache at `folder` in this process (the library reads HF_HUB_CACHE once, at import)."""
+    import huggingface_hub.constants as C
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(folder))
+    monkeypatch.setattr(C, "HF_HUB_CACHE", str(folder))
+
+
+def test_hub_id_from_the_local_cache(cli, tiny, tmp_path, monkeypatch):
     """A hub id (org/name) resolves to its snapshot in the Hugging Face cache, offline."""
     import shutil
 
@@ -315,22 +323,11 @@ def test_hub_id_from_the_local_cache(genai_exe, tiny, tmp_path):
     shutil.copytree(tiny, repo / "snapshots" / ("0" * 40))
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("0" * 40)
-    r = genai_exe(
-        "imagine",
-        "--model",
-        "someone/tiny-sd",
-        "--steps",
-        "2",
-        "--seed",
-        "1",
-        "x",
-        "-o",
-        str(tmp_path / "o"),
-        env={"HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
-    )
+    _hub_cache(monkeypatch, tmp_path / "hub")
+    r = cli("imagine", "--model", "someone/tiny-sd", "--steps", "2", "--seed", "1", "x", "-o", str(tmp_path / "o"))
     assert r.exit_code == 0, r
     assert Path(r.stdout.strip()).name == "00000-1-x.png"
-    r = genai_exe("info", "--json", r.stdout.strip())
+    r = cli("info", "--json", r.stdout.strip())
     assert json.loads(r.stdout)["parameters"]["Model"] == "someone/tiny-sd"
 
 
@@ -411,18 +408,9 @@ def test_imagine_single_file_checkpoint_gives_the_same_image_as_its_folder(cli, 
     assert got["genai"]["single_file_config"] == str(tiny) and got["parameters"]["Seed"] == "3"
 
 
-def test_single_file_checkpoint_offline_without_configs_says_what_to_do(genai_exe, ldm_ckpt, tmp_path):
-    r = genai_exe(
-        "imagine",
-        "--model",
-        str(ldm_ckpt),
-        "x",
-        "--steps",
-        "1",
-        "-o",
-        str(tmp_path / "o"),
-        env={"HF_HUB_CACHE": str(tmp_path / "empty-hub"), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
-    )
+def test_single_file_checkpoint_offline_without_configs_says_what_to_do(cli, ldm_ckpt, tmp_path, monkeypatch):
+    _hub_cache(monkeypatch, tmp_path / "empty-hub")
+    r = cli("imagine", "--model", str(ldm_ckpt), "x", "--steps", "1", "-o", str(tmp_path / "o"))
     assert r.exit_code == 1, r
     assert "cannot load the single-file checkpoint tiny-ldm.safetensors offline" in r.stderr
     assert "(stable-diffusion-v1-5/stable-diffusion-v1-5)" in r.stderr  # the base diffusers recognised
