@@ -12,7 +12,8 @@ the program prints, so a page cannot drift from the code (docs/writing-docs.md s
   a GPU or a hub download; reported as skipped with REASON) and `<!-- docs-test: png PATH WIDTHxHEIGHT -->`
   (after the block, PATH must be a valid PNG of that size). An unknown, malformed or stray directive fails.
 * One scratch folder per page, shared by its blocks in page order; it starts with symlinks to the
-  repository's top-level entries (docs/, configs/, scripts/...): write into the folder itself, not into them.
+  repository's top-level entries (docs/, configs/, scripts/...): write into the folder itself; an example
+  that changes a repository file it names (`-o docs/x.png`) fails.
 * Environment: `genai` from the venv first on PATH; HOME, XDG_CONFIG_HOME and GENAI_CONFIG in a fresh folder
   (no user config); the built-in models' caches shared and warmed once per session (no "preparing ..."
   lines); HF_HUB_OFFLINE=1, TRANSFORMERS_OFFLINE=1; no COLUMNS, NO_COLOR or GENAI_DEBUG from outside;
@@ -191,6 +192,29 @@ def check_command(command: Command, page: str, cwd: Path, env: dict[str, str], t
     return f"{where} ({seconds:.1f} s)\n{shown}\n" + "\n".join(problems)
 
 
+def repo_paths(commands: list[Command], root: Path = ROOT) -> dict[str, int | None]:
+    """The repository files an example names through the scratch folder's links (`-o docs/x.png`), with their
+    mtimes (None: missing), so that a write into the repository is caught after the block. Only named paths
+    are watched: other people may edit the working tree while the examples run."""
+    watched = {}
+    for command in commands:
+        for token in re.split(r"[\s=\"'<>|;&]+", command.text):
+            token = token.removeprefix("./")
+            top = token.split("/", 1)[0]
+            if "/" not in token or top in NOT_LINKED or "cache" in top or not (root / top).is_dir():
+                continue
+            path = root / token
+            watched[token] = path.stat().st_mtime_ns if path.is_file() else None
+    return watched
+
+
+def repo_writes(before: dict[str, int | None], root: Path = ROOT) -> list[str]:
+    """The watched repository files that were made or changed since `before`."""
+    return [
+        name for name, mtime in before.items() if (root / name).is_file() and (root / name).stat().st_mtime_ns != mtime
+    ]
+
+
 def check_png(path: Path, size: tuple[int, int]) -> str:
     """'' when `path` is a valid PNG of `size` (width, height); else what is wrong."""
     from PIL import Image
@@ -235,7 +259,12 @@ def test_example(block: Block, workspace):
     if block.errors:
         pytest.fail(f"{block.id}: " + "; ".join(block.errors), pytrace=False)
     scratch, env = workspace
+    watched = repo_paths(block.commands)
     problems = [p for c in block.commands if (p := check_command(c, block.page, scratch, env))]
+    for name in repo_writes(watched):
+        problems.append(
+            f"{block.id}: the example wrote {name} into the repository through a link: write to the scratch folder"
+        )
     for png in block.pngs:
         if problem := check_png(scratch / png.path, png.size):
             problems.append(f"{block.page}:{png.line}: docs-test png {png.path}: {problem}")
@@ -464,3 +493,20 @@ def test_the_environment_is_the_documented_one(monkeypatch, tmp_path):
 )
 def test_which_examples_need_the_converted_text_model(command, needs):
     assert bool(NEEDS_TRANSFORMERS.search(command)) is needs
+
+
+def test_writes_into_the_repository_are_noticed(tmp_path):
+    root = tmp_path / "repo"
+    (root / "docs").mkdir(parents=True)
+    (root / "docs" / "old.png").write_bytes(b"x")
+    [block] = _page(
+        "```console",
+        "$ genai conv apply -o docs/new.png --out=./docs/old.png > docs/log.txt; cat README.md nope/x.png",
+        "```",
+    )
+    watched = repo_paths(block.commands, root)
+    assert set(watched) == {"docs/new.png", "docs/old.png", "docs/log.txt"}
+    assert repo_writes(watched, root) == []
+    (root / "docs" / "new.png").write_bytes(b"y")
+    os.utime(root / "docs" / "old.png", ns=(1, 1))
+    assert sorted(repo_writes(watched, root)) == ["docs/new.png", "docs/old.png"]
