@@ -160,14 +160,17 @@ def _escape(text: str) -> str:
 
 @contextmanager
 def progress(description: str, total: float | None = None) -> Iterator[Callable[..., None]]:
-    """A progress bar on stderr. Yields `advance(n=1, total=None, description=None)`.
+    """A progress bar on stderr when stderr is a terminal. Yields `advance(n=1, total=None, description=None)`.
 
     Core code never sees rich: the command layer passes `advance` to it as a callback.
     Results keep going to stdout while the bar is shown (rich would otherwise capture what is
     written to sys.stdout and print it on the terminal when only stderr is one); only when
     stdout is itself a terminal are they printed above the bar, so that they do not tear it.
     """
-    if no_color() and stderr().is_terminal:
+    if not stderr().is_terminal:  # a log file or a pipe: no bar, not even its final state
+        yield lambda n=1, total=None, description=None: None
+        return
+    if no_color():
         with _tqdm_progress(description, total) as advance:
             yield advance
         return
