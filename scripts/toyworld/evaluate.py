@@ -256,6 +256,8 @@ def evaluate_sky(pipe, analyzer, args) -> dict:
         f"(targets >= 90%; {len(prompts)} images, {len(scenes)} prompts x {args.seeds} seeds)"
     )
     print(confusion(truth_f, [v.family for v in verdicts], ["shape", *S.SKY_FAMILIES]))
+    named = [(c, v.sky_colour) for (_, c), v in zip(asked, verdicts) if c is not None]
+    print(confusion([c for c, _ in named], [seen for _, seen in named], list(S.SKY_COLOURS)))
     gal = generate(
         pipe, [GALAXY_PROMPT] * GALAXY_SEEDS, list(range(GALAXY_SEEDS)), args.steps, args.guidance, GALAXY_SEEDS
     )

@@ -5,8 +5,9 @@
     # + the night sky: data/analyzer-sky.safetensors:
     nice -n 19 .venv/bin/python scripts/toyworld/train_analyzer.py --sky
 
-Data: fresh renders of every drawable scene (the held-out shape included), 64x64 box-filtered to
-32x32 like every image the analyzer will see; train and test images come from different seeds.
+Data: fresh renders of every drawable scene (the held-out shape included), drawn twice: at 32x32, the
+size of the diffusion model's training data (so of what it generates), and at 64x64 box-filtered to
+32x32, like a larger image the analyzer is shown. Train and test images come from different seeds.
 A little Gaussian noise is added while training (not when testing), so that the verdicts hold
 on generated images, which are never as clean as renders. Fixed seed, CPU, one thread.
 """
@@ -30,7 +31,7 @@ from genai_cli.toyworld import dataset as D
 SEED = 0  # init, batches, noise
 TRAIN_PER_SCENE = 60  # renders per (shape, colour, background) to train on (161 scenes)
 TEST_PER_SCENE = 20  # ... and to measure accuracy on (another seed: other positions, sizes, jitter)
-RENDER_SIZE = 64  # rendered at the dataset size, then box-filtered to the analyzer's 32x32
+RENDER_SIZES = (32, 64)  # each scene is drawn at both; 64 is box-filtered to the analyzer's 32x32
 EPOCHS = 15  # passes over the training images
 BATCH = 128  # images per step
 LR = 3e-3  # Adam learning rate
@@ -72,7 +73,13 @@ def main() -> None:
         help="also read the night sky (family and sky colour heads); "
         "default --out: genai_cli/toyworld/data/analyzer-sky.safetensors",
     )
+    parser.add_argument(
+        "--render-sizes",
+        default=",".join(map(str, RENDER_SIZES)),
+        help="sizes each scene is drawn at, comma-separated (data/analyzer.safetensors was made with 64)",
+    )
     args = parser.parse_args()
+    sizes = tuple(int(n) for n in args.render_sizes.split(","))
     heads = A.SKY_HEADS if args.sky else A.HEADS
     layers = A.layers_for(heads)
     if args.sky and args.out == A.PATH:
@@ -83,11 +90,14 @@ def main() -> None:
     torch.manual_seed(SEED)
     torch.set_num_threads(1)
     t0 = time.time()
-    train = D.build(TRAIN_PER_SCENE, RENDER_SIZE, seed=SEED + 1, sky_per_scene=sky_train)
-    test = D.build(TEST_PER_SCENE, RENDER_SIZE, seed=SEED + 2, sky_per_scene=sky_test)
-    xt, yt = torch.from_numpy(A.to_input(train.images)), labels_of(train, heads)
-    xv, yv = torch.from_numpy(A.to_input(test.images)), labels_of(test, heads)
-    print(f"rendered {len(train)} train + {len(test)} test images in {time.time() - t0:.1f}s", flush=True)
+    train = [D.build(TRAIN_PER_SCENE, n, seed=SEED + 1 + 10 * k, sky_per_scene=sky_train) for k, n in enumerate(sizes)]
+    test = [D.build(TEST_PER_SCENE, n, seed=SEED + 2 + 10 * k, sky_per_scene=sky_test) for k, n in enumerate(sizes)]
+    xt = torch.from_numpy(np.concatenate([A.to_input(ds.images) for ds in train]))
+    yt = np.concatenate([labels_of(ds, heads) for ds in train])
+    xv = torch.from_numpy(np.concatenate([A.to_input(ds.images) for ds in test]))
+    yv = np.concatenate([labels_of(ds, heads) for ds in test])
+    test_shapes = np.concatenate([ds.shape for ds in test])
+    print(f"rendered {len(xt)} train + {len(xv)} test images in {time.time() - t0:.1f}s", flush=True)
 
     model = torch_module(layers)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
@@ -125,7 +135,7 @@ def main() -> None:
 
     # one test render of each shape travels in the file as a built-in sample (genai conv layers)
     samples = np.ascontiguousarray(
-        np.stack([xv.numpy()[test.shape == k][0] for k in range(len(A.HEADS["shape"]))])
+        np.stack([xv.numpy()[test_shapes == k][0] for k in range(len(A.HEADS["shape"]))])
     )  # (7, 3, 32, 32)
     tensors = {k: np.ascontiguousarray(v.detach().numpy()) for k, v in model.state_dict().items()}
     tensors["samples"] = samples
@@ -156,7 +166,7 @@ def main() -> None:
                 "noise": NOISE,
                 "train_per_scene": TRAIN_PER_SCENE,
                 "test_per_scene": TEST_PER_SCENE,
-                "render_size": RENDER_SIZE,
+                "render_sizes": list(sizes),
                 "torch": torch.__version__,
                 **({"sky_train_per_scene": sky_train, "sky_test_per_scene": sky_test} if args.sky else {}),
             }
