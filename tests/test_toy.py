@@ -58,7 +58,9 @@ def test_parse_caption(text, expected):
 @pytest.mark.parametrize(
     "text, unknown",
     [
-        ("a beautiful star in a galaxy", ["beautiful", "in", "galaxy"]),
+        ("a shiny star in a cosmos", ["shiny", "cosmos"]),
+        ("a beautiful star in a galaxy", []),  # the sky's words, but not a sky caption
+        ("a purple galaxy", []),
         ("a red star on a blue", []),
         ("a red blue on a blue background", []),
         ("a blue star on a blue background", []),
@@ -184,10 +186,11 @@ def test_tokenizer_has_one_token_per_world_word(tokenizer):
 
 
 def test_unknown_words(tokenizer):
-    assert V.unknown_words("a beautiful red star in a galaxy", tokenizer) == ["beautiful", "in", "galaxy"]
+    assert V.unknown_words("a shiny red star in a cosmos", tokenizer) == ["shiny", "cosmos"]
+    assert V.unknown_words("a beautiful red star in a galaxy", tokenizer) == []  # the night sky's words
     assert V.unknown_words("a red star on a blue background", tokenizer) == []
     assert V.unknown_words("a red moon on a blue background") == ["moon"]
-    assert V.unknown_message(["beautiful", "galaxy"]) == "the toy model does not know: beautiful, galaxy"
+    assert V.unknown_message(["shiny", "cosmos"]) == "the toy model does not know: shiny, cosmos"
     assert "ack" not in V.known_words(tokenizer)  # a BPE piece is not a word
     tokenizer.add_tokens([V.PRIVATE_TOKEN])  # as textual inversion does
     assert V.unknown_words(f"a red {V.PRIVATE_TOKEN} on a blue background", tokenizer) == []
@@ -257,7 +260,8 @@ def test_render_json_and_random_seed(cli):
 @pytest.mark.parametrize(
     "caption, says",
     [
-        ("a beautiful star in a galaxy", "does not know: beautiful, in, galaxy"),
+        ("a shiny star in a cosmos", "does not know: shiny, cosmos"),
+        ("a beautiful star in a galaxy", "is not a night sky caption"),
         ("a red star", "is not of the form"),
         ("a blue star on a blue background", "could not be seen"),
     ],
@@ -280,18 +284,18 @@ def test_render_reads_captions_from_stdin(cli):
         "many",
         "--seed",
         "3",
-        input="a red star on a blue background\n\na purple galaxy\nan orange heart on a white background\n",
+        input="a red star on a blue background\n\na purple unicorn\nan orange heart on a white background\n",
     )
     assert r.exit_code == 2  # one bad line: reported, the others drawn
     paths = r.stdout.splitlines()
     assert len(paths) == 4 and all(Path(p).is_file() for p in paths)
-    assert "star" in paths[0] and "heart" in paths[2] and "galaxy" in r.stderr
-    j = cli("toy", "render", "--n", "1", "--out", "many", "--seed", "3", "--json", input="a purple galaxy\n")
+    assert "star" in paths[0] and "heart" in paths[2] and "unicorn" in r.stderr
+    j = cli("toy", "render", "--n", "1", "--out", "many", "--seed", "3", "--json", input="a purple unicorn\n")
     err = json.loads(j.stdout)  # the error object of genai_cli.commands.queries
     assert j.exit_code == 2 and (err["error"], err["line"], err["query"]) == (
-        "the toy world does not know: galaxy",
+        "the toy world does not know: unicorn",
         1,
-        "a purple galaxy",
+        "a purple unicorn",
     )
 
 
@@ -300,8 +304,32 @@ def test_words_command(cli):
     assert r.exit_code == 0
     assert r.stdout.splitlines()[0] == "shapes: " + " ".join(W.SHAPES)
     assert "held out: moon" in r.stdout
+    assert "sky: spiral elliptical planet stars nebula" in r.stdout.splitlines()
     j = json.loads(cli("toy", "words", "--json").stdout)
     assert j["colours"] == list(W.COLOURS) and j["backgrounds"] == list(W.BACKGROUNDS) and j["held_out"] == "moon"
+    assert j["sky"]["families"] == list(W.SKY_FAMILIES) and "galaxy" in j["sky"]["words"]
+
+
+def test_render_draws_the_night_sky(cli):
+    """A sky scene's own caption is drawn by the sky's renderer, pixel for pixel, as training saw it."""
+    from PIL import Image
+
+    from genai_cli.toyworld import sky as S
+
+    for scene in (S.SkyScene("spiral", "blue"), S.SkyScene("stars", "purple"), S.SkyScene("planet", "white")):
+        r = cli("toy", "render", scene.caption, "--n", "1", "--seed", "4", "--out", "sky", "--json")
+        assert r.exit_code == 0, r
+        record = json.loads(r.stdout)
+        assert record["caption"] == scene.caption
+        with Image.open(record["path"]) as im:
+            pixels = np.asarray(im.convert("RGB"))
+        assert np.array_equal(pixels, S.render(scene, 32, R.image_rng(4, 0))), scene
+    assert W.parse_caption("Purple stars in the night sky.") == S.SkyScene("stars", "purple")
+    other = cli("toy", "render", "a ringed planet on a black background", "--out", "never")  # a training caption,
+    assert other.exit_code == 2 and "is not a night sky caption" in other.stderr  # but not a scene's own one
+    assert "a <colour> spiral galaxy" in other.stderr and not Path("never").exists()
+    slot = cli("toy", "render", "a blue nebula", "--captions", "--out", "never")
+    assert slot.exit_code == 2 and "--captions" in slot.stderr and not Path("never").exists()
 
 
 def test_toy_help_imports_nothing_heavy():

@@ -171,11 +171,20 @@ def sky_tokenizer(tmp_path_factory):
     return CLIPTokenizer.from_pretrained(str(d))
 
 
-def test_closest_words_come_from_the_models_own_vocabulary(shipped_tokenizer, sky_tokenizer):
+@pytest.fixture(scope="module")
+def shapes_tokenizer(tmp_path_factory):
+    from transformers import CLIPTokenizer
+
+    d = V.write_tokenizer(tmp_path_factory.mktemp("shapestok"), V.model_words(sky=False))
+    return CLIPTokenizer.from_pretrained(str(d))
+
+
+def test_closest_words_come_from_the_models_own_vocabulary(shipped_tokenizer, sky_tokenizer, shapes_tokenizer):
     assert V.closest_words("whte", shipped_tokenizer) == ["white"]
     assert V.closest_words("grey", shipped_tokenizer) == ["gray"]
-    assert V.closest_words("galaxy", shipped_tokenizer) == []  # the shipped model has no sky words to offer
-    assert not {"galaxy", "stars", "space"} & set(V.closest_words("cosmos", shipped_tokenizer))
+    assert V.closest_words("galaxies", shipped_tokenizer) == ["galaxy"]  # the shipped model knows the sky
+    assert V.closest_words("galaxy", shapes_tokenizer) == []  # a shapes-only model has no sky words to offer
+    assert not {"galaxy", "stars", "space"} & set(V.closest_words("cosmos", shapes_tokenizer))
     assert V.closest_words("galaxies", sky_tokenizer) == ["galaxy"]
     assert V.closest_words("cosmos", sky_tokenizer) == ["galaxy", "stars", "space"]
     assert V.closest_words("saturn", sky_tokenizer) == ["ringed", "planet"]
@@ -186,8 +195,9 @@ def test_closest_words_come_from_the_models_own_vocabulary(shipped_tokenizer, sk
 
 
 def test_sky_vocabulary_keeps_the_shipped_words_and_tokenizer(shipped_tokenizer, tmp_path):
-    """The shipped list is unchanged (and a prefix of the sky vocabulary); the default tokenizer is the shipped one."""
-    assert V.model_words(sky=True)[: len(V.model_words())] == V.model_words()
+    """The shapes-only list is a prefix of the sky vocabulary (same ids); the default tokenizer is the shipped one."""
+    assert V.model_words() == V.model_words(sky=True)
+    assert V.model_words()[: len(V.model_words(sky=False))] == V.model_words(sky=False)
     assert "moon" not in V.model_words(sky=True)  # still held out for textual inversion
     from transformers import CLIPTokenizer
 

@@ -26,7 +26,8 @@ def _caption_error(e) -> "Exception":
 
     hint = (
         f"a caption looks like 'a red star on a blue background'; shapes: {', '.join(W.ALL_SHAPES)}; "
-        f"colours: {', '.join(W.COLOURS)}; backgrounds: {', '.join(W.BACKGROUNDS)}"
+        f"colours: {', '.join(W.COLOURS)}; backgrounds: {', '.join(W.BACKGROUNDS)}; "
+        "or a night sky's: 'a blue spiral galaxy' (`genai toy words` lists them)"
     )
     return UsageError(str(e), hint=hint)
 
@@ -73,9 +74,17 @@ def render(
 
     def parse(text: str):
         try:
-            return parse_caption(text.strip())
+            scene = parse_caption(text.strip())
         except CaptionError as e:
             raise _caption_error(e) from None
+        if captions and not hasattr(scene, "shape"):
+            from genai_cli.errors import UsageError
+
+            raise UsageError(
+                f"--captions: {scene.caption!r} is a night sky scene, with no shape for a caption's slot",
+                hint="--captions writes 'a red {} on a white background' beside a shape's image",
+            )
+        return scene
 
     if caption is not None and caption != "-":
         with queries.single(caption, as_json):
@@ -122,10 +131,12 @@ MAX_CAPTIONS = 10_000  # captions read from stdin in one run
 
 @app.command()
 def words(as_json: JsonOpt = False) -> None:
-    """List the toy world's vocabulary: shapes, colours, backgrounds (and the held-out shape)."""
+    """List the toy world's vocabulary: shapes, colours, backgrounds (and the held-out shape), and the
+    night sky's families, colours and words."""
     from genai_cli import console
     from genai_cli.toyworld import world as W
 
+    sky_words = [w for w in W.SKY_WORDS if w not in W.SKY_FAMILIES]
     if as_json:
         console.result_json(
             {
@@ -134,6 +145,7 @@ def words(as_json: JsonOpt = False) -> None:
                 "colours": list(W.COLOURS),
                 "backgrounds": list(W.BACKGROUNDS),
                 "template": "a <colour> <shape> on a <background> background",
+                "sky": {"families": list(W.SKY_FAMILIES), "colours": list(W.SKY_COLOURS), "words": sky_words},
             }
         )
         return
@@ -141,7 +153,10 @@ def words(as_json: JsonOpt = False) -> None:
     console.result(f"held out: {W.HELD_OUT}")
     console.result("colours: " + " ".join(W.COLOURS))
     console.result("backgrounds: " + " ".join(W.BACKGROUNDS))
+    console.result("sky: " + " ".join(W.SKY_FAMILIES))
+    console.result("sky colours: " + " ".join(W.SKY_COLOURS))
+    console.result("sky words: " + " ".join(sky_words))
     console.info(
-        f"captions look like 'a red star on a blue background'; {W.HELD_OUT} is drawn in the training images "
-        "but the built-in model has no word for it (learn it with textual inversion)"
+        f"captions look like 'a red star on a blue background' or 'a blue spiral galaxy'; {W.HELD_OUT} is drawn "
+        "in the training images but the built-in model has no word for it (learn it with textual inversion)"
     )

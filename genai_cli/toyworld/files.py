@@ -73,18 +73,24 @@ def _claim(tmp: Path, target: Path) -> None:
 
 
 def write_renders(
-    scene: Scene, n: int, out: Path, size: int, seed: int, force: bool = False, caption_files: bool = False
+    scene, n: int, out: Path, size: int, seed: int, force: bool = False, caption_files: bool = False
 ) -> list[Path]:
-    """Render n images of `scene` (image i from image_rng(seed, i)) into folder `out` -> their paths.
+    """Render n images of `scene` (a Scene, or a sky.SkyScene; image i from image_rng(seed, i)) into folder
+    `out` -> their paths.
 
     caption_files: also write NAME.txt beside NAME.png, the caption with {} in place of the shape
     (`a red {} on a white background`): what `genai invert` trains the new word's slot with. The two
     names are claimed together, so neither an existing image nor an existing caption is replaced
     (without `force`)."""
+    from genai_cli.toyworld import sky
+
+    if caption_files and not isinstance(scene, Scene):
+        raise ValueError("caption files hold a shape's slot ({}); a night sky scene has no shape")
+    draw = R.render if isinstance(scene, Scene) else sky.render
     base = slug(scene.caption)
     paths: list[Path] = []
     for i in range(n):
-        pixels = R.render(scene, size, R.image_rng(seed, i))
+        pixels = draw(scene, size, R.image_rng(seed, i))
         recipe = f"{scene.caption}\nSeed: {seed}, Index: {i}, Size: {size}x{size}, Renderer: genai toy render"
         files = {".png": _png_bytes(pixels, recipe)}
         if caption_files:

@@ -33,15 +33,16 @@ MODEL_MAX_LENGTH = 16  # tokens per prompt, BOS and EOS included (a caption need
 PRIVATE_TOKEN = f"<{HELD_OUT}>"  # training-time token of the held-out shape, removed before shipping
 
 
-def model_words(sky: bool = False) -> list[str]:
-    """The words the shipped model knows: the world's words without the held-out shape. sky=True: those
-    and the night sky's words (the next model's vocabulary; the shipped list is a prefix of it, unchanged)."""
+def model_words(sky: bool = True) -> list[str]:
+    """The words the shipped model knows: the world's words without the held-out shape, and the night
+    sky's words. sky=False: the shapes-only vocabulary of the first model (a prefix of the whole list,
+    so a shapes-only dataset trains with the same token ids)."""
     shipped = [*FILLER_WORDS, *SHAPES, *COLOURS, *BACKGROUNDS]
     return list(dict.fromkeys([*shipped, *SKY_WORDS, *SKY_COLOURS] if sky else shipped))
 
 
 # Words a person may write for something the toy world draws under another name (checked against the
-# model's own vocabulary before being suggested, so the shipped shapes-only model suggests none of them).
+# model's own vocabulary before being suggested, so a shapes-only model suggests none of the sky's).
 RELATED: dict[str, tuple[str, ...]] = {
     "cosmos": ("galaxy", "stars", "space"),
     "universe": ("galaxy", "stars", "space"),
@@ -116,7 +117,7 @@ def write_tokenizer(directory: str | os.PathLike, word_list: list[str] | None = 
 def known_words(tokenizer) -> set[str]:
     """The model words this tokenizer has one whole-word token for, plus its added tokens
     (a textual-inversion token such as <moon>). Word-final BPE pieces (`ack</w>`) are not words."""
-    whole = {w for w in model_words(sky=True) if tokenizer.tokenize(w) == [w + "</w>"]}
+    whole = {w for w in model_words() if tokenizer.tokenize(w) == [w + "</w>"]}
     return whole | (set(tokenizer.get_added_vocab()) - {BOS, EOS})
 
 

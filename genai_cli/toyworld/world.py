@@ -39,7 +39,7 @@ BACKGROUNDS: dict[str, tuple[int, int, int]] = {
 FILLER_WORDS: tuple[str, ...] = ("a", "an", "on", "background")  # the words of the caption template
 
 # The night sky (issue 15; genai_cli/toyworld/sky.py draws it): families, their colours and caption words.
-# Not in the shipped model's vocabulary yet: `model_words(sky=True)` is the vocabulary of the next model.
+# In the shipped model's vocabulary (vocab.model_words()) since issue 15.
 SKY_FAMILIES: tuple[str, ...] = ("spiral", "elliptical", "planet", "stars", "nebula")
 SKY_COLOURS: dict[str, tuple[int, int, int]] = {  # the dominant colour of a sky object (a caption may name it)
     "red": (235, 60, 50),
@@ -67,6 +67,8 @@ SKY_WORDS: tuple[str, ...] = (
     "in",
     "the",
 )
+
+SKY_NOUNS = frozenset(SKY_WORDS) - {"beautiful", "bright", "with", "in", "the"}  # a caption with one is a sky's
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ def all_scenes(include_held_out: bool = True) -> list[Scene]:
 
 def world_words() -> list[str]:
     """Every word a caption may use (the held-out shape included: the renderer can draw it)."""
-    return list(dict.fromkeys([*FILLER_WORDS, *ALL_SHAPES, *COLOURS, *BACKGROUNDS]))
+    return list(dict.fromkeys([*FILLER_WORDS, *ALL_SHAPES, *COLOURS, *BACKGROUNDS, *SKY_WORDS, *SKY_COLOURS]))
 
 
 def words(text: str) -> list[str]:
@@ -117,9 +119,10 @@ class CaptionError(ValueError):
         self.unknown = unknown or []
 
 
-def parse_caption(text: str) -> Scene:
-    """`a red star on a blue background` -> Scene("star", "red", "blue"); CaptionError otherwise
-    (a long caption or word is shortened in the message: errors.shorten)."""
+def parse_caption(text: str):
+    """`a red star on a blue background` -> Scene("star", "red", "blue"); a night sky scene's own caption
+    (`a blue spiral galaxy`, `purple stars in the night sky`: sky.SkyScene.caption) -> that SkyScene;
+    CaptionError otherwise (a long caption or word is shortened in the message: errors.shorten)."""
     from genai_cli.errors import shorten
 
     ws = words(text)
@@ -130,6 +133,17 @@ def parse_caption(text: str) -> Scene:
             f"the toy world does not know: {', '.join((w if len(w) <= 40 else shorten(w)) for w in unknown[:10])}",
             unknown,
         )
+    if set(ws) & SKY_NOUNS:
+        from genai_cli.toyworld import sky
+
+        scene = {tuple(words(sc.caption)): sc for sc in sky.sky_scenes()}.get(tuple(ws))
+        if scene is None:
+            raise CaptionError(
+                f"{shorten(text)} is not a night sky caption: 'a <colour> spiral galaxy', 'a <colour> elliptical"
+                " galaxy', 'a <colour> ringed planet', '<colour> stars in the night sky' or 'a <colour> nebula'"
+                f" (colours: {', '.join(SKY_COLOURS)})"
+            )
+        return scene
     if len(ws) != 7 or ws[0] not in ("a", "an") or ws[3:5] != ["on", "a"] or ws[6] != "background":
         raise CaptionError(f"{shorten(text)} is not of the form 'a <colour> <shape> on a <background> background'")
     colour, shape, background = ws[1], ws[2], ws[5]

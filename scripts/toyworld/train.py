@@ -180,7 +180,7 @@ def training_tokenizer(out: Path, sky: bool = False):
     the held-out shape (an added token: the last id)."""
     from transformers import CLIPTokenizer
 
-    V.write_tokenizer(out / "tokenizer-base", V.model_words(sky=True) if sky else None)
+    V.write_tokenizer(out / "tokenizer-base", V.model_words(sky=sky))
     tok = CLIPTokenizer.from_pretrained(str(out / "tokenizer-base"))
     tok.add_tokens([V.PRIVATE_TOKEN])
     assert tok.convert_tokens_to_ids(V.PRIVATE_TOKEN) == len(tok) - 1
