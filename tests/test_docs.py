@@ -16,8 +16,8 @@ the program prints, so a page cannot drift from the code (docs/writing-docs.md s
   that changes a repository file it names (`-o docs/x.png`) fails.
 * Environment: `genai` from the venv first on PATH; HOME, XDG_CONFIG_HOME and GENAI_CONFIG in a fresh folder
   (no user config); the built-in models' caches shared and warmed once per session (no "preparing ..."
-  lines); HF_HUB_OFFLINE=1, TRANSFORMERS_OFFLINE=1; no COLUMNS, NO_COLOR or GENAI_DEBUG from outside;
-  120 s per command.
+  lines); HF_HUB_OFFLINE=1, TRANSFORMERS_OFFLINE=1, OMP_NUM_THREADS=1; no COLUMNS, NO_COLOR or GENAI_DEBUG
+  from outside; 120 s per command.
 
 Why pytest's own collection with a small parser (tests/docs_examples.py) rather than byexample or similar:
 one runner and one report for the whole suite, a parametrized test per block with ids like
@@ -89,6 +89,9 @@ def _base_env(cache: Path, xdg_cache: Path) -> dict[str, str]:
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
         PYTHONUNBUFFERED="1",
+        # one torch/BLAS thread: the same numbers on every machine (a thread count can move a last digit), and
+        # no two threads fighting over two cores that the rest of the suite keeps busy (10-30x slower here)
+        OMP_NUM_THREADS="1",
     )
     return env
 
