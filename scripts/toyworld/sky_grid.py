@@ -1,6 +1,6 @@
 """Draw the toy world's night sky at several sizes, to choose the training resolution by eye.
 
-    .venv/bin/python scripts/toyworld/sky_grid.py docs/toyworld/sky.png 32 48 64
+    .venv/bin/python scripts/toyworld/sky_grid.py docs/toy/sky-world.png 32 48 64
 
 Rows = families (spiral, elliptical, planet, stars, nebula), columns = colours, two draws each; one
 block per size, every tile scaled to 128 px (nearest neighbour, so the pixels show as they are).
@@ -36,7 +36,7 @@ def block(size: int, draws: int = 2) -> np.ndarray:
 
 
 def main() -> None:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/toyworld/sky.png")
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/toy/sky-world.png")
     sizes = [int(s) for s in sys.argv[2:]] or [32]
     blocks = [np.pad(block(s), ((0, 12), (0, 0), (0, 0)), constant_values=255) for s in sizes]
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Draw the toy world's vocabulary as one picture: rows = shapes (moon, held out, last), columns = colours.
 
-.venv/bin/python scripts/toyworld/world_grid.py docs/toyworld.png
+.venv/bin/python scripts/toyworld/world_grid.py docs/toy/toyworld.png
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from genai_cli.toyworld.world import ALL_SHAPES, BACKGROUNDS, COLOURS, Scene
 
 
 def main() -> None:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/toyworld.png")
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/toy/toyworld.png")
     backgrounds = list(BACKGROUNDS)
     rows = []
     for i, shape in enumerate(ALL_SHAPES):
