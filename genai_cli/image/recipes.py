@@ -343,7 +343,8 @@ def scheduler_for(recipe: dict[str, Any]) -> tuple[str | None, list[str]]:
     elif schedule not in PLAIN_SCHEDULES:
         problems.append(f"noise schedule {recipe['scheduler']!r} (genai uses the model's own)")
     if key not in SAMPLERS:
-        return None, [f"sampler {name!r} (no diffusers equivalent in genai; see `genai info` in the README)", *problems]
+        why = "no diffusers equivalent in genai; see the sampler table in docs/imagine.md"
+        return None, [f"sampler {name!r} ({why})", *problems]
     return SAMPLERS[key], problems
 
 
