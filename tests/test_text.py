@@ -516,13 +516,20 @@ def test_llama_prompts_from_stdin(cli):
 
 
 @needs_llama
-def test_llama_prompt_longer_than_context(cli):
-    long = "word " * 8300  # > 8192 tokens, the built-in model's context
+def test_llama_prompt_longer_than_context(cli, monkeypatch):
+    long = "word " * 8300  # > 8192 tokens, the built-in model's context (read from its GGUF header)
     r = cli("generate", long, "-n", "4", "--raw")
     assert r.exit_code == 2 and r.stdout == "" and "8192" in r.stderr and "--truncate" in r.stderr
-    ok = cli("generate", long, "-n", "4", "--raw", "--truncate", "--json", "--greedy")
+    # --truncate evaluates a full context: at 8,192 tokens that is minutes of CPU, so the model's context is
+    # made 1,024 here (the same code path: fit_context, then llama.cpp at a full KV cache)
+    from genai_cli.text.llama_engine import LlamaLM
+
+    monkeypatch.setattr(LlamaLM, "context_length", property(lambda self: 1024))
+    short = cli("generate", "word " * 1100, "-n", "4", "--raw")
+    assert short.exit_code == 2 and "1024" in short.stderr
+    ok = cli("generate", "word " * 1100, "-n", "4", "--raw", "--truncate", "--json", "--greedy")
     assert ok.exit_code == 0, ok
-    assert json.loads(ok.stdout)["prompt_tokens"] == 8192 - 4 and "truncated" in ok.stderr
+    assert json.loads(ok.stdout)["prompt_tokens"] == 1024 - 4 and "truncated" in ok.stderr
 
 
 @needs_llama
