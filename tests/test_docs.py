@@ -66,9 +66,9 @@ WARM_UP_TRANSFORMERS = "from genai_cli.text.model import ensure_builtin; ensure_
 NEEDS_TRANSFORMERS = re.compile(r"\bgenai\s+(?:[^|;&]*\s)?(?:next|attention|contextual)\b|--engine[ =]transformers")
 
 
-def _collect() -> list:
+def _collect(pages: list[str] = PAGES) -> list:
     params = []
-    for page in PAGES:
+    for page in pages:
         try:
             blocks = parse_page((ROOT / page).read_text(encoding="utf-8"), page)
         except (OSError, UnicodeDecodeError) as e:
@@ -257,8 +257,24 @@ def workspace(request) -> tuple[Path, dict[str, str]] | None:
     return folder
 
 
-@pytest.mark.parametrize("block", _collect())
-def test_example(block: Block, workspace):
+def _page_class(page: str) -> type:
+    """A test class of one page's blocks. The suite runs under pytest-xdist with --dist loadscope (pyproject.toml),
+    which keeps a class on one worker in order: a page's blocks share its scratch folder, and pages run in parallel."""
+
+    @pytest.mark.parametrize("block", _collect([page]))
+    def test_example(self, block: Block, workspace):
+        run_example(block, workspace)
+
+    return type("TestPage_" + re.sub(r"\W", "_", page), (), {"test_example": test_example, "__doc__": page})
+
+
+for _page_name in PAGES:
+    if _collect([_page_name]):  # a page without a console block (docs/writing-docs.md) has no test
+        _cls = _page_class(_page_name)
+        globals()[_cls.__name__] = _cls
+
+
+def run_example(block: Block, workspace) -> None:
     if block.errors:
         pytest.fail(f"{block.id}: " + "; ".join(block.errors), pytrace=False)
     scratch, env = workspace
