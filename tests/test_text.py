@@ -430,7 +430,7 @@ def test_llama_is_the_default_and_says_why(cli):
     obj = json.loads(r.stdout)
     assert "Paris" in obj["text"]
     assert obj["settings"]["engine"] == "llama.cpp" and obj["settings"]["threads"] == 1
-    assert "llama.cpp engine (auto: GGUF model on the cpu), 1 threads" in r.stderr
+    assert "llama.cpp engine (auto: GGUF model on the cpu), 1 thread\n" in r.stderr
     t = obj["timings"]
     assert 0 < t["first_token_s"] <= t["total_s"] and t["decode_tokens_per_s"] > 0 and t["load_s"] > 0
     assert obj["new_tokens"] == 12 and obj["finish_reason"] == "length" and obj["prompt_tokens"] > 10

@@ -109,6 +109,10 @@ TruncateOpt = Annotated[
 # --- shared steps --------------------------------------------------------------------------
 
 
+def _threads(n: int) -> str:
+    return "1 thread" if n == 1 else f"{n} threads"
+
+
 def _passive_threads() -> None:
     """Let idle OpenMP threads sleep instead of spin (unless the user chose otherwise).
 
@@ -235,7 +239,7 @@ def _start(
         lm = LlamaLM(info=p.gguf, name=cfg["model"], threads=cfg["threads"], gpu_layers=p.gpu_layers)
         lm.load(n_ctx)  # grows when a prompt needs more; a file llama.cpp cannot load is exit 2 here
         console.info(
-            f"using {'the GPU' if gpu else 'cpu'}, llama.cpp engine ({p.reason}), {cfg['threads']} threads{extra}"
+            f"using {'the GPU' if gpu else 'cpu'}, llama.cpp engine ({p.reason}), {_threads(cfg['threads'])}{extra}"
         )
         if cfg["speedup"] != "none":
             console.info("--speedup applies to the transformers engine only: the GGUF file is already quantized")
@@ -250,7 +254,7 @@ def _start(
         import torch
 
         torch.set_num_threads(cfg["threads"])
-    console.info(f"{rt.describe()}, transformers engine ({p.reason}), {cfg['threads']} threads")
+    console.info(f"{rt.describe()}, transformers engine ({p.reason}), {_threads(cfg['threads'])}")
     return _load(cfg, rt, path=p.folder), rt
 
 
