@@ -257,11 +257,11 @@ def workspace(request) -> tuple[Path, dict[str, str]] | None:
     return folder
 
 
-def _page_class(page: str) -> type:
+def _page_class(page: str, params: list) -> type:
     """A test class of one page's blocks. The suite runs under pytest-xdist with --dist loadscope (pyproject.toml),
     which keeps a class on one worker in order: a page's blocks share its scratch folder, and pages run in parallel."""
 
-    @pytest.mark.parametrize("block", _collect([page]))
+    @pytest.mark.parametrize("block", params)
     def test_example(self, block: Block, workspace):
         run_example(block, workspace)
 
@@ -269,8 +269,8 @@ def _page_class(page: str) -> type:
 
 
 for _page_name in PAGES:
-    if _collect([_page_name]):  # a page without a console block (docs/writing-docs.md) has no test
-        _cls = _page_class(_page_name)
+    if _params := _collect([_page_name]):  # a page without a console block (docs/writing-docs.md) has no test
+        _cls = _page_class(_page_name, _params)
         globals()[_cls.__name__] = _cls
 
 

@@ -70,14 +70,14 @@ def render(
     from genai_cli import config, console, seeds
     from genai_cli.commands import queries
     from genai_cli.toyworld import files
-    from genai_cli.toyworld.world import CaptionError, parse_caption
+    from genai_cli.toyworld.world import CaptionError, Scene, parse_caption
 
     def parse(text: str):
         try:
             scene = parse_caption(text.strip())
         except CaptionError as e:
             raise _caption_error(e) from None
-        if captions and not hasattr(scene, "shape"):
+        if captions and not isinstance(scene, Scene):
             from genai_cli.errors import UsageError
 
             raise UsageError(
