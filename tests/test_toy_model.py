@@ -60,6 +60,42 @@ def test_imagine_toy_draws_what_the_prompt_says(cli, tmp_path):
     assert json.loads(info.stdout)["parameters"]["Model"] == "toy"
 
 
+def _read_right(records, want) -> int:
+    """How many of the images the shipped analyzer reads as `want` (shape, colour, background)."""
+    from genai_cli.toyworld import analyzer
+
+    images = np.stack([np.asarray(Image.open(rec["path"]).convert("RGB")) for rec in records])
+    return sum((v.shape, v.colour, v.background) == want for v in analyzer.load()(images))
+
+
+@pytest.mark.parametrize("scheduler", ["default", "ddim", "euler", "euler-a", "dpm++2m"])
+def test_every_sampler_draws_the_prompt_on_the_toy_model(cli, tmp_path, scheduler):
+    """DDIM once drew noise here: built from the toy model's DPM++ config, it clipped latents to -1..1."""
+    r = cli("imagine", "--model", "toy", "a red circle on a white background", "--scheduler", scheduler,
+            "--n", "4", "--seed", "0", "-o", str(tmp_path), "--json")  # fmt: skip
+    assert r.exit_code == 0, r
+    assert "draws poorly" not in r.stderr
+    assert _read_right([json.loads(line) for line in r.stdout.splitlines()], ("circle", "red", "white")) >= 3
+
+
+@pytest.mark.parametrize("scheduler", ["lms", "pndm"])
+def test_toy_model_warns_of_4th_order_samplers(cli, tmp_path, scheduler):
+    r = cli("imagine", "--model", "toy", "a red circle", "--scheduler", scheduler, "--steps", "2", "--seed", "0",
+            "-o", str(tmp_path))  # fmt: skip
+    assert r.exit_code == 0, r
+    assert f"warning: the toy model draws poorly with --scheduler {scheduler} (4th-order multistep: noise at 25" in (
+        r.stderr
+    )
+    assert Path(r.stdout.strip()).is_file()  # a warning: it still draws
+
+
+def test_pndm_draws_the_toy_model_right_at_100_steps(cli, tmp_path):
+    r = cli("imagine", "--model", "toy", "a red circle on a white background", "--scheduler", "pndm",
+            "--steps", "100", "--n", "4", "--seed", "0", "-o", str(tmp_path), "--json")  # fmt: skip
+    assert r.exit_code == 0, r
+    assert _read_right([json.loads(line) for line in r.stdout.splitlines()], ("circle", "red", "white")) >= 3
+
+
 def test_toy_reports_the_words_it_does_not_know(cli, tmp_path):
     r = cli("imagine", "--model", "toy", "a shiny galaxy", "--steps", "2", "--seed", "1", "-o", str(tmp_path))
     assert r.exit_code == 0, r

@@ -119,6 +119,11 @@ def imagine(
     if warn:
         for line in unknown_word_warnings(pipe.tokenizer, [*s.prompts, s.negative]):
             warn(line)
+        if source.path == loading.TOY_PIPELINE and s.scheduler in TOY_POOR_SAMPLERS:
+            warn(
+                f"the toy model draws poorly with --scheduler {s.scheduler} (4th-order multistep: "
+                f"{TOY_POOR_SAMPLERS[s.scheduler]}); its own sampler, euler, euler-a and ddim draw it right at 25 steps"
+            )
     if limits is None:  # a single file: its size range is known only now
         size = check_size(s, loading.pipeline_size_limits(pipe))
     pipe = generate.prepare(pipe, s, rt.device)
@@ -155,6 +160,13 @@ def imagine(
     distributed.finish(st)
     if failed:
         raise GenaiError(f"{failed} image(s) came out as NaN", hint="run again with --precision fp32 (or bf16)")
+
+
+# Samplers the built-in toy model draws poorly with. LMS and PLMS extrapolate the noise prediction from the last
+# 4 steps, and the small model's predictions change too fast for that. Measured by scripts/toyworld/samplers.py
+# (16 images, BENCHMARKS.md "samplers on the toy model"): 0 right at 25 steps; at 100, LMS 12, PLMS 15; its own
+# DPM++ 2M, Euler, Euler a and DDIM 15-16 at 25.
+TOY_POOR_SAMPLERS = {"lms": "noise at 25 steps, 3 in 4 right at 100", "pndm": "noise at 25 steps, right at 100"}
 
 
 def unknown_word_warnings(tokenizer: Any, prompts: list[str]) -> list[str]:

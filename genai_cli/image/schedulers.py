@@ -11,8 +11,11 @@ from typing import Any
 from genai_cli.errors import UsageError, shorten
 
 # name -> (diffusers class, extra config, the name AUTOMATIC1111 writes in `Sampler:`)
+# DDIM's clip_sample defaults to True (pixel-space models: x0 clipped to -1..1). Latents are not in -1..1, so a
+# model whose scheduler config does not say otherwise (the toy model ships DPM++'s, which has no such key) drew
+# noise; diffusers' StableDiffusionPipeline makes the same correction when it is built with such a DDIM.
 SCHEDULERS: dict[str, tuple[str, dict[str, Any], str]] = {
-    "ddim": ("DDIMScheduler", {}, "DDIM"),
+    "ddim": ("DDIMScheduler", {"clip_sample": False}, "DDIM"),
     "euler": ("EulerDiscreteScheduler", {}, "Euler"),
     "euler-a": ("EulerAncestralDiscreteScheduler", {}, "Euler a"),
     "dpm++2m": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}, "DPM++ 2M"),
