@@ -214,7 +214,8 @@ def test_apply_writes_figure_and_prints_only_its_path(cli, edge_png, tmp_path):
     assert path.name == "conv-edge-vertical-edges.png" and path.is_file()
     with Image.open(path) as im:
         assert im.format == "PNG" and im.width > 600 and im.height > 200
-        recipe = json.loads(im.text["parameters"])
+        recipe = json.loads(im.text["genai"])
+        assert "parameters" not in im.text  # a JSON `parameters` chunk is Fooocus's: image tools misread it
     assert recipe["kernel"] == "vertical-edges" and recipe["stride"] == 1
     assert not list(tmp_path.glob(".*tmp*"))  # no temp file left
 

@@ -466,6 +466,33 @@ def test_genai_files_read_back_exactly(cli):
     )
 
 
+def test_genais_own_figures_read_as_genais(cli):
+    """conv, diffuse and toy render files name genai as their writer (they were read as Fooocus's, no recipe and
+    AUTOMATIC1111's), and a figure is refused by --recipe with a reason. Attention: tests/test_text.py."""
+    Image.new("RGB", (16, 16), "white").save("in.png")
+    made = {
+        "conv apply": cli("conv", "apply", "in.png", "-o", "conv.png").stdout.strip(),
+        "diffuse": cli("diffuse", "in.png", "--n", "2", "--size", "16", "-o", "strips").stdout.strip(),
+    }
+    render = cli("toy", "render", "a red star on a blue background", "--n", "1", "--seed", "4", "-o", "toy")
+    for command, path in made.items():
+        got = json.loads(cli("info", "--json", path).stdout)
+        assert got["recipe"]["generator"] == "genai" and got["recipe"]["extras"]["command"] == command, got
+        assert got["recipe"]["prompt"] is None and "problem" not in got
+        text = cli("info", path).stdout
+        assert f"generator: genai\ncommand: genai {command}\n" in text and "prompt:" not in text
+        r = cli("imagine", "--model", "toy", "--recipe", path)
+        assert r.exit_code == 2 and r.stdout == ""
+        assert f"{path}: a figure of genai {command}, not a generated image: it has no prompt to draw" in r.stderr
+    got = json.loads(cli("info", "--json", render.stdout.strip()).stdout)["recipe"]
+    assert (got["generator"], got["prompt"], got["seed"]) == ("genai", "a red star on a blue background", 4)
+    # a conv figure as genai 0.1.0 wrote it: its settings as JSON in `parameters`, `Software: genai`
+    legacy = {"command": "genai conv apply", "kernel": "sobel-x", "stride": 1}
+    got = json.loads(cli("info", "--json", str(png("old.png", {"Software": "genai", "parameters": legacy}))).stdout)
+    assert got["recipe"]["generator"] == "genai" and got["recipe"]["extras"]["kernel"] == "sobel-x"
+    assert "problem" not in got
+
+
 # --- odd but valid ---------------------------------------------------------------------------
 
 

@@ -297,7 +297,11 @@ def test_attention_png_and_weights(cli, tiny, tmp_path):
         assert all(v == 0 for v in row[i + 1 :])  # causal: no looking ahead
     img = Image.open(path)
     assert img.format == "PNG" and min(img.size) > 300
-    assert json.loads(img.info["genai"])["layer"] == 1 and "the cat sat" in img.info["parameters"]
+    settings = json.loads(img.info["genai"])
+    assert settings["layer"] == 1 and settings["text"] == "the cat sat" and settings["command"] == "attention"
+    assert "parameters" not in img.info  # not an AUTOMATIC1111 image: image tools would show the text as a prompt
+    info = json.loads(cli("info", "--json", str(path)).stdout)
+    assert info["recipe"]["generator"] == "genai" and info["recipe"]["extras"]["command"] == "attention"
     again = cli("attention", "the cat sat", "-m", tiny, "--layer", "1", "--head", "2")
     assert again.stdout.strip() == "attention-L1-H2-1.png"  # never overwrites
     forced = cli("attention", "the cat sat", "-m", tiny, "--layer", "1", "--head", "2", "--force")

@@ -94,7 +94,12 @@ def diffuse(
         "size": size,
         "frames": [f.to_json() for f in frames],
     }
-    path = pngmeta.write_png(strip, out_dir / f"{image.stem}-diffuse.png", {"genai": json.dumps(recipe)}, force=force)
+    path = pngmeta.write_png(
+        strip,
+        out_dir / f"{image.stem}-diffuse.png",
+        {"genai": json.dumps({"command": "diffuse", **recipe})},
+        force=force,
+    )
     for f in frames:
         console.info(f"t={f.t:>4}  alpha_bar={f.alpha_bar:.4f}  SNR={f.snr:.4g} ({f.snr_db:+.1f} dB)")
     console.emit({"path": str(path), **recipe}, str(path), json_out)

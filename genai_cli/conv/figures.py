@@ -20,7 +20,8 @@ CLIP_PERCENTILE = 99.5  # large signed maps: colours saturate at this percentile
 
 
 def save(fig, path: Path, force: bool, recipe: dict) -> Path:
-    """Write the figure atomically, with its recipe in a PNG text chunk; returns the path used.
+    """Write the figure atomically, with its recipe in the PNG's `genai` text chunk (JSON with its `command`, which
+    `genai info` reads back); returns the path used.
     Missing folders are created here, as the file is written, and removed again if the write fails."""
     from genai_cli.errors import GenaiError
     from genai_cli.files import save_figure
@@ -33,7 +34,7 @@ def save(fig, path: Path, force: bool, recipe: dict) -> Path:
             path,
             force,
             dpi=recipe.get("dpi", 110),
-            metadata={"Software": "genai", "parameters": json.dumps(recipe, default=str)},
+            metadata={"Software": "genai", "genai": json.dumps(recipe, default=str)},
         )
     except BaseException as e:
         import matplotlib.pyplot as plt

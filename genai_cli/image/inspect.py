@@ -235,7 +235,11 @@ def as_text(info: dict[str, Any]) -> str:
         )
     else:
         lines.append(f"generator: {escape(recipe['generator'])}")
-        lines.append(f"prompt: {escape(recipe['prompt'])}")
+        command = (recipe.get("extras") or {}).get("command") if recipe["prompt"] is None else None
+        if command is not None:  # one of genai's figures: its settings are on the `genai:` line below
+            lines.append(f"command: genai {escape(command)}")
+        else:
+            lines.append(f"prompt: {escape(recipe['prompt'])}")
         if recipe.get("negative"):
             lines.append(f"negative prompt: {escape(recipe['negative'])}")
         if params:  # A1111 text (genai's own files too): its fields as written

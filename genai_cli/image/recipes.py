@@ -2,7 +2,8 @@
 
 Each tool stores its settings in its own way (PNG text chunks; EXIF `UserComment` in JPEG and WEBP):
 
-  genai          `parameters` (A1111 text) + `genai` (its resolved settings as JSON)
+  genai          `parameters` (A1111 text) + `genai` (its resolved settings as JSON); genai's figures (attention,
+                 conv, diffuse) only `genai`, with the `command` that drew them
   AUTOMATIC1111  `parameters`: prompt, `Negative prompt: ...`, `Steps: 20, Sampler: Euler a, ...` (PNG or EXIF)
   Fooocus        `parameters` as JSON (+ `fooocus_scheme`), or A1111 text with `Version: Fooocus ...`
   ComfyUI        `prompt` (the executed node graph, JSON) + `workflow` (the editor's graph, JSON)
@@ -82,8 +83,13 @@ def from_text_chunks(text: dict[str, str], where: str) -> tuple[dict[str, Any] |
         genai = load_json(text["genai"], f"{where} (genai chunk)")
         if isinstance(genai, dict) and isinstance(genai.get("prompt"), str):
             return _from_genai(genai, text.get("parameters")), None
+        if isinstance(genai, dict) and isinstance(genai.get("command"), str):
+            return _genai_figure(genai), None
     params = text.get("parameters")
     if params is not None and params.lstrip().startswith("{"):
+        figure = load_json(params, f"{where} (parameters chunk)") if text.get("Software") == "genai" else None
+        if isinstance(figure, dict) and isinstance(figure.get("command"), str):  # conv figures of genai <= 0.1.0
+            return _genai_figure(figure), None
         return _with_parser("Fooocus", {"parameters": params}, where)
     if params is not None:
         return _from_a1111(params), None
@@ -128,6 +134,20 @@ def _from_genai(genai: dict[str, Any], parameters: str | None) -> dict[str, Any]
         "height": _int(genai.get("height")),
         "model": a1111.get("Model") or genai.get("model"),
         "extras": {k: v for k, v in genai.items() if k not in known},
+    }
+
+
+def _genai_figure(settings: dict[str, Any]) -> dict[str, Any]:
+    """A figure genai drew (attention, conv apply / layers, diffuse): its settings, no prompt to draw again."""
+    command = settings["command"].removeprefix("genai ").strip()
+    model = settings.get("model")
+    return {
+        "generator": "genai",
+        **{k: None for k in FIELDS},
+        "negative": "",
+        "seed": _int(settings.get("seed")),
+        "model": model if isinstance(model, str) else None,
+        "extras": {**{k: v for k, v in settings.items() if k not in ("seed", "model")}, "command": command},
     }
 
 
@@ -366,6 +386,12 @@ def for_imagine(path: Any, cfg: dict[str, Any], given: set[str], model_given: bo
         raise UsageError(
             f"{name}: no recipe in this file ({info.get('problem') or 'no generation metadata'})",
             hint="genai info FILE shows what a file holds",
+        )
+    figure = (recipe.get("extras") or {}).get("command") if recipe["prompt"] is None else None
+    if recipe["generator"] == "genai" and isinstance(figure, str):
+        raise UsageError(
+            f"{name}: a figure of genai {inspect.escape(figure)}, not a generated image: it has no prompt to draw",
+            hint="genai info FILE shows its settings",
         )
     ignored: list[str] = []
     values: dict[str, Any] = {k: recipe.get(k) for k in ("negative", "steps", "guidance", "seed", "width", "height")}

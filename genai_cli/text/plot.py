@@ -12,7 +12,9 @@ def heatmap(
 ) -> Path:
     """Draw `weights` [T, T] (row: the token that looks, column: the token looked at) to `path`.
 
-    The PNG carries its recipe: a `parameters` text chunk and the settings as JSON."""
+    The PNG carries its recipe: the settings as JSON in a `genai` text chunk, with `command: attention`, which
+    `genai info` reads back. No AUTOMATIC1111 `parameters` chunk: this is a figure, not a generated image, and
+    image tools would show its text as a prompt."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -53,7 +55,7 @@ def heatmap(
     from genai_cli.files import save_figure
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"parameters": _parameters_text(recipe), "genai": json.dumps(recipe, ensure_ascii=False)}
+    meta = {"Software": "genai", "genai": json.dumps(recipe, ensure_ascii=False)}
     return save_figure(fig, path, force, metadata=meta)
 
 
@@ -63,7 +65,3 @@ def _label(token: str) -> str:
     if text.startswith(" "):
         text = "␣" + text[1:]
     return text if text.strip() else repr(token)
-
-
-def _parameters_text(recipe: dict[str, Any]) -> str:
-    return ", ".join(f"{k}: {v}" for k, v in recipe.items() if k != "text") + f"\n{recipe.get('text', '')}"

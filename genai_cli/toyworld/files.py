@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from genai_cli import __version__
 from genai_cli.files import slug, temp_path
 from genai_cli.image.pngmeta import png_bytes
 from genai_cli.toyworld import render as R
@@ -91,7 +92,10 @@ def write_renders(
     paths: list[Path] = []
     for i in range(n):
         pixels = draw(scene, size, R.image_rng(seed, i))
-        recipe = f"{scene.caption}\nSeed: {seed}, Index: {i}, Size: {size}x{size}, Renderer: genai toy render"
+        recipe = (
+            f"{scene.caption}\nSeed: {seed}, Index: {i}, Size: {size}x{size}, Renderer: genai toy render, "
+            f"Version: genai {__version__}"  # the Version field tells `genai info` (and A1111's readers) who wrote it
+        )
         files = {".png": _png_bytes(pixels, recipe)}
         if caption_files:
             files[".txt"] = (scene.caption.replace(f" {scene.shape} ", " {} ") + "\n").encode("utf-8")

@@ -68,6 +68,25 @@ def test_png_chunks_are_escaped_in_text_and_exact_in_json(cli, itxt):
     assert got["recipe"]["prompt"] == "a fox \x1b]0;pwned\x07 in snow" and got["recipe"]["negative"] == "\u202eblurry"
 
 
+def test_a_forged_genai_figure_is_escaped_and_replays_nothing(cli):
+    """A `genai` chunk claiming to be one of genai's figures: its command and model are escaped on the terminal,
+    a non-text command is not taken for one, and --recipe refuses it before any model loads."""
+    fig = {"command": "conv apply\x1b]0;pwned\x07\nprompt: forged", "model": "m\x1b[2J", "seed": "1; rm -rf /"}
+    _png("fig.png", {"genai": json.dumps(fig)})
+    r = cli("info", "fig.png")
+    assert r.exit_code == 0, r
+    _no_raw_controls(r.stdout)
+    assert "command: genai conv apply\\x1b]0;pwned\\x07\\nprompt: forged\n" in r.stdout
+    assert not any(line.startswith("prompt:") for line in r.stdout.splitlines())  # no forged line
+    got = json.loads(cli("info", "--json", "fig.png").stdout)["recipe"]
+    assert got["seed"] is None and got["extras"]["command"] == fig["command"]  # exact in JSON; no seed from text
+    r = cli("imagine", "--model", "toy", "--recipe", "fig.png")
+    assert r.exit_code == 2 and r.stdout == "" and "not a generated image" in r.stderr
+    _no_raw_controls(r.stderr)
+    _png("odd.png", {"genai": json.dumps({"command": ["conv"], "seed": 1})})
+    assert json.loads(cli("info", "--json", "odd.png").stdout)["recipe"] is None  # not a figure, not a crash
+
+
 def test_safetensors_metadata_keys_and_values_are_escaped(cli):
     from safetensors.numpy import save_file
 
