@@ -56,14 +56,16 @@ def generate(
     return np.concatenate(out) if out else np.zeros((0, 0, 0, 3), np.uint8)
 
 
-def vae_check(pipe, analyzer, per_scene: int) -> dict:
-    """The analyzer's accuracy on fresh renders after a VAE round trip (no diffusion involved)."""
+def vae_check(pipe, analyzer, per_scene: int, sky: bool = False) -> dict:
+    """The analyzer's accuracy on fresh renders after a VAE round trip (no diffusion involved); with `sky`, also
+    the sky family and sky colour on 5 x per_scene fresh renders of each sky scene (per family as well)."""
     import torch
 
     from genai_cli.toyworld import dataset as D
+    from genai_cli.toyworld.sky import SKY_FAMILIES
 
     size = pipe.vae.config.sample_size
-    ds = D.build(per_scene, size, seed=12345)  # a seed training never used
+    ds = D.build(per_scene, size, seed=12345, sky_per_scene=5 * per_scene if sky else 0)  # a seed training never used
     out = []
     with torch.no_grad():
         for i in range(0, len(ds), 128):
@@ -71,11 +73,14 @@ def vae_check(pipe, analyzer, per_scene: int) -> dict:
             y = pipe.vae.decode(pipe.vae.encode(x).latent_dist.mean).sample  # (B, 3, H, W) in about -1..1
             out.append(((y.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy())
     pred = analyzer.predict(np.concatenate(out))
-    return {
-        "shape": float((pred["shape"] == ds.shape).mean()),
-        "colour": float((pred["colour"] == ds.colour).mean()),
-        "background": float((pred["background"] == ds.background).mean()),
-    }
+    shapes = ds.shape >= 0
+    check = {h: float((pred[h] == getattr(ds, h))[shapes].mean()) for h in ("shape", "colour", "background")}
+    if sky:
+        rows = ds.family > 0
+        check.update({h: float((pred[h] == getattr(ds, h))[rows].mean()) for h in ("family", "sky_colour")})
+        for k, name in enumerate(SKY_FAMILIES, start=1):
+            check[name] = float((pred["family"] == k)[ds.family == k].mean())
+    return check
 
 
 def confusion(true: list[str], pred: list[str], labels: list[str]) -> str:
@@ -138,7 +143,7 @@ def main(argv=None) -> dict:
     pipe = StableDiffusionPipeline.from_pretrained(str(args.model), local_files_only=True)
     pipe.set_progress_bar_config(disable=True)
     if args.vae_check:
-        results_vae = vae_check(pipe, analyzer, args.vae_check)
+        results_vae = vae_check(pipe, analyzer, args.vae_check, sky=args.sky)
         print(
             "VAE alone (encode + decode of fresh renders; the ceiling for generation): "
             + ", ".join(f"{h} {100 * v:.1f}%" for h, v in results_vae.items()),
