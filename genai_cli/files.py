@@ -51,10 +51,22 @@ def publish(tmp: Path, path: Path, force: bool = False) -> Path:
         tmp.unlink(missing_ok=True)
 
 
-def save_figure(fig, path: Path, force: bool = False, **savefig_kwargs) -> Path:
-    """Save a matplotlib figure as PNG through a temp name, close it, and `publish` it."""
+def figure_chunks(recipe: dict) -> dict[str, str]:
+    """PNG text chunks of one of genai's figures: `recipe` (its settings, with the `command` that drew it) as
+    JSON in the `genai` chunk, which `genai info` reads back. No AUTOMATIC1111 `parameters` chunk: a figure is
+    not a generated image, and image tools would show that chunk's text as its prompt."""
+    import json
+
+    return {"Software": "genai", "genai": json.dumps(recipe, ensure_ascii=False, default=str)}
+
+
+def save_figure(fig, path: Path, force: bool = False, recipe: dict | None = None, **savefig_kwargs) -> Path:
+    """Save a matplotlib figure as PNG through a temp name, close it, and `publish` it; with `recipe` (which
+    names its `command`), the PNG carries it (figure_chunks)."""
     import matplotlib.pyplot as plt
 
+    if recipe is not None:
+        savefig_kwargs["metadata"] = figure_chunks(recipe)
     tmp = temp_path(path)
     try:
         fig.savefig(tmp, format="png", **savefig_kwargs)

@@ -170,10 +170,13 @@ def test_text_report_and_learned_words(cli, tmp_path):
 
 
 def test_plot_without_a_prompt_draws_the_boxes(cli):
-    r = cli("anatomy", "--model", "sdxl", "--plot")
+    r = cli("anatomy", "--model", "sdxl", "--plot", "-o", "new/folder")  # made with the diagram (it once failed)
     assert r.exit_code == 0, r
     path = Path(r.stdout.strip().splitlines()[-1].split()[-1])
     assert path.name == "anatomy-sdxl-diagram.png" and Image.open(path).size == (1500, 560)
+    assert path.parent == Path("new/folder")
+    recipe = json.loads(cli("info", "--json", str(path)).stdout)["recipe"]
+    assert recipe["generator"] == "genai" and recipe["extras"]["command"] == "anatomy" and recipe["model"] == "sdxl"
 
 
 @pytest.mark.parametrize(

@@ -195,6 +195,9 @@ def test_plot_writes_a_png_and_never_overwrites(cli, tiny_causal, tmp_path):
     assert r.stdout.splitlines()[-1] == "contextual-bank.png" and first.is_file()
     with Image.open(first) as im:
         assert im.format == "PNG" and im.width > 400 and im.height > 300
+        recipe = json.loads(im.text["genai"])  # the figure carries its recipe; `genai info` reads it back
+    assert recipe["command"] == "embed contextual" and recipe["sentences"][1] == "the river bank"
+    assert json.loads(cli("info", "--json", str(first)).stdout)["recipe"]["extras"]["command"] == "embed contextual"
     before = first.read_bytes()
     r = cli(*args)
     assert r.exit_code == 0 and r.stdout.splitlines()[-1] == "contextual-bank-1.png"

@@ -467,12 +467,15 @@ def test_genai_files_read_back_exactly(cli):
 
 
 def test_genais_own_figures_read_as_genais(cli):
-    """conv, diffuse and toy render files name genai as their writer (they were read as Fooocus's, no recipe and
-    AUTOMATIC1111's), and a figure is refused by --recipe with a reason. Attention: tests/test_text.py."""
+    """genai's figures name genai and their command as their writer (conv was read as a broken Fooocus file,
+    diffuse, embed plot and anatomy had no recipe), toy renders too (read as AUTOMATIC1111's), and --recipe
+    refuses a figure with its reason. Attention: tests/test_text.py; embed contextual: test_embed_contextual."""
     Image.new("RGB", (16, 16), "white").save("in.png")
     made = {
         "conv apply": cli("conv", "apply", "in.png", "-o", "conv.png").stdout.strip(),
         "diffuse": cli("diffuse", "in.png", "--n", "2", "--size", "16", "-o", "strips").stdout.strip(),
+        "embed plot": cli("embed", "plot", "king", "queen", "man", "woman", "-o", "words.png").stdout.strip(),
+        "anatomy": cli("anatomy", "--model", "toy", "--plot").stdout.strip().split()[-1],
     }
     render = cli("toy", "render", "a red star on a blue background", "--n", "1", "--seed", "4", "-o", "toy")
     for command, path in made.items():

@@ -185,7 +185,11 @@ def anatomy(
 
         result.run = diagram_run
         stem = f"anatomy-{slug(prompt or label, 40) or 'image'}-diagram.png"
-        record["diagram_path"] = str(A.plot(result, out / stem, force=force))
+        recipe = {"command": "anatomy", "model": label, "prompt": prompt}
+        if prompt is not None:
+            recipe.update(steps=steps, guidance=guidance, seed=seed)
+        out.mkdir(parents=True, exist_ok=True)  # made with its first file (check_out_dir checked it can be)
+        record["diagram_path"] = str(A.plot(result, out / stem, force=force, recipe=recipe))
         result.run = record["run"]
     text = A.text_report(result) + (f"\n{'diagram':<15}{record['diagram_path']}" if plot else "")
     console.emit(record, text, json_out)

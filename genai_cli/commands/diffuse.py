@@ -58,10 +58,9 @@ def diffuse(
     x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) noise; under each frame its
     signal-to-noise ratio alpha_bar_t / (1 - alpha_bar_t), also in dB. No model weights needed.
     """
-    import json
-
     from genai_cli import config, console
     from genai_cli.errors import UsageError
+    from genai_cli.files import figure_chunks
     from genai_cli.image import forward, pngmeta
     from genai_cli.image.settings import check_out_dir
     from genai_cli.image.strip import make_strip, to_pil
@@ -97,7 +96,7 @@ def diffuse(
     path = pngmeta.write_png(
         strip,
         out_dir / f"{image.stem}-diffuse.png",
-        {"genai": json.dumps({"command": "diffuse", **recipe})},
+        figure_chunks({"command": "diffuse", **recipe}),
         force=force,
     )
     for f in frames:

@@ -431,7 +431,10 @@ def plot(
     refuse_existing_file(out, force)
     vs = _open(s)
     target = out if out is not None else Path(s["plot_dir"]) / "embed-plot.png"
-    info = vplot.plot_words(vs, words, target, pairs=pairs, force=force, fresh_name=out is None, title=title)
+    recipe = {"command": "embed plot", "vectors": vs.name, "words": words, "pairs": pairs, "title": title}
+    info = vplot.plot_words(
+        vs, words, target, pairs=pairs, force=force, fresh_name=out is None, title=title, recipe=recipe
+    )
     console.emit(info, info["path"], json_out)
 
 
@@ -832,14 +835,22 @@ def contextual(
         ]
     if plot:
         title = f"'{word.strip()}' in {len(sentences)} sentences: {enc.name}, layer {li} of {enc.n_layers} (PCA to 2-D)"
-        info = ctx.plot_pca(occs, li, target, force, title)
+        recipe = {"command": "embed contextual", "word": word.strip(), "sentences": sentences, "model": enc.name}
+        info = ctx.plot_pca(occs, li, target, force, title, recipe={**recipe, "layer": li})
         if Path(info["path"]) != target:
             console.warn(f"{target} exists: wrote {info['path']} instead (--force overwrites)")
         obj["plot"] = info
         if layers:  # and the table as a picture: one line per pair, layer by layer
             lt = target.with_name(f"{target.stem}-layers.png")
             linfo = ctx.plot_layers(
-                occs, pairs, table, li, lt, force, f"'{word.strip()}': similarity of each pair by layer, {enc.name}"
+                occs,
+                pairs,
+                table,
+                li,
+                lt,
+                force,
+                f"'{word.strip()}': similarity of each pair by layer, {enc.name}",
+                recipe={**recipe, "layers": True},
             )
             if Path(linfo["path"]) != lt:
                 console.warn(f"{lt} exists: wrote {linfo['path']} instead (--force overwrites)")

@@ -9,7 +9,6 @@ name, stem-1.png, stem-2.png ..., is chosen instead).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +32,8 @@ def save(fig, path: Path, force: bool, recipe: dict) -> Path:
             fig,
             path,
             force,
+            recipe=recipe,
             dpi=recipe.get("dpi", 110),
-            metadata={"Software": "genai", "genai": json.dumps(recipe, default=str)},
         )
     except BaseException as e:
         import matplotlib.pyplot as plt

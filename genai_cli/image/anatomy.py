@@ -371,7 +371,7 @@ def text_report(a: Anatomy) -> str:
     return "\n".join(lines)
 
 
-def plot(a: Anatomy, path: Path, force: bool = False) -> Path:
+def plot(a: Anatomy, path: Path, force: bool = False, recipe: dict | None = None) -> Path:
     """The slide as one PNG: prompt -> text encoder -> U-Net (x steps) -> VAE decoder -> image, with the
     real classes, sizes and shapes in the boxes, and thumbnails of the prompt's latent and image."""
     import matplotlib
@@ -499,7 +499,7 @@ def plot(a: Anatomy, path: Path, force: bool = False) -> Path:
         la.set_title(f"latent {c}x{h}x{w}", fontsize=9)
     else:
         ax.text(137, mid, "IMAGE", ha="center", va="center", fontsize=11, color="#777777")
-    return save_figure(fig, path, force=force)
+    return save_figure(fig, path, force=force, recipe=recipe)
 
 
 def _wrap(text: str, width: int) -> list[str]:

@@ -3,7 +3,7 @@
 Each tool stores its settings in its own way (PNG text chunks; EXIF `UserComment` in JPEG and WEBP):
 
   genai          `parameters` (A1111 text) + `genai` (its resolved settings as JSON); genai's figures (attention,
-                 conv, diffuse) only `genai`, with the `command` that drew them
+                 anatomy, conv, diffuse, embed plots) only `genai`, with the `command` that drew them
   AUTOMATIC1111  `parameters`: prompt, `Negative prompt: ...`, `Steps: 20, Sampler: Euler a, ...` (PNG or EXIF)
   Fooocus        `parameters` as JSON (+ `fooocus_scheme`), or A1111 text with `Version: Fooocus ...`
   ComfyUI        `prompt` (the executed node graph, JSON) + `workflow` (the editor's graph, JSON)
@@ -81,10 +81,10 @@ def from_text_chunks(text: dict[str, str], where: str) -> tuple[dict[str, Any] |
             check_json(text[key], f"{where} ({key} chunk)")
     if "genai" in text:
         genai = load_json(text["genai"], f"{where} (genai chunk)")
+        if isinstance(genai, dict) and isinstance(genai.get("command"), str):  # a figure (imagine's has no command)
+            return _genai_figure(genai), None
         if isinstance(genai, dict) and isinstance(genai.get("prompt"), str):
             return _from_genai(genai, text.get("parameters")), None
-        if isinstance(genai, dict) and isinstance(genai.get("command"), str):
-            return _genai_figure(genai), None
     params = text.get("parameters")
     if params is not None and params.lstrip().startswith("{"):
         figure = load_json(params, f"{where} (parameters chunk)") if text.get("Software") == "genai" else None
@@ -138,7 +138,8 @@ def _from_genai(genai: dict[str, Any], parameters: str | None) -> dict[str, Any]
 
 
 def _genai_figure(settings: dict[str, Any]) -> dict[str, Any]:
-    """A figure genai drew (attention, conv apply / layers, diffuse): its settings, no prompt to draw again."""
+    """A figure genai drew (attention, anatomy, conv, diffuse, embed plot / contextual): its settings, and no
+    prompt to draw again (an anatomy diagram's prompt stays in extras)."""
     command = settings["command"].removeprefix("genai ").strip()
     model = settings.get("model")
     return {

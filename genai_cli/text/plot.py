@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +54,7 @@ def heatmap(
     from genai_cli.files import save_figure
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"Software": "genai", "genai": json.dumps(recipe, ensure_ascii=False)}
-    return save_figure(fig, path, force, metadata=meta)
+    return save_figure(fig, path, force, recipe={"command": "attention", **recipe})
 
 
 def _label(token: str) -> str:

@@ -302,7 +302,9 @@ def by_layer(occs: list[Occurrence]) -> tuple[list[tuple[int, int]], np.ndarray]
     return pairs, table
 
 
-def plot_pca(occs: list[Occurrence], layer: int, out: Path, force: bool, title: str) -> dict:
+def plot_pca(
+    occs: list[Occurrence], layer: int, out: Path, force: bool, title: str, recipe: dict | None = None
+) -> dict:
     """The occurrences' vectors at `layer` projected to 2-D with PCA, each labelled by its sentence."""
     from genai_cli.vectors.plot import pca_2d
 
@@ -348,7 +350,7 @@ def plot_pca(occs: list[Occurrence], layer: int, out: Path, force: bool, title: 
     fig.tight_layout()
     from genai_cli.files import save_figure
 
-    path = save_figure(fig, out, force, bbox_inches="tight")  # the legend sits below the axes
+    path = save_figure(fig, out, force, recipe=recipe, bbox_inches="tight")  # the legend sits below the axes
     return {"path": str(path), "coords": coords.round(6).tolist(), "explained_variance": ratio.round(6).tolist()}
 
 
@@ -360,6 +362,7 @@ def plot_layers(
     out: Path,
     force: bool,
     title: str,
+    recipe: dict | None = None,
 ) -> dict:
     """One line per pair of occurrences: their cosine similarity from layer 0 (token embeddings) to the last."""
     import matplotlib
@@ -387,5 +390,5 @@ def plot_layers(
     fig.tight_layout()
     from genai_cli.files import save_figure
 
-    path = save_figure(fig, out, force, bbox_inches="tight")  # the key sits below the axes
+    path = save_figure(fig, out, force, recipe=recipe, bbox_inches="tight")  # the key sits below the axes
     return {"path": str(path), "pairs_drawn": min(len(pairs), MAX_TABLE_PAIRS)}

@@ -34,6 +34,7 @@ def plot_words(
     force: bool = False,
     fresh_name: bool = False,
     title: str | None = None,
+    recipe: dict | None = None,
 ) -> dict:
     if len(words) < 2:
         raise UsageError("plot needs at least two words")
@@ -84,7 +85,9 @@ def plot_words(
     fig.tight_layout()
     from genai_cli.files import save_figure
 
-    out = save_figure(fig, out, force)  # with fresh_name, an existing file gets a new name, never replaced
+    out = save_figure(
+        fig, out, force, recipe=recipe
+    )  # with fresh_name, an existing file gets a new name, never replaced
     return {
         "path": str(out),
         "words": words,
