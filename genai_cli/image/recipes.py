@@ -34,7 +34,7 @@ MAX_GRAPH_NODES = 2000  # nodes in a ComfyUI `prompt` graph (real graphs: tens t
 FIELDS = ("prompt", "negative", "seed", "steps", "guidance", "sampler", "scheduler", "width", "height", "model")
 # the chunks each generator's recipe is read from (hidden in `genai info` text output unless --raw)
 SOURCES = {
-    "genai": ("parameters", "genai"),
+    "genai": ("parameters", "genai", "Software"),  # Software: genai marks its figures
     "AUTOMATIC1111": ("parameters",),
     "Fooocus": ("parameters", "fooocus_scheme"),
     "ComfyUI": ("prompt", "workflow"),
