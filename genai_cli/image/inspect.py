@@ -235,7 +235,9 @@ def as_text(info: dict[str, Any]) -> str:
         )
     else:
         lines.append(f"generator: {escape(recipe['generator'])}")
-        command = (recipe.get("extras") or {}).get("command") if recipe["prompt"] is None else None
+        from genai_cli.image.recipes import figure_command
+
+        command = figure_command(recipe)
         if command is not None:  # one of genai's figures: its settings are on the `genai:` line below
             lines.append(f"command: genai {escape(command)}")
         else:

@@ -152,6 +152,12 @@ def _genai_figure(settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def figure_command(recipe: dict[str, Any]) -> str | None:
+    """The genai command that drew this figure (`attention`, `conv apply` ...); None for an image with a prompt."""
+    command = (recipe.get("extras") or {}).get("command")
+    return command if recipe["generator"] == "genai" and recipe["prompt"] is None and isinstance(command, str) else None
+
+
 def _from_a1111(text: str) -> dict[str, Any]:
     from genai_cli.image import pngmeta
 
@@ -388,8 +394,8 @@ def for_imagine(path: Any, cfg: dict[str, Any], given: set[str], model_given: bo
             f"{name}: no recipe in this file ({info.get('problem') or 'no generation metadata'})",
             hint="genai info FILE shows what a file holds",
         )
-    figure = (recipe.get("extras") or {}).get("command") if recipe["prompt"] is None else None
-    if recipe["generator"] == "genai" and isinstance(figure, str):
+    figure = figure_command(recipe)
+    if figure is not None:
         raise UsageError(
             f"{name}: a figure of genai {inspect.escape(figure)}, not a generated image: it has no prompt to draw",
             hint="genai info FILE shows its settings",

@@ -54,7 +54,7 @@ def heatmap(
     from genai_cli.files import save_figure
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    return save_figure(fig, path, force, recipe={"command": "attention", **recipe})
+    return save_figure(fig, path, force, recipe=recipe)
 
 
 def _label(token: str) -> str:
